@@ -104,6 +104,7 @@ export const CATALOGUE = {
   ERR_REGISTRY_PROTOCOL: e('internal', 'The registry answered in a way the distribution spec does not allow.'),
   ERR_REGISTRY_TLS: e('unavailable', 'TLS verification of the registry failed.', 'Put its CA in certs.d/HOST[:PORT]/ca.crt beside the configuration, or list it in registries.insecure.'),
   ERR_CREDENTIALS: e('invalid-argument', 'The credentials file cannot be read or written.'),
+  ERR_REGISTRY_REJECTED: e('invalid-argument', 'The registry refused what brig sent (manifest, digest, name, tag or size invalid).'),
 
   // network
   ERR_NETWORK_NOT_FOUND: e('not-found', 'No network with that name.'),
