@@ -29,7 +29,13 @@ export interface Descriptor {
   digest: Digest;
   size: number;
   annotations?: Record<string, string>;
-  platform?: { os: string; architecture: string; variant?: string; 'os.version'?: string; 'os.features'?: string[] };
+  platform?: {
+    os: string;
+    architecture: string;
+    variant?: string;
+    'os.version'?: string;
+    'os.features'?: string[];
+  };
   urls?: string[];
 }
 
@@ -84,6 +90,9 @@ export interface ContentStore {
   addToLease(lease: string, digest: Digest): Promise<void>;
   deleteLease(lease: string): Promise<void>;
 
-  /** Deletes unreferenced blobs. Returns what was removed. */
-  gc(roots: Iterable<Digest>): Promise<{ removed: Digest[]; bytes: number }>;
+  /**
+   * Deletes unreferenced blobs. Returns what was removed. Give `roots` as a function to have it
+   * evaluated after the store has listed its blobs (then a root recorded concurrently is not missed).
+   */
+  gc(roots: Iterable<Digest> | (() => Iterable<Digest>)): Promise<{ removed: Digest[]; bytes: number }>;
 }
