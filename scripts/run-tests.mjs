@@ -62,7 +62,9 @@ try {
 } catch {}
 const count = (k) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(summary)?.[1] ?? 'NaN');
 const [tests, pass, fail, skip, todo] = ['tests', 'pass', 'fail', 'skipped', 'todo'].map(count);
-console.log(`\nrun-tests: ${files.length} files, ${tests} tests, ${pass} passed, ${fail} failed, ${skip} skipped, ${todo} todo`);
+console.log(
+  `\nrun-tests: ${files.length} files, ${tests} tests, ${pass} passed, ${fail} failed, ${skip} skipped, ${todo} todo`,
+);
 if (r.status !== 0) process.exit(r.status ?? 1);
 if (!(tests > 0)) {
   console.error('run-tests: no test ran');
@@ -70,6 +72,8 @@ if (!(tests > 0)) {
 }
 if (process.env.BRIG_TEST_REQUIRE_ALL === '1' && (skip > 0 || todo > 0)) {
   const lines = summary.split('\n').filter((l) => /# (SKIP|TODO)/i.test(l));
-  console.error(`run-tests: BRIG_TEST_REQUIRE_ALL=1 and ${skip + todo} tests were skipped:\n${lines.join('\n')}`);
+  console.error(
+    `run-tests: BRIG_TEST_REQUIRE_ALL=1 and ${skip + todo} tests were skipped:\n${lines.join('\n')}`,
+  );
   process.exit(1);
 }

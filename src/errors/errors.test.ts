@@ -28,8 +28,14 @@ test('errno errors are translated', () => {
 
 test('every catalogue entry has a known kind and a doc line', () => {
   const kinds = new Set([
-    'invalid-argument', 'not-found', 'already-exists', 'failed-precondition',
-    'permission-denied', 'conflict', 'unavailable', 'internal',
+    'invalid-argument',
+    'not-found',
+    'already-exists',
+    'failed-precondition',
+    'permission-denied',
+    'conflict',
+    'unavailable',
+    'internal',
   ]);
   for (const [code, entry] of Object.entries(CATALOGUE)) {
     assert.match(code, /^ERR_[A-Z0-9_]+$/);

@@ -40,7 +40,13 @@ export class BrigError extends Error {
     this.details = opts.details;
   }
 
-  toJSON(): { code: string; kind: ErrorKind; message: string; hint?: string; details?: Record<string, unknown> } {
+  toJSON(): {
+    code: string;
+    kind: ErrorKind;
+    message: string;
+    hint?: string;
+    details?: Record<string, unknown>;
+  } {
     return {
       code: this.code,
       kind: this.kind,

@@ -1,0 +1,9 @@
+/**
+ * Every route file, one per resource. Add yours here.
+ */
+import type { Services } from '../../daemon/services.ts';
+import type { Router } from '../router.ts';
+import * as events from './events.ts';
+import * as system from './system.ts';
+
+export const ROUTE_MODULES: Array<{ register(r: Router, s: Services): void }> = [system, events];

@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { events } from '../../client/system.ts';
+import { type CliContext, collect } from '../context.ts';
+
+function toSeconds(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const rel = /^(\d+)(s|m|h)$/.exec(v);
+  if (rel) return Date.now() / 1000 - Number(rel[1]) * { s: 1, m: 60, h: 3600 }[rel[2] as 's' | 'm' | 'h'];
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t / 1000;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('events')
+    .description('Stream daemon events (past ones first); stops at --until, or never without it')
+    .option('--since <time>', 'events since TIME (Unix seconds, RFC 3339, or a duration like 10m)')
+    .option('--until <time>', 'events until TIME; without it, keep streaming')
+    .option('-f, --filter <key=value>', 'type=, action=, container=, image=, volume=', collect, [])
+    .option('--no-follow', 'print past events and exit')
+    .option('--json', 'one JSON object per line')
+    .action(
+      async (o: { since?: string; until?: string; filter: string[]; follow: boolean; json?: boolean }) => {
+        const until = toSeconds(o.until);
+        const stream = events(ctx.client(), {
+          since: toSeconds(o.since),
+          until,
+          follow: o.follow && (until === undefined || until * 1000 > Date.now()),
+          filter: o.filter,
+        });
+        for await (const e of stream) {
+          if (o.json) {
+            process.stdout.write(`${JSON.stringify(e)}\n`);
+            continue;
+          }
+          const attrs = Object.entries(e.attributes)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ');
+          process.stdout.write(
+            `${new Date(e.time).toISOString()} ${e.type} ${e.action} ${e.actorId}${attrs ? ` (${attrs})` : ''}\n`,
+          );
+        }
+      },
+    );
+}

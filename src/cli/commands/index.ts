@@ -1,0 +1,9 @@
+/**
+ * Every CLI verb, one file each. Add yours here.
+ */
+import type { Command } from 'commander';
+import type { CliContext } from '../context.ts';
+import * as events from './events.ts';
+import * as system from './system.ts';
+
+export const COMMAND_MODULES: Array<{ register(program: Command, ctx: CliContext): void }> = [system, events];

@@ -1,0 +1,134 @@
+/**
+ * brigd's wiring: the only place that constructs implementations. Start-up order:
+ *   root dir → root lock → configuration → brig.db (migrations) → event log → services
+ *   → API socket.
+ * Every step registers its undo; a failure part-way runs them in reverse, so a refused start
+ * leaves nothing held (no lock, no socket, no open database).
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { isAbsolute, join, resolve } from 'node:path';
+import { Router } from '../api/router.ts';
+import { ROUTE_MODULES } from '../api/routes/index.ts';
+import { serve } from '../api/server.ts';
+import { EventLog } from '../events/events.ts';
+import { openDatabase } from '../metadata/db.ts';
+import { defaultPaths, resolveGroup } from '../platform/defaults.ts';
+import { VERSION } from '../version.ts';
+import { type DaemonConfig, loadConfig, validateConfig } from './config.ts';
+import { acquireRootLock } from './lock.ts';
+import { createLogger, type Logger } from './log.ts';
+import type { Services } from './services.ts';
+
+export type PlatformName = 'linux' | 'freebsd' | 'freebsd-simulated';
+
+export interface DaemonOptions {
+  root?: string;
+  configFile?: string;
+  socket?: string;
+  platform?: PlatformName;
+  /** A configuration value instead of a file (tests). */
+  config?: unknown;
+  log?: Logger;
+}
+
+export interface RunningDaemon {
+  services: Services;
+  server: Server;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaemon> {
+  const defaults = defaultPaths();
+  const root = resolve(opts.root ?? defaults.root);
+  const socket = resolve(opts.socket ?? defaults.socket);
+  const configFile = opts.configFile
+    ? resolve(opts.configFile)
+    : opts.config === undefined
+      ? defaults.config
+      : null;
+  const undo: Array<() => Promise<void> | void> = [];
+  const runUndo = async () => {
+    for (const u of undo.reverse()) {
+      try {
+        await u();
+      } catch {}
+    }
+  };
+  try {
+    // Configuration first: a bad file must be refused before anything is touched.
+    const config: DaemonConfig =
+      opts.config !== undefined
+        ? validateConfig(opts.config)
+        : await loadConfig(configFile!, { required: opts.configFile !== undefined });
+    const log = opts.log ?? createLogger(config.log.level);
+
+    await mkdir(root, { recursive: true, mode: 0o711 });
+    undo.push(await acquireRootLock(root));
+
+    const db = openDatabase(join(root, 'brig.db'));
+    undo.push(() => {
+      db.close();
+    });
+    const events = new EventLog(db, { retain: config.events.retain });
+
+    const services: Services = {
+      version: VERSION,
+      startedAt: Date.now(),
+      paths: { root, socket, configFile: configFile && isAbsolute(configFile) ? configFile : null },
+      config,
+      log,
+      db,
+      events,
+      platformName: opts.platform ?? (process.platform === 'freebsd' ? 'freebsd' : 'linux'),
+      info: {},
+      onShutdown: [],
+    };
+    undo.push(async () => {
+      for (const fn of services.onShutdown.reverse()) await fn();
+    });
+
+    const router = new Router();
+    for (const m of ROUTE_MODULES) m.register(router, services);
+
+    const gid = config.socket.group !== undefined ? await resolveGroup(config.socket.group) : undefined;
+    if (config.socket.group !== undefined && gid === undefined) {
+      const { BrigError } = await import('../errors/errors.ts');
+      throw new BrigError('ERR_CONFIG_INVALID', `socket.group: no group named ${config.socket.group}`, {
+        details: { key: 'socket.group' },
+      });
+    }
+    const server = await serve(router, { socketPath: socket, mode: config.socket.mode, gid, log });
+    undo.push(
+      () =>
+        new Promise<void>((res) => {
+          server.close(() => res());
+          server.closeAllConnections();
+        }),
+    );
+    undo.push(async () => {
+      const { rm } = await import('node:fs/promises');
+      await rm(socket, { force: true });
+    });
+
+    events.emit('daemon', 'start', String(process.pid), { root, version: VERSION });
+    log('info', 'brigd started', { root, socket, pid: process.pid, platform: services.platformName });
+    let stopped = false;
+    return {
+      services,
+      server,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        try {
+          events.emit('daemon', 'stop', String(process.pid), {});
+        } catch {}
+        log('info', 'brigd stopping');
+        await runUndo();
+      },
+    };
+  } catch (e) {
+    await runUndo();
+    throw e;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * brigd [--root DIR] [--config FILE] [--socket PATH] [--platform linux|freebsd|freebsd-simulated]
+ * Runs in the foreground; SIGTERM/SIGINT shut it down cleanly (containers keep running).
+ */
+import { parseArgs } from 'node:util';
+import { BrigError, isBrigError } from '../errors/errors.ts';
+import { VERSION } from '../version.ts';
+import { type PlatformName, startDaemon } from './daemon.ts';
+
+const USAGE = `usage: brigd [--root DIR] [--config FILE] [--socket PATH] [--platform linux|freebsd|freebsd-simulated]`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      root: { type: 'string' },
+      config: { type: 'string' },
+      socket: { type: 'string' },
+      platform: { type: 'string' },
+      version: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (values.version) {
+    console.log(`brigd ${VERSION}`);
+    return;
+  }
+  const platform = values.platform as PlatformName | undefined;
+  if (platform !== undefined && !['linux', 'freebsd', 'freebsd-simulated'].includes(platform)) {
+    throw new BrigError(
+      'ERR_INVALID_ARGUMENT',
+      `--platform ${platform}: expected linux, freebsd or freebsd-simulated`,
+    );
+  }
+  const d = await startDaemon({
+    root: values.root,
+    configFile: values.config,
+    socket: values.socket,
+    platform,
+  });
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    d.services.log('info', `received ${sig}`);
+    d.stop().then(
+      () => process.exit(0),
+      (e) => {
+        console.error(e);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () =>
+    d.services.log('info', 'SIGHUP ignored: restart brigd to reload its configuration'),
+  );
+}
+
+main().catch((e) => {
+  if (isBrigError(e)) {
+    console.error(`brigd: ${e.message}`);
+    if (e.hint) console.error(`hint: ${e.hint}`);
+  } else if ((e as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS')) {
+    console.error(`brigd: ${(e as Error).message}\n${USAGE}`);
+  } else {
+    console.error('brigd:', e);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,31 @@
+/**
+ * Everything a route handler may use. Only src/daemon/daemon.ts constructs these.
+ * Optional fields are services still being delivered; their routes check for them.
+ */
+
+import type { EventLog } from '../events/events.ts';
+import type { DB } from '../metadata/db.ts';
+import type { DaemonConfig } from './config.ts';
+import type { Logger } from './log.ts';
+
+export interface DaemonPaths {
+  root: string;
+  socket: string;
+  configFile: string | null;
+}
+
+export interface Services {
+  version: string;
+  startedAt: number;
+  paths: DaemonPaths;
+  config: DaemonConfig;
+  log: Logger;
+  db: DB;
+  events: EventLog;
+  /** `linux`, `freebsd` or `freebsd-simulated`. */
+  platformName: string;
+  /** Extra lines for `brig system info`, contributed by the services as they start. */
+  info: Record<string, unknown>;
+  /** Run at shutdown, in reverse order of registration. */
+  onShutdown: Array<() => Promise<void> | void>;
+}
