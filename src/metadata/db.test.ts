@@ -19,7 +19,10 @@ test('a new database is in WAL mode at the latest schema version', (t) => {
 
 test('migrations apply in order and only once', (t) => {
   const path = join(tempDir(t), 'brig.db');
-  const extra = [...MIGRATIONS, { version: MIGRATIONS.length + 1, name: 'x', sql: 'CREATE TABLE x (a INTEGER);' }];
+  const extra = [
+    ...MIGRATIONS,
+    { version: MIGRATIONS.length + 1, name: 'x', sql: 'CREATE TABLE x (a INTEGER);' },
+  ];
   openDatabase(path).close();
   const db = openDatabase(path, extra);
   assert.equal(schemaVersion(db), extra.length);
@@ -32,5 +35,8 @@ test('a database newer than this brigd is refused', (t) => {
   const path = join(tempDir(t), 'brig.db');
   const extra = [...MIGRATIONS, { version: MIGRATIONS.length + 1, name: 'x', sql: 'SELECT 1;' }];
   openDatabase(path, extra).close();
-  assert.throws(() => openDatabase(path), (e) => isBrigError(e, 'ERR_DB_MIGRATION'));
+  assert.throws(
+    () => openDatabase(path),
+    (e) => isBrigError(e, 'ERR_DB_MIGRATION'),
+  );
 });

@@ -4,7 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { BrigError } from '../errors/errors.ts';
-import { type Migration, MIGRATIONS } from './migrations.ts';
+import { MIGRATIONS, type Migration } from './migrations.ts';
 
 export type DB = Database.Database;
 
@@ -13,7 +13,9 @@ export function openDatabase(path: string, migrations: readonly Migration[] = MI
   try {
     db = new Database(path);
   } catch (e) {
-    throw new BrigError('ERR_DB', `cannot open state database ${path}: ${(e as Error).message}`, { cause: e });
+    throw new BrigError('ERR_DB', `cannot open state database ${path}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   try {
     db.pragma('journal_mode = WAL');

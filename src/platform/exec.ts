@@ -55,7 +55,9 @@ export const hostRunner: CommandRunner = {
           stdio: ['pipe', 'pipe', 'pipe'],
         });
       } catch (e) {
-        reject(new BrigError('ERR_COMMAND_FAILED', `cannot run ${cmd}: ${(e as Error).message}`, { cause: e }));
+        reject(
+          new BrigError('ERR_COMMAND_FAILED', `cannot run ${cmd}: ${(e as Error).message}`, { cause: e }),
+        );
         return;
       }
       const out: Buffer[] = [];
@@ -64,7 +66,9 @@ export const hostRunner: CommandRunner = {
       child.stderr!.on('data', (b: Buffer) => err.push(b));
       child.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') {
-          reject(new BrigError('ERR_COMMAND_NOT_FOUND', `${cmd} is not installed or not on PATH`, { cause: e }));
+          reject(
+            new BrigError('ERR_COMMAND_NOT_FOUND', `${cmd} is not installed or not on PATH`, { cause: e }),
+          );
         } else {
           reject(new BrigError('ERR_COMMAND_FAILED', `cannot run ${cmd}: ${e.message}`, { cause: e }));
         }
