@@ -1,18 +1,15 @@
-import { join } from 'node:path';
-import { snapshotterSuite } from '../conformance.ts';
-import { OverlaySnapshotter } from './overlay-snapshotter.ts';
-
-snapshotterSuite('overlay', ({ db, dir }) => new OverlaySnapshotter(db, join(dir, 'snapshots', 'overlay')));
-
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { requires } from '../../../test/support/require.ts';
 import { tempDir } from '../../../test/support/tmp.ts';
 import { openDatabase } from '../../metadata/db.ts';
+import { snapshotterSuite } from '../conformance.ts';
 import { mountAll, unmountAll } from '../mount.ts';
-import { MOUNT_DATA_LIMIT } from './overlay-snapshotter.ts';
+import { MOUNT_DATA_LIMIT, OverlaySnapshotter } from './overlay-snapshotter.ts';
 
+snapshotterSuite('overlay', ({ db, dir }) => new OverlaySnapshotter(db, join(dir, 'snapshots', 'overlay')));
 test(
   'overlay: a chain too long for absolute lowerdir paths mounts with relative ones',
   requires({ root: true }),

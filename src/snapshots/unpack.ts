@@ -1,0 +1,205 @@
+/**
+ * Unpacking an image's layers into committed snapshots, and preparing a container's rootfs.
+ *
+ * Each layer Ln becomes the committed snapshot named by its chain id (OCI image-spec, config.md):
+ *   ChainID(L0) = DiffID(L0)
+ *   ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))
+ * so two images sharing a base share its snapshots, and a layer is unpacked once per host.
+ *
+ * `prepareImageRootfs(snapshotter, content, image, key)`:
+ *   for each layer: reuse the committed snapshot `chainId` if it exists; otherwise prepare a
+ *   unique temporary key on the parent chain, apply the blob from the content store into it
+ *   (through `directWrite` when the snapshotter offers it, else through a mount), checking the
+ *   blob's digest and the diff id, and commit it as `chainId`;
+ *   then prepare the active snapshot `key` on the top chain id and return its mounts.
+ * Concurrency: within one process, unpacks of the same chain id are serialised (the second one
+ * finds it committed); across processes, a commit that loses the race (ERR_SNAPSHOT_EXISTS)
+ * drops its own copy and uses the winner's.
+ * Failure anywhere removes what this call created (temporary keys, layers it committed, when no
+ * one else has built on them meanwhile) and rethrows.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { sha256 } from '../content/digest.ts';
+import type { ContentStore, Descriptor, Digest } from '../content/store.ts';
+import { BrigError, isBrigError } from '../errors/errors.ts';
+import { mountAll, unmountAll } from './mount.ts';
+import type { Mount, SnapshotOptions, Snapshotter } from './snapshotter.ts';
+
+export interface ImageLayers {
+  layers: Descriptor[];
+  diffIds: string[];
+}
+
+export interface ApplyOptions {
+  root: string;
+  compression: 'none' | 'gzip' | 'zstd' | 'auto';
+  expectedDigest?: string;
+  expectedDiffId?: string;
+  unprivileged?: boolean;
+  whiteouts?: 'delete' | 'overlay';
+}
+
+/** The layer applier (src/layers); injected so that snapshots do not depend on its internals. */
+export type LayerApplier = (source: Readable, opts: ApplyOptions) => Promise<unknown>;
+
+export interface UnpackOptions {
+  apply: LayerApplier;
+  /** Labels of the container's active snapshot. */
+  labels?: Record<string, string>;
+  unprivileged?: boolean;
+  /** Where to mount a layer when the snapshotter has no directWrite (default: os.tmpdir()). */
+  scratch?: string;
+}
+
+export const CHAIN_LABEL = 'brig.chainid';
+
+export function chainIds(diffIds: readonly string[]): Digest[] {
+  const out: Digest[] = [];
+  for (const d of diffIds) {
+    const prev = out[out.length - 1];
+    out.push(prev === undefined ? (d as Digest) : sha256(`${prev} ${d}`));
+  }
+  return out;
+}
+
+const locks = new Map<string, Promise<unknown>>();
+
+/** Runs fn after every earlier holder of `name` finished (in this process). */
+async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const prev = locks.get(name) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  const tail = run.catch(() => {});
+  locks.set(name, tail);
+  try {
+    return await run;
+  } finally {
+    if (locks.get(name) === tail) locks.delete(name);
+  }
+}
+
+async function committedExists(s: Snapshotter, name: string): Promise<boolean> {
+  try {
+    const st = await s.stat(name);
+    if (st.kind !== 'committed') {
+      throw new BrigError(
+        'ERR_SNAPSHOT_STATE',
+        `snapshot ${name} exists but is ${st.kind}, not a committed layer`,
+      );
+    }
+    return true;
+  } catch (e) {
+    if (isBrigError(e, 'ERR_SNAPSHOT_NOT_FOUND')) return false;
+    throw e;
+  }
+}
+
+/** Unpacks every layer of `image` (reusing what exists); returns the top chain id (undefined: no layers). */
+export async function unpackLayers(
+  snapshotter: Snapshotter,
+  content: ContentStore,
+  image: ImageLayers,
+  opts: UnpackOptions,
+  created: string[] = [],
+): Promise<string | undefined> {
+  if (image.layers.length !== image.diffIds.length) {
+    throw new BrigError(
+      'ERR_IMAGE_INVALID',
+      `the image has ${image.layers.length} layers but ${image.diffIds.length} diff ids`,
+    );
+  }
+  const ids = chainIds(image.diffIds);
+  let parent: string | undefined;
+  for (let i = 0; i < ids.length; i++) {
+    const chainId = ids[i]!;
+    const layer = image.layers[i]!;
+    const diffId = image.diffIds[i]!;
+    const p = parent;
+    await withLock(`${snapshotter.driver}\0${chainId}`, async () => {
+      if (await committedExists(snapshotter, chainId)) return;
+      const tmp = `unpack-${randomUUID()}`;
+      await snapshotter.prepare(tmp, p, { labels: { [CHAIN_LABEL]: chainId } });
+      try {
+        await applyInto(snapshotter, tmp, content, layer, diffId, opts);
+        try {
+          await snapshotter.commit(chainId, tmp);
+          created.push(chainId);
+        } catch (e) {
+          // another process committed the same layer first: use theirs
+          if (!isBrigError(e, 'ERR_SNAPSHOT_EXISTS')) throw e;
+          await snapshotter.remove(tmp);
+        }
+      } catch (e) {
+        await snapshotter.remove(tmp).catch(() => {});
+        throw e;
+      }
+    });
+    parent = chainId;
+  }
+  return parent;
+}
+
+async function applyInto(
+  s: Snapshotter,
+  key: string,
+  content: ContentStore,
+  layer: Descriptor,
+  diffId: string,
+  opts: UnpackOptions,
+): Promise<void> {
+  const common = {
+    compression: 'auto' as const,
+    expectedDigest: layer.digest,
+    expectedDiffId: diffId,
+    ...(opts.unprivileged !== undefined ? { unprivileged: opts.unprivileged } : {}),
+  };
+  const direct = await s.directWrite(key);
+  if (direct) {
+    await opts.apply(content.reader(layer.digest), {
+      ...common,
+      root: direct.root,
+      whiteouts: direct.whiteouts,
+    });
+    return;
+  }
+  const mounts = await s.mounts(key);
+  const target = await mkdtemp(join(opts.scratch ?? tmpdir(), 'brig-unpack-'));
+  try {
+    await mountAll(mounts, target);
+    try {
+      await opts.apply(content.reader(layer.digest), { ...common, root: target, whiteouts: 'delete' });
+    } finally {
+      await unmountAll(mounts, target);
+    }
+  } finally {
+    await rm(target, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Unpacks the image (as needed) and prepares the container's active snapshot `key` on it.
+ * Returns the mounts of `key`.
+ */
+export async function prepareImageRootfs(
+  snapshotter: Snapshotter,
+  content: ContentStore,
+  image: ImageLayers,
+  key: string,
+  opts: UnpackOptions,
+): Promise<Mount[]> {
+  const created: string[] = [];
+  try {
+    const top = await unpackLayers(snapshotter, content, image, opts, created);
+    const sopts: SnapshotOptions = opts.labels ? { labels: opts.labels } : {};
+    return await snapshotter.prepare(key, top, sopts);
+  } catch (e) {
+    for (const name of created.reverse()) {
+      // ERR_SNAPSHOT_IN_USE: a concurrent unpack already built on it; it stays.
+      await snapshotter.remove(name).catch(() => {});
+    }
+    throw e;
+  }
+}
