@@ -108,4 +108,17 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'volume users',
+    // which containers use which volume (VolumeService.acquire/release); remove refuses while any
+    sql: `
+      CREATE TABLE volume_users (
+        volume TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+        container_id TEXT NOT NULL,
+        PRIMARY KEY (volume, container_id)
+      );
+      CREATE INDEX volume_users_container ON volume_users(container_id);
+    `,
+  },
 ];
