@@ -1,0 +1,172 @@
+/**
+ * Supervision: every container runs under its own conmon, which brigd starts and then forgets.
+ *
+ * conmon (without --sync) forks once and the parent exits after writing the conmon pidfile; the
+ * child calls setsid() and becomes the container's subreaper. So conmon is never brigd's child
+ * nor in brigd's process group or session: containers survive brigd stopping, even `kill -9`.
+ *
+ * Start protocol (facts from conmon 2.1's source):
+ *   1. brigd spawns conmon with `_OCI_SYNCPIPE=3` and fd 3 a pipe. conmon runs
+ *      `RUNTIME --root R create --bundle B --pid-file P [--console-socket S] ID`.
+ *   2. conmon writes one JSON line to the sync pipe: `{"pid": N}` once the runtime created the
+ *      container, or `{"pid": -1, "message": "<the runtime's stderr>"}` when it failed.
+ *   3. brigd runs `RUNTIME start ID`. The process now runs.
+ *   4. When it exits conmon writes its status (exit code, or 128+signal) to `<exit-dir>/<ID>`
+ *      and `<persist-dir>/exit`, and on an OOM kill creates `<persist-dir>/oom` and `<bundle>/oom`.
+ *      brigd watches the exit dir (./exit-watcher.ts).
+ * Logs: `-l k8s-file:PATH`, lines `<RFC3339Nano> stdout|stderr F|P <text>`.
+ * Terminal (`-t`): conmon receives the pty from the runtime through its console socket and
+ * serves it on the attach socket `<bundle>/attach` (SOCK_SEQPACKET; reached through the short
+ * symlink `<socket-dir>/<cuuid>` -> bundle). Packets from conmon: [1 byte stream: 1 stdout,
+ * 2 stderr][data]; packets to conmon: raw stdin bytes. Resize: write `1 ROWS COLS\n` to the fifo
+ * `<bundle>/ctl`.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { BrigError } from '../errors/errors.ts';
+import { spawnChild } from '../platform/exec.ts';
+import type { RuntimeInfo } from '../platform/platform.ts';
+import { runtimeMessage } from './oci-runtime.ts';
+
+export interface ConmonStart {
+  id: string;
+  /** Short id used for the attach-socket symlink (keeps socket paths short). */
+  cuuid: string;
+  name: string;
+  bundle: string;
+  logPath: string;
+  exitDir: string;
+  socketDir: string;
+  terminal: boolean;
+  /** Keep a stdin pipe for attach clients (`-i`). */
+  stdin: boolean;
+}
+
+export interface ConmonStarted {
+  pid: number;
+  conmonPid: number;
+}
+
+export function conmonArgs(runtime: RuntimeInfo, o: ConmonStart): string[] {
+  const a = [
+    '-c',
+    o.id,
+    '-u',
+    o.cuuid,
+    '-n',
+    o.name,
+    '-r',
+    runtime.path,
+    '-b',
+    o.bundle,
+    '-p',
+    join(o.bundle, 'pidfile'),
+    '-P',
+    join(o.bundle, 'conmon.pid'),
+    '-l',
+    `k8s-file:${o.logPath}`,
+    '--exit-dir',
+    o.exitDir,
+    '-0',
+    o.bundle,
+    '--socket-dir-path',
+    o.socketDir,
+    '--runtime-arg',
+    '--root',
+    '--runtime-arg',
+    runtime.stateRoot,
+    '--log-level',
+    'error',
+  ];
+  if (o.terminal) a.push('-t');
+  if (o.stdin) a.push('-i', '--leave-stdin-open');
+  return a;
+}
+
+/** Reads the first newline-terminated JSON object from the sync pipe. */
+function readSyncMessage(pipe: Readable): Promise<{ value?: number; message?: string } | undefined> {
+  return new Promise((resolve) => {
+    let buf = '';
+    const done = (v: { value?: number; message?: string } | undefined) => {
+      pipe.removeAllListeners('data');
+      pipe.destroy();
+      resolve(v);
+    };
+    pipe.on('data', (b: Buffer) => {
+      buf += b.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      try {
+        const j = JSON.parse(buf.slice(0, nl)) as { pid?: number; data?: number; message?: string };
+        done({ value: j.data ?? j.pid, ...(j.message ? { message: j.message } : {}) });
+      } catch {
+        done({ message: buf.slice(0, nl) });
+      }
+    });
+    pipe.on('end', () => done(undefined));
+    pipe.on('error', () => done(undefined));
+  });
+}
+
+/**
+ * Runs conmon until the runtime has CREATED the container (step 2). The caller then starts it
+ * with OciRuntime.start. Throws ERR_RUNTIME_START carrying the runtime's own message.
+ */
+export async function conmonCreate(
+  conmonPath: string,
+  runtime: RuntimeInfo,
+  o: ConmonStart,
+): Promise<ConmonStarted> {
+  const child = spawnChild(conmonPath, conmonArgs(runtime, o), {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, _OCI_SYNCPIPE: '3' },
+    detached: true,
+  });
+  const stderr: Buffer[] = [];
+  child.stderr!.on('data', (b: Buffer) => stderr.push(b));
+  const exited = new Promise<number>((resolve) => {
+    child.on('error', () => resolve(-1));
+    child.on('exit', (code) => resolve(code ?? -1));
+  });
+  const sync = readSyncMessage(child.stdio[3] as Readable);
+  const [msg, code] = await Promise.all([sync, exited]);
+  child.unref();
+  if (!msg || msg.value === undefined || msg.value <= 0) {
+    const text =
+      runtimeMessage(msg?.message ?? '') ||
+      Buffer.concat(stderr).toString().trim() ||
+      `conmon exited with status ${code} before the container was created`;
+    throw new BrigError('ERR_RUNTIME_START', text);
+  }
+  const conmonPid = Number((await readFile(join(o.bundle, 'conmon.pid'), 'utf8').catch(() => '0')).trim());
+  return { pid: msg.value, conmonPid };
+}
+
+/** Whether a pid is alive (signal 0). */
+export function alive(pid: number): boolean {
+  if (!(pid > 0)) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Asks conmon to resize the container's terminal. */
+export async function resizeTerminal(bundle: string, rows: number, cols: number): Promise<void> {
+  const { open } = await import('node:fs/promises');
+  const { constants } = await import('node:fs');
+  // O_NONBLOCK: conmon holds the read side open; never block brigd if it is gone.
+  const fh = await open(join(bundle, 'ctl'), constants.O_WRONLY | constants.O_NONBLOCK).catch(
+    () => undefined,
+  );
+  if (!fh) return;
+  try {
+    await fh.write(`1 ${Math.max(1, rows | 0)} ${Math.max(1, cols | 0)}\n`);
+  } catch {
+  } finally {
+    await fh.close();
+  }
+}

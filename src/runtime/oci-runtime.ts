@@ -1,0 +1,103 @@
+/**
+ * The OCI runtime command line (runc, crun; ocijail and runj take the same verbs), always with
+ * this daemon's own state root (`--root`), so `list` shows exactly this daemon's containers.
+ */
+
+import { BrigError } from '../errors/errors.ts';
+import type { CommandRunner } from '../platform/exec.ts';
+import type { RuntimeInfo } from '../platform/platform.ts';
+
+export interface RuntimeState {
+  id: string;
+  /** creating | created | running | stopped | paused */
+  status: string;
+  pid: number;
+  bundle: string;
+}
+
+/** runc prints `time=... level=error msg="..."`; keep the message. */
+export function runtimeMessage(stderr: string): string {
+  const lines = stderr.trim().split('\n').filter(Boolean);
+  const msgs = lines.map((l) => {
+    const m = /msg="((?:[^"\\]|\\.)*)"/.exec(l);
+    return m ? m[1]!.replace(/\\"/g, '"').replace(/\\\\/g, '\\') : l;
+  });
+  return [...new Set(msgs)].join('; ');
+}
+
+export class OciRuntime {
+  constructor(
+    readonly info: RuntimeInfo,
+    private readonly runner: CommandRunner,
+  ) {}
+
+  private args(...rest: string[]): string[] {
+    return ['--root', this.info.stateRoot, ...rest];
+  }
+
+  async state(id: string): Promise<RuntimeState | undefined> {
+    const r = await this.runner.run(this.info.path, this.args('state', id), { check: false });
+    if (r.code !== 0) return undefined;
+    const j = JSON.parse(r.stdout.toString()) as { id: string; status: string; pid: number; bundle: string };
+    return { id: j.id, status: j.status, pid: j.pid, bundle: j.bundle };
+  }
+
+  async list(): Promise<RuntimeState[]> {
+    const r = await this.runner.run(this.info.path, this.args('list', '--format', 'json'), { check: false });
+    if (r.code !== 0) return [];
+    const j = JSON.parse(r.stdout.toString() || 'null') as RuntimeState[] | null;
+    return (j ?? []).map((x) => ({ id: x.id, status: x.status, pid: x.pid, bundle: x.bundle }));
+  }
+
+  async start(id: string): Promise<void> {
+    const r = await this.runner.run(this.info.path, this.args('start', id), { check: false });
+    if (r.code !== 0) {
+      throw new BrigError(
+        'ERR_RUNTIME_START',
+        runtimeMessage(r.stderr.toString()) || `${this.info.name} start failed`,
+      );
+    }
+  }
+
+  /** Sends a signal to the init process (all processes with `all`). Gone already is fine. */
+  async kill(id: string, signal: string, all = false): Promise<boolean> {
+    const r = await this.runner.run(
+      this.info.path,
+      this.args('kill', ...(all ? ['--all'] : []), id, signal),
+      {
+        check: false,
+      },
+    );
+    return r.code === 0;
+  }
+
+  /** Deletes the runtime state (killing what is left with `force`). Missing is fine. */
+  async delete(id: string, force = true): Promise<void> {
+    const r = await this.runner.run(this.info.path, this.args('delete', ...(force ? ['--force'] : []), id), {
+      check: false,
+    });
+    if (r.code !== 0) {
+      const msg = runtimeMessage(r.stderr.toString());
+      if (/does not exist|not exist|no such/i.test(msg)) return;
+      throw new BrigError('ERR_RUNTIME', `${this.info.name} delete ${id}: ${msg}`);
+    }
+  }
+
+  /** Arguments for `exec` (the caller spawns it, to stream stdio). */
+  execArgs(
+    id: string,
+    opts: { args: string[]; env: string[]; cwd?: string; user?: string; tty: boolean; processFile?: string },
+  ): string[] {
+    const a = this.args('exec');
+    if (opts.processFile) a.push('--process', opts.processFile);
+    else {
+      if (opts.tty) a.push('--tty');
+      if (opts.cwd) a.push('--cwd', opts.cwd);
+      if (opts.user) a.push('--user', opts.user);
+      for (const e of opts.env) a.push('--env', e);
+    }
+    a.push(id);
+    if (!opts.processFile) a.push(...opts.args);
+    return a;
+  }
+}
