@@ -15,4 +15,10 @@ export interface Change {
   path: string;
   /** The exact bytes of the path when they are not valid UTF-8. */
   rawPath?: Buffer;
+  /**
+   * For a directory added or modified: it replaces the parent's directory entirely (the
+   * parent's children are gone), as an overlayfs opaque directory does. createLayer writes a
+   * `.wh..wh..opq` marker in it.
+   */
+  opaque?: boolean;
 }
