@@ -1,0 +1,191 @@
+/**
+ * What a Grant becomes on each platform (pure). The runtimes apply these; docs/privileges.md is
+ * the prose version of the same tables.
+ *
+ *   freebsdJailParams(grant)  -> jail(8) parameters (name -> value) for the container's jail
+ *   linuxEffects(grant)       -> capabilities to add, the IPC namespace, syscalls to deny,
+ *                                warnings (granted but without effect on Linux) and
+ *                                unsupported items (the Linux runtime must refuse to start with
+ *                                ERR_UNSUPPORTED_PLATFORM naming them: assertLinuxSupported)
+ * Devices are not here: the composed devfs ruleset is evaluated against the host's inventory by
+ * ../devfs evaluate().
+ */
+import { BrigError } from '../errors/errors.ts';
+import type { Grant } from './policy.ts';
+import { ALLOW_NAMES, type AllowName, SYSVIPC_CLASSES, type SysvipcClass } from './privileges.ts';
+
+interface LinuxAllow {
+  /** Capabilities the privilege adds. */
+  readonly caps?: readonly string[];
+  /** Granted but without effect on Linux: the runtime logs it and goes on. */
+  readonly warning?: string;
+  /** Cannot be provided on Linux: the runtime refuses to start. */
+  readonly unsupported?: string;
+  /** Already true of every Linux container: nothing to do, nothing to say. */
+  readonly note?: string;
+}
+
+const SYS_ADMIN_MOUNT: LinuxAllow = {
+  caps: ['CAP_SYS_ADMIN'],
+  note: 'mount(2) in the container’s own mount namespace needs CAP_SYS_ADMIN',
+};
+
+/** The Linux meaning of every allow.* parameter. */
+export const LINUX_ALLOW: Readonly<Record<AllowName, LinuxAllow>> = {
+  set_hostname: {
+    warning:
+      'allow.set_hostname has no effect on Linux: sethostname(2) needs CAP_SYS_ADMIN, which brig does not give for it',
+  },
+  raw_sockets: { caps: ['CAP_NET_RAW'] },
+  chflags: { caps: ['CAP_LINUX_IMMUTABLE'] },
+  mount: SYS_ADMIN_MOUNT,
+  'mount.devfs': { unsupported: 'Linux has no devfs; a container’s devices come from its devfs rules' },
+  quotas: {
+    warning:
+      'allow.quotas has no effect on Linux: quotactl(2) on host filesystems is not given to containers',
+  },
+  read_msgbuf: { caps: ['CAP_SYSLOG'] },
+  socket_af: { note: 'Linux containers are not restricted to IPv4, IPv6, local and route sockets' },
+  mlock: { caps: ['CAP_IPC_LOCK'] },
+  nfsd: { unsupported: 'the Linux NFS server lives in the host kernel and cannot be run from a container' },
+  reserved_ports: { caps: ['CAP_NET_BIND_SERVICE'] },
+  unprivileged_parent_tampering: {
+    warning:
+      'allow.unprivileged_parent_tampering has no effect on Linux: the host’s ptrace rules (Yama) apply',
+  },
+  unprivileged_proc_debug: { note: 'processes may ptrace their own children in brig’s Linux containers' },
+  suser: { note: 'the container’s root is root within its capability set' },
+  extattr: {
+    warning:
+      'allow.extattr has no effect on Linux: trusted.* extended attributes need CAP_SYS_ADMIN, not given for it',
+  },
+  adjtime: { caps: ['CAP_SYS_TIME'] },
+  settime: { caps: ['CAP_SYS_TIME'] },
+  routing: {
+    unsupported: 'a Linux container has its own network namespace and cannot change the host’s routing table',
+  },
+  setaudit: { caps: ['CAP_AUDIT_CONTROL'] },
+  'mount.fdescfs': { note: '/dev/fd is a link to /proc/self/fd in every Linux container' },
+  'mount.fusefs': {
+    caps: ['CAP_SYS_ADMIN'],
+    note: 'FUSE also needs /dev/fuse, granted with the devfs rule "path fuse unhide"',
+  },
+  'mount.nullfs': { caps: ['CAP_SYS_ADMIN'], note: 'nullfs is a bind mount on Linux' },
+  'mount.procfs': SYS_ADMIN_MOUNT,
+  'mount.linprocfs': SYS_ADMIN_MOUNT,
+  'mount.linsysfs': SYS_ADMIN_MOUNT,
+  'mount.tmpfs': SYS_ADMIN_MOUNT,
+  'mount.zfs': { unsupported: 'ZFS datasets cannot be delegated to a Linux container' },
+  vmm: { unsupported: 'vmm(4) is FreeBSD’s hypervisor; on Linux grant /dev/kvm with a devfs rule instead' },
+  vmm_ppt: { unsupported: 'PCI passthrough of vmm(4) has no Linux counterpart in brig' },
+};
+
+/** SysV IPC syscalls denied (ENOSYS, as a FreeBSD jail with the class disabled) per class. */
+export const SYSVIPC_SYSCALLS: Readonly<Record<SysvipcClass, readonly string[]>> = {
+  msg: ['msgctl', 'msgget', 'msgrcv', 'msgsnd'],
+  shm: ['shmat', 'shmctl', 'shmdt', 'shmget'],
+  sem: ['semctl', 'semget', 'semop', 'semtimedop'],
+};
+
+export interface LinuxEffects {
+  /** Capabilities to add to the runtime's default set, sorted. */
+  readonly capabilities: readonly string[];
+  /** `host` shares the host's IPC namespace (some class is `inherit`); `new` gives the container its own. */
+  readonly ipcNamespace: 'new' | 'host';
+  /** Syscalls a seccomp filter must fail with ENOSYS (the SysV IPC classes set to `disable`). */
+  readonly deniedSyscalls: readonly string[];
+  /** Granted privileges without effect on Linux. */
+  readonly warnings: readonly string[];
+  /** Granted privileges Linux cannot provide: refuse to start. */
+  readonly unsupported: readonly { readonly item: string; readonly reason: string }[];
+}
+
+const MOUNT_NAMES = ALLOW_NAMES.filter((n) => n === 'mount' || n.startsWith('mount.'));
+
+export function linuxEffects(grant: Grant): LinuxEffects {
+  const caps = new Set<string>();
+  const warnings: string[] = [];
+  const unsupported: { item: string; reason: string }[] = [];
+  for (const name of grant.allow) {
+    const m = LINUX_ALLOW[name];
+    if (m.unsupported) unsupported.push({ item: `allow.${name}`, reason: m.unsupported });
+    if (m.warning) warnings.push(m.warning);
+    if (name === 'chflags' && grant.securelevel >= 1) {
+      warnings.push(
+        `allow.chflags is dropped on Linux at securelevel ${grant.securelevel}: CAP_LINUX_IMMUTABLE could clear immutable flags`,
+      );
+      continue;
+    }
+    for (const c of m.caps ?? []) caps.add(c);
+  }
+  if (
+    grant.allow.some(
+      (n) => (MOUNT_NAMES as readonly string[]).includes(n) && LINUX_ALLOW[n].caps?.includes('CAP_SYS_ADMIN'),
+    )
+  )
+    warnings.push(
+      'mounting on Linux needs CAP_SYS_ADMIN, which allows much more than mounting one filesystem type',
+    );
+  if (grant.vnet) caps.add('CAP_NET_ADMIN');
+  if (grant.childrenMax > 0)
+    unsupported.push({
+      item: `children.max=${grant.childrenMax}`,
+      reason: 'brig does not run containers inside Linux containers',
+    });
+  if (grant.securelevel >= 1)
+    warnings.push(
+      `securelevel ${grant.securelevel} has no Linux counterpart; the container already lacks CAP_SYS_MODULE and CAP_SYS_RAWIO`,
+    );
+
+  const modes = SYSVIPC_CLASSES.map((c) => grant.sysvipc[c]);
+  const inherit = modes.includes('inherit');
+  if (inherit)
+    for (const c of SYSVIPC_CLASSES)
+      if (grant.sysvipc[c] === 'new')
+        unsupported.push({
+          item: `sysvipc.${c}=new`,
+          reason:
+            'Linux has one IPC namespace for msg, shm and sem: one class cannot be new while another is inherit',
+        });
+  const denied: string[] = [];
+  for (const c of SYSVIPC_CLASSES) if (grant.sysvipc[c] === 'disable') denied.push(...SYSVIPC_SYSCALLS[c]);
+  return {
+    capabilities: [...caps].sort(),
+    ipcNamespace: inherit ? 'host' : 'new',
+    deniedSyscalls: denied.sort(),
+    warnings,
+    unsupported,
+  };
+}
+
+/** Throws ERR_UNSUPPORTED_PLATFORM naming every item Linux cannot provide. */
+export function assertLinuxSupported(effects: LinuxEffects): void {
+  if (effects.unsupported.length === 0) return;
+  throw new BrigError(
+    'ERR_UNSUPPORTED_PLATFORM',
+    `granted privileges that Linux cannot provide:\n${effects.unsupported.map((u) => `  ${u.item}: ${u.reason}`).join('\n')}`,
+    { details: { unsupported: effects.unsupported.map((u) => ({ ...u })) } },
+  );
+}
+
+/**
+ * The jail(8) parameters for a Grant. Every granted allow.* is set; allow.set_hostname (on by
+ * default in jail(8)) is set false unless granted; allow.mount and enforce_statfs=1 come with any
+ * mount privilege (jail(8): mount permissions need both), else enforce_statfs=2. `vnet` is only
+ * set when granted; the network layer decides the stack otherwise.
+ */
+export function freebsdJailParams(grant: Grant): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of grant.allow) out[`allow.${n}`] = 'true';
+  if (!grant.allow.includes('set_hostname')) out['allow.set_hostname'] = 'false';
+  const mounts = grant.allow.some((n) => (MOUNT_NAMES as readonly string[]).includes(n));
+  if (mounts) out['allow.mount'] = 'true';
+  out.enforce_statfs = mounts ? '1' : '2';
+  out.sysvmsg = grant.sysvipc.msg;
+  out.sysvshm = grant.sysvipc.shm;
+  out.sysvsem = grant.sysvipc.sem;
+  out['children.max'] = String(grant.childrenMax);
+  out.securelevel = String(grant.securelevel);
+  if (grant.vnet) out.vnet = 'new';
+  return out;
+}
