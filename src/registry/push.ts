@@ -1,0 +1,337 @@
+/**
+ * Push: an image in the content store -> a repository.
+ *
+ * Order: every blob a manifest references is in the repository before the manifest; every
+ * manifest before the index that lists it; the tag last. For each blob: HEAD (present -> done),
+ * else a cross-repository mount from a repository of the same registry known to hold it (201 ->
+ * done; 202 -> the registry opened an ordinary upload instead, which is used), else an upload:
+ * POST, then one monolithic PUT or PATCH chunks + PUT with the digest. A failed upload is started
+ * again from POST (upload sessions are not resumed).
+ *
+ * Pushing a single manifest to a tag that holds an index keeps the index's other platforms: the
+ * entry for the manifest's platform is replaced (or added) and the new index pushed. Pushing a
+ * manifest over a tag that holds a manifest replaces it.
+ *
+ * Manifests and indexes are pushed byte for byte as stored, so their digests do not change.
+ */
+import { createHash } from 'node:crypto';
+import { type Readable, Transform } from 'node:stream';
+import type { ContentStore, Descriptor, Digest } from '../content/store.ts';
+import { BrigError } from '../errors/errors.ts';
+import {
+  type ImageIndex,
+  isIndexMediaType,
+  isManifestMediaType,
+  MEDIA_TYPES,
+  type Platform,
+  parseConfig,
+  parseIndex,
+  parseJson,
+  parseManifest,
+} from '../images/oci.ts';
+import { normalizePlatform } from '../images/platform.ts';
+import { formatReference, type Reference as ImageReference } from '../images/reference.ts';
+import type { ProgressFn } from './progress.ts';
+import { RepositoryClient } from './repository.ts';
+import { isNetworkError, type RegistryTransport } from './transport.ts';
+
+export interface PushOptions {
+  /** Repositories on the destination registry that may already hold the blobs (mount sources). */
+  mountFrom?: string[];
+  /** Blobs uploaded at the same time (default 3). */
+  concurrency?: number;
+  /** Bytes per PATCH; 0 = one monolithic PUT per blob (default 0). */
+  chunkSize?: number;
+  /** Merge a single manifest into an index at the tag (default true). */
+  mergeIndex?: boolean;
+  onProgress?: ProgressFn;
+}
+
+export interface PushResult {
+  reference: string;
+  /** What the tag points at now (the merged index when one was built). */
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  /** Platforms the merged index kept besides the pushed one. */
+  keptPlatforms?: Platform[];
+  bytesUploaded: number;
+}
+
+interface Ctx {
+  repo: RepositoryClient;
+  content: ContentStore;
+  opts: PushOptions;
+  progress: ProgressFn;
+  uploaded: number;
+}
+
+export async function push(
+  transport: RegistryTransport,
+  content: ContentStore,
+  dest: ImageReference,
+  target: Descriptor,
+  opts: PushOptions = {},
+): Promise<PushResult> {
+  const mountFrom = (opts.mountFrom ?? []).filter((r) => r !== dest.path);
+  const [ep] = transport.hosts.endpoints(dest.domain, 'push');
+  const repo = new RepositoryClient(transport, ep!, dest.path, true, mountFrom);
+  const ctx: Ctx = {
+    repo,
+    content,
+    opts: { ...opts, mountFrom },
+    progress: opts.onProgress ?? (() => {}),
+    uploaded: 0,
+  };
+  const name = formatReference(dest);
+  const tag = dest.tag;
+  if (dest.digest && dest.digest !== target.digest) {
+    throw new BrigError(
+      'ERR_INVALID_ARGUMENT',
+      `${name}: the image's digest is ${target.digest}, not ${dest.digest}`,
+    );
+  }
+
+  if (isIndexMediaType(target.mediaType)) {
+    const bytes = await content.readBytes(target.digest, { verify: true });
+    const index = parseIndex(parseJson(bytes, `index ${target.digest}`), { mediaType: target.mediaType });
+    for (const m of index.manifests) {
+      if (await content.has(m.digest)) await pushManifestTree(ctx, m);
+      else if (!(await repo.hasManifest(m.digest))) {
+        throw new BrigError(
+          'ERR_CONTENT_NOT_FOUND',
+          `${name}: manifest ${m.digest} of the index is neither stored locally nor in the repository`,
+          {
+            hint: 'Pull the image for every platform first, or push a single platform.',
+          },
+        );
+      }
+    }
+    await repo.putManifest(tag ?? target.digest, bytes, target.mediaType);
+    return {
+      reference: name,
+      digest: target.digest,
+      mediaType: target.mediaType,
+      size: target.size,
+      bytesUploaded: ctx.uploaded,
+    };
+  }
+  if (!isManifestMediaType(target.mediaType)) {
+    throw new BrigError(
+      'ERR_IMAGE_MEDIA_TYPE',
+      `${name}: ${target.mediaType} is not an image manifest or index`,
+    );
+  }
+  const platform = await pushManifestTree(ctx, target);
+  if (tag === undefined || opts.mergeIndex === false) {
+    await repo.putManifest(tag ?? target.digest, await content.readBytes(target.digest), target.mediaType);
+    return {
+      reference: name,
+      digest: target.digest,
+      mediaType: target.mediaType,
+      size: target.size,
+      bytesUploaded: ctx.uploaded,
+    };
+  }
+  const remote = await repo.getManifest(tag, { allowMissing: true });
+  if (remote && isIndexMediaType(remote.mediaType)) {
+    const old = parseIndex(parseJson(remote.bytes, `index ${name}`), {
+      what: `index ${name}`,
+      mediaType: remote.mediaType,
+    });
+    const { bytes, kept } = mergeIntoIndex(old, remote.mediaType, { ...target, platform }, remote.bytes);
+    const digest = sha256(bytes);
+    await repo.putManifest(tag, bytes, remote.mediaType);
+    return {
+      reference: name,
+      digest,
+      mediaType: remote.mediaType,
+      size: bytes.length,
+      keptPlatforms: kept,
+      bytesUploaded: ctx.uploaded,
+    };
+  }
+  await repo.putManifest(tag, await content.readBytes(target.digest), target.mediaType);
+  return {
+    reference: name,
+    digest: target.digest,
+    mediaType: target.mediaType,
+    size: target.size,
+    bytesUploaded: ctx.uploaded,
+  };
+}
+
+function sha256(b: Buffer): Digest {
+  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
+}
+
+/**
+ * A new index: `old` with every entry for the manifest's platform replaced by the manifest
+ * (added when none). Other entries, annotations and unknown fields are kept as they were.
+ */
+export function mergeIntoIndex(
+  old: ImageIndex,
+  mediaType: string,
+  manifest: Descriptor & { platform: Platform },
+  oldBytes: Buffer,
+): { bytes: Buffer; kept: Platform[] } {
+  const raw = JSON.parse(oldBytes.toString('utf8')) as Record<string, unknown> & { manifests: unknown[] };
+  const keptRaw: unknown[] = [];
+  const kept: Platform[] = [];
+  old.manifests.forEach((d, i) => {
+    if (d.platform && samePlatform(d.platform, manifest.platform)) return;
+    if (d.digest === manifest.digest) return;
+    keptRaw.push(raw.manifests[i]);
+    if (d.platform) kept.push(d.platform);
+  });
+  const entry: Record<string, unknown> = {
+    mediaType: manifest.mediaType,
+    digest: manifest.digest,
+    size: manifest.size,
+    platform: manifest.platform,
+  };
+  if (mediaType === MEDIA_TYPES.dockerManifestList && manifest.mediaType !== MEDIA_TYPES.dockerManifest) {
+    // a Docker manifest list only lists Docker manifests; convert the list to an OCI index
+    mediaType = MEDIA_TYPES.ociIndex;
+  }
+  const next = { ...raw, schemaVersion: 2, mediaType, manifests: [...keptRaw, entry] };
+  return { bytes: Buffer.from(JSON.stringify(next)), kept };
+}
+
+/** Pushes a manifest's blobs and the manifest (by digest). Returns the image's platform. */
+async function pushManifestTree(ctx: Ctx, desc: Descriptor): Promise<Platform> {
+  const bytes = await ctx.content.readBytes(desc.digest, { verify: true });
+  const manifest = parseManifest(parseJson(bytes, `manifest ${desc.digest}`), { mediaType: desc.mediaType });
+  const config = parseConfig(
+    parseJson(
+      await ctx.content.readBytes(manifest.config.digest, { verify: true }),
+      `config ${manifest.config.digest}`,
+    ),
+  );
+  const blobs: { desc: Descriptor; kind: 'config' | 'layer' }[] = [
+    ...manifest.layers.map((d) => ({ desc: d, kind: 'layer' as const })),
+    { desc: manifest.config, kind: 'config' },
+  ];
+  for (const b of blobs)
+    ctx.progress({ id: b.desc.digest, kind: b.kind, status: 'waiting', current: 0, total: b.desc.size });
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (next < blobs.length && failed === undefined) {
+      const b = blobs[next++]!;
+      try {
+        await pushBlob(ctx, b.desc, b.kind);
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+  };
+  const limit = Math.max(1, ctx.opts.concurrency ?? 3);
+  await Promise.all(Array.from({ length: Math.min(limit, blobs.length) }, worker));
+  if (failed !== undefined) throw failed;
+  await ctx.repo.putManifest(desc.digest, bytes, desc.mediaType);
+  ctx.progress({ id: desc.digest, kind: 'manifest', status: 'done', current: desc.size, total: desc.size });
+  return {
+    os: config.os,
+    architecture: config.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
+  };
+}
+
+async function pushBlob(ctx: Ctx, desc: Descriptor, kind: 'config' | 'layer'): Promise<void> {
+  const { repo, content, progress } = ctx;
+  const total = desc.size;
+  const info = await content.info(desc.digest);
+  if (info.size !== total) {
+    throw new BrigError(
+      'ERR_CONTENT_SIZE_MISMATCH',
+      `blob ${desc.digest} is ${info.size} bytes in the store, the manifest says ${total}`,
+    );
+  }
+  if (await repo.hasBlob(desc.digest)) {
+    progress({ id: desc.digest, kind, status: 'exists', current: total, total });
+    return;
+  }
+  let session: { mounted: true } | { mounted: false; location: string } | undefined;
+  for (const from of ctx.opts.mountFrom ?? []) {
+    session = await repo.startUpload(desc.digest, from);
+    if (session.mounted) {
+      progress({ id: desc.digest, kind, status: 'mounted', current: total, total });
+      return;
+    }
+    break; // the registry opened a normal upload session: use it
+  }
+  const retry = repo.transport.retry;
+  for (let attempt = 1; ; attempt++) {
+    const s = session && !session.mounted ? session : await repo.startUpload(desc.digest);
+    session = undefined;
+    if (s.mounted) return;
+    let sent = 0;
+    progress({ id: desc.digest, kind, status: 'uploading', current: 0, total });
+    try {
+      await repo.upload(
+        s.location,
+        { digest: desc.digest, size: total },
+        (start, end) => rangeReader(content, desc.digest, start, end, total),
+        {
+          chunkSize: ctx.opts.chunkSize ?? 0,
+          onBytes: (n) => {
+            sent += n;
+            progress({ id: desc.digest, kind, status: 'uploading', current: Math.min(sent, total), total });
+          },
+        },
+      );
+      ctx.uploaded += total;
+      progress({ id: desc.digest, kind, status: 'done', current: total, total });
+      return;
+    } catch (e) {
+      const transient =
+        isNetworkError(e) || (e instanceof BrigError && e.code === 'ERR_REGISTRY_UNAVAILABLE');
+      if (!transient || attempt >= retry.attempts) throw e;
+      progress({
+        id: desc.digest,
+        kind,
+        status: 'retrying',
+        current: 0,
+        total,
+        message: (e as Error).message,
+      });
+      const exp = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+      await new Promise((r) => setTimeout(r, exp / 2 + Math.random() * (exp / 2)));
+    }
+  }
+}
+
+/** Bytes [start, end) of a stored blob. */
+function rangeReader(
+  content: ContentStore,
+  digest: Digest,
+  start: number,
+  end: number,
+  total: number,
+): Readable {
+  const src = content.reader(digest, start > 0 ? { start } : {});
+  if (end >= total) return src;
+  let left = end - start;
+  const t = new Transform({
+    transform(c: Buffer, _enc, cb) {
+      if (left <= 0) return cb();
+      const part = c.length > left ? c.subarray(0, left) : c;
+      left -= part.length;
+      cb(null, part);
+      if (left === 0) {
+        src.unpipe(t);
+        src.destroy();
+        t.end();
+      }
+    },
+  });
+  src.on('error', (e) => t.destroy(e));
+  return src.pipe(t);
+}
+
+function samePlatform(a: Platform, b: Platform): boolean {
+  const x = normalizePlatform(a);
+  const y = normalizePlatform(b);
+  return x.os === y.os && x.architecture === y.architecture && x.variant === y.variant;
+}
