@@ -429,7 +429,12 @@ export class TarReader {
     this.local = {};
     this.localDeleted.clear();
     if (name.length === 0) throw invalid('a tar entry has an empty name');
-    if (name.includes('\0') || linkname.includes('\0')) throw invalid('a tar entry name contains NUL', name);
+    if (name.includes('\0') || linkname.includes('\0')) {
+      // A name that C code would cut short at the NUL could name something else: refuse it.
+      throw new BrigError('ERR_LAYER_UNSAFE_PATH', 'a tar entry name contains NUL', {
+        details: { entry: display(name.replace(/\0/g, '\\0')) },
+      });
+    }
     this.entry = entry;
     this.count++;
     if (flag === 0x44) {
