@@ -14,7 +14,9 @@ import { serve } from '../api/server.ts';
 import { EventLog } from '../events/events.ts';
 import { openDatabase } from '../metadata/db.ts';
 import { defaultPaths, resolveGroup } from '../platform/defaults.ts';
+import { selectSnapshotter } from '../snapshots/select.ts';
 import { VERSION } from '../version.ts';
+import { VolumeService } from '../volumes/volume-service.ts';
 import { type DaemonConfig, loadConfig, validateConfig } from './config.ts';
 import { acquireRootLock } from './lock.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -87,6 +89,23 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     undo.push(async () => {
       for (const fn of services.onShutdown.reverse()) await fn();
     });
+
+    // storage: snapshotter (storage.driver) and volumes; leftovers of a crash are removed first
+    const storage = await selectSnapshotter(config.storage.driver, {
+      root,
+      db,
+      platformName: services.platformName,
+    });
+    services.snapshots = storage.snapshotter;
+    services.info.storage = {
+      driver: storage.snapshotter.driver,
+      configured: config.storage.driver,
+      reason: storage.reason,
+    };
+    services.volumes = new VolumeService(db, root, events);
+    for (const c of [await storage.snapshotter.cleanup(), await services.volumes.cleanup()]) {
+      if (c.removed.length) log('info', 'removed storage left by a crash', { paths: c.removed.join(' ') });
+    }
 
     const router = new Router();
     for (const m of ROUTE_MODULES) m.register(router, services);

@@ -5,6 +5,8 @@
 
 import type { EventLog } from '../events/events.ts';
 import type { DB } from '../metadata/db.ts';
+import type { Snapshotter } from '../snapshots/snapshotter.ts';
+import type { VolumeService } from '../volumes/volume-service.ts';
 import type { DaemonConfig } from './config.ts';
 import type { Logger } from './log.ts';
 
@@ -28,4 +30,7 @@ export interface Services {
   info: Record<string, unknown>;
   /** Run at shutdown, in reverse order of registration. */
   onShutdown: Array<() => Promise<void> | void>;
+  /** The snapshotter chosen by `storage.driver` (src/snapshots/select.ts). */
+  snapshots?: Snapshotter;
+  volumes?: VolumeService;
 }

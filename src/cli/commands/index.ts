@@ -5,5 +5,10 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import * as events from './events.ts';
 import * as system from './system.ts';
+import * as volume from './volume.ts';
 
-export const COMMAND_MODULES: Array<{ register(program: Command, ctx: CliContext): void }> = [system, events];
+export const COMMAND_MODULES: Array<{ register(program: Command, ctx: CliContext): void }> = [
+  system,
+  events,
+  volume,
+];
