@@ -7,21 +7,18 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, type TestContext, test } from 'node:test';
-import { LocalContentStore } from '../../src/content/local-store.ts';
+import { describe, test } from 'node:test';
 import type { ContentStore } from '../../src/content/store.ts';
 import { isBrigError } from '../../src/errors/errors.ts';
-import { openDatabase } from '../../src/metadata/db.ts';
-import {
-  type RegistriesConfig,
-  RegistryHosts,
-  registriesDefaults,
-  resolveRegistries,
-} from '../../src/registry/config.ts';
-import { CredentialStore } from '../../src/registry/credentials.ts';
 import type { ProgressEvent } from '../../src/registry/progress.ts';
-import { Registry } from '../../src/registry/registry.ts';
-import { buildBusybox, importLayout, makePki, startRegistry, startTokenServer } from '../support/registry.ts';
+import {
+  brig,
+  buildBusybox,
+  importLayout,
+  makePki,
+  startRegistry,
+  startTokenServer,
+} from '../support/registry.ts';
 import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -29,39 +26,6 @@ const needs = requires({
   root: true,
   commands: ['docker-registry', 'skopeo', 'oci-image-tool', 'umoci', 'openssl', 'htpasswd'],
 });
-
-interface Brig {
-  root: string;
-  content: ContentStore;
-  registry: Registry;
-  authFile: string;
-}
-
-function brig(t: TestContext, cfg: Partial<RegistriesConfig> = {}, certs?: Record<string, string>): Brig {
-  const root = tempDir(t, 'brig-root-');
-  const etc = join(root, 'etc');
-  mkdirSync(etc);
-  for (const [host, ca] of Object.entries(certs ?? {})) {
-    mkdirSync(join(etc, 'certs.d', host), { recursive: true });
-    writeFileSync(join(etc, 'certs.d', host, 'ca.crt'), readFileSync(ca));
-  }
-  const db = openDatabase(join(root, 'brig.db'));
-  t.after(() => db.close());
-  const content = new LocalContentStore(root, db);
-  const resolved = resolveRegistries(
-    { ...registriesDefaults, extraAuthFiles: [], ...cfg },
-    { root, configFile: join(etc, 'brig.yaml') },
-  );
-  const credentials = new CredentialStore(resolved.authFile, resolved.extraAuthFiles);
-  const registry = new Registry({
-    hosts: new RegistryHosts(resolved),
-    credentials,
-    content,
-    retry: { baseDelayMs: 20, maxDelayMs: 200 },
-  });
-  t.after(() => registry.close());
-  return { root, content, registry, authFile: resolved.authFile };
-}
 
 function layoutBlobs(dir: string): Map<string, Buffer> {
   const m = new Map<string, Buffer>();

@@ -12,6 +12,17 @@ import { createServer, type Server } from 'node:http';
 import { createServer as netServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { LocalContentStore } from '../../src/content/local-store.ts';
+import type { ContentStore } from '../../src/content/store.ts';
+import { openDatabase } from '../../src/metadata/db.ts';
+import {
+  type RegistriesConfig,
+  RegistryHosts,
+  registriesDefaults,
+  resolveRegistries,
+} from '../../src/registry/config.ts';
+import { CredentialStore } from '../../src/registry/credentials.ts';
+import { Registry } from '../../src/registry/registry.ts';
 import { fixtureScript } from './busybox.ts';
 import { tempDir } from './tmp.ts';
 
@@ -312,4 +323,170 @@ export async function importLayout(
 export function buildBusybox(dir: string, tag = 'latest'): string {
   execFileSync('sh', [fixtureScript('make-busybox-image.sh'), dir, tag], { stdio: 'pipe' });
   return dir;
+}
+
+/**
+ * A variant of a stored image: the same layers, a config changed by `patch` (e.g. another os),
+ * a new manifest. Returns the new manifest's descriptor.
+ */
+export async function deriveImage(
+  content: import('../../src/content/store.ts').ContentStore,
+  base: import('../../src/content/store.ts').Descriptor,
+  patch: (config: Record<string, unknown>) => void,
+): Promise<import('../../src/content/store.ts').Descriptor> {
+  const { createHash } = await import('node:crypto');
+  const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as const;
+  const manifest = JSON.parse((await content.readBytes(base.digest)).toString()) as {
+    config: { digest: `sha256:${string}`; size: number };
+  };
+  const config = JSON.parse((await content.readBytes(manifest.config.digest)).toString()) as Record<
+    string,
+    unknown
+  >;
+  patch(config);
+  const cfgBytes = Buffer.from(JSON.stringify(config));
+  await content.ingest(cfgBytes, { digest: sha(cfgBytes), size: cfgBytes.length });
+  manifest.config = { ...manifest.config, digest: sha(cfgBytes), size: cfgBytes.length };
+  const mBytes = Buffer.from(JSON.stringify(manifest));
+  await content.ingest(mBytes, { digest: sha(mBytes), size: mBytes.length });
+  return { mediaType: base.mediaType, digest: sha(mBytes), size: mBytes.length };
+}
+
+/** Stores an OCI index of the given manifests (with their platforms) and returns its descriptor. */
+export async function storeIndex(
+  content: import('../../src/content/store.ts').ContentStore,
+  manifests: import('../../src/content/store.ts').Descriptor[],
+): Promise<import('../../src/content/store.ts').Descriptor> {
+  const { createHash } = await import('node:crypto');
+  const bytes = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }),
+  );
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}` as const;
+  await content.ingest(bytes, { digest, size: bytes.length });
+  return { mediaType: 'application/vnd.oci.image.index.v1+json', digest, size: bytes.length };
+}
+
+export interface FaultProxy {
+  host: string;
+  /** Requests seen: method, path, range header. */
+  seen: { method: string; path: string; range?: string }[];
+  faults: {
+    /** Close the connection after half of this blob's body (first GET without Range only). */
+    cutBlob?: string;
+    /** Serve this blob with one byte changed (same length). */
+    corruptBlob?: string;
+    /** Answer this many manifest requests with 429 Retry-After: 1 first. */
+    tooMany?: number;
+    /** Answer this many requests with 503 first. */
+    unavailable?: number;
+  };
+}
+
+/** An HTTP proxy in front of a plain-HTTP registry that injects faults. */
+export async function startFaultProxy(t: TestContext, upstreamPort: number): Promise<FaultProxy> {
+  const { request: httpRequest } = await import('node:http');
+  const proxy: FaultProxy = { host: '', seen: [], faults: {} };
+  const server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    const range = req.headers.range;
+    proxy.seen.push({ method: req.method ?? 'GET', path, ...(range ? { range } : {}) });
+    const f = proxy.faults;
+    if (f.unavailable && f.unavailable > 0) {
+      f.unavailable--;
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'try later' }] }));
+      return;
+    }
+    if (f.tooMany && f.tooMany > 0 && path.includes('/manifests/')) {
+      f.tooMany--;
+      req.resume();
+      res.writeHead(429, { 'retry-after': '1', 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'slow down' }] }));
+      return;
+    }
+    const up = httpRequest(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path, headers: req.headers },
+      (ur) => {
+        const isBlobGet = req.method === 'GET' && path.includes('/blobs/sha256:');
+        const cut =
+          isBlobGet && f.cutBlob !== undefined && path.endsWith(f.cutBlob) && !range && ur.statusCode === 200;
+        const corrupt =
+          isBlobGet && f.corruptBlob !== undefined && path.endsWith(f.corruptBlob) && ur.statusCode === 200;
+        if (!cut && !corrupt) {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          ur.pipe(res);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        ur.on('data', (c: Buffer) => chunks.push(c));
+        ur.on('end', () => {
+          const body = Buffer.concat(chunks);
+          res.writeHead(200, { ...ur.headers, 'content-length': String(body.length) });
+          if (corrupt) {
+            body[body.length >> 1] = (body[body.length >> 1] ?? 0) ^ 0xff;
+            res.end(body);
+            return;
+          }
+          f.cutBlob = undefined;
+          res.write(body.subarray(0, body.length >> 1), () => {
+            setTimeout(() => res.socket?.destroy(), 20);
+          });
+        });
+      },
+    );
+    up.on('error', () => {
+      res.writeHead(502);
+      res.end();
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  const a = server.address();
+  proxy.host = `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+  return proxy;
+}
+
+export interface Brig {
+  root: string;
+  content: ContentStore;
+  registry: Registry;
+  authFile: string;
+}
+
+export function brig(
+  t: TestContext,
+  cfg: Partial<RegistriesConfig> = {},
+  certs?: Record<string, string>,
+): Brig {
+  const root = tempDir(t, 'brig-root-');
+  const etc = join(root, 'etc');
+  mkdirSync(etc);
+  for (const [host, ca] of Object.entries(certs ?? {})) {
+    mkdirSync(join(etc, 'certs.d', host), { recursive: true });
+    writeFileSync(join(etc, 'certs.d', host, 'ca.crt'), readFileSync(ca));
+  }
+  const db = openDatabase(join(root, 'brig.db'));
+  t.after(() => db.close());
+  const content = new LocalContentStore(root, db);
+  const resolved = resolveRegistries(
+    { ...registriesDefaults, extraAuthFiles: [], ...cfg },
+    { root, configFile: join(etc, 'brig.yaml') },
+  );
+  const credentials = new CredentialStore(resolved.authFile, resolved.extraAuthFiles);
+  const registry = new Registry({
+    hosts: new RegistryHosts(resolved),
+    credentials,
+    content,
+    retry: { baseDelayMs: 20, maxDelayMs: 200 },
+  });
+  t.after(() => registry.close());
+  return { root, content, registry, authFile: resolved.authFile };
 }

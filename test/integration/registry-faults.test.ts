@@ -1,0 +1,151 @@
+/**
+ * Faults between brig and a registry, injected by a proxy (test/support/registry.ts): a
+ * connection closed mid-blob (resumed with Range), a blob with wrong content (refused, nothing
+ * stored), 429 with Retry-After and 503 (retried); and pushes that exercise chunked uploads and
+ * the merge of one platform into an existing multi-platform index.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { isBrigError } from '../../src/errors/errors.ts';
+import {
+  brig,
+  buildBusybox,
+  deriveImage,
+  importLayout,
+  startFaultProxy,
+  startRegistry,
+  storeIndex,
+} from '../support/registry.ts';
+import { requires } from '../support/require.ts';
+import { tempDir } from '../support/tmp.ts';
+
+const needs = requires({ root: true, commands: ['docker-registry', 'skopeo', 'umoci'] });
+const linux = { platforms: [{ os: 'linux', architecture: 'amd64' }] };
+
+function layerOf(layout: string): string {
+  // the fixture has one layer: the largest blob
+  const dir = join(layout, 'blobs', 'sha256');
+  return `sha256:${readdirSync(dir).sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0]}`;
+}
+
+describe('registry faults', needs, () => {
+  test('a connection closed mid-blob is resumed with a Range request', async (t) => {
+    const reg = await startRegistry(t);
+    const proxy = await startFaultProxy(t, reg.port);
+    const bb = buildBusybox(join(tempDir(t), 'img'));
+    const src = brig(t, { insecure: [reg.host] });
+    const target = await importLayout(src.content, bb);
+    await src.registry.push(`${reg.host}/f/bb:1`, target);
+
+    const layer = layerOf(bb);
+    proxy.faults.cutBlob = layer;
+    const b = brig(t, { insecure: [proxy.host] });
+    const pulled = await b.registry.pull(`${proxy.host}/f/bb:1`, linux);
+    assert.equal(pulled.manifest.digest, target.digest);
+    assert.equal(await b.content.has(layer as `sha256:${string}`), true);
+    const gets = proxy.seen.filter((r) => r.method === 'GET' && r.path.endsWith(layer));
+    assert.equal(gets.length, 2);
+    assert.match(gets[1]!.range ?? '', /^bytes=[1-9]\d*-$/);
+  });
+
+  test('a blob with wrong content is refused and nothing of it is stored', async (t) => {
+    const reg = await startRegistry(t);
+    const proxy = await startFaultProxy(t, reg.port);
+    const bb = buildBusybox(join(tempDir(t), 'img'));
+    const src = brig(t, { insecure: [reg.host] });
+    await src.registry.push(`${reg.host}/f/bb:1`, await importLayout(src.content, bb));
+
+    const layer = layerOf(bb) as `sha256:${string}`;
+    proxy.faults.corruptBlob = layer;
+    const b = brig(t, { insecure: [proxy.host] });
+    await assert.rejects(b.registry.pull(`${proxy.host}/f/bb:1`, linux), (e) =>
+      isBrigError(e, 'ERR_CONTENT_DIGEST_MISMATCH'),
+    );
+    assert.equal(await b.content.has(layer), false);
+    assert.deepEqual(readdirSync(join(b.root, 'content', 'ingest')), []);
+  });
+
+  test('429 with Retry-After and 503 are retried, then the pull succeeds', async (t) => {
+    const reg = await startRegistry(t);
+    const proxy = await startFaultProxy(t, reg.port);
+    const bb = buildBusybox(join(tempDir(t), 'img'));
+    const src = brig(t, { insecure: [reg.host] });
+    const target = await importLayout(src.content, bb);
+    await src.registry.push(`${reg.host}/f/bb:1`, target);
+
+    proxy.faults.tooMany = 1;
+    proxy.faults.unavailable = 2;
+    const b = brig(t, { insecure: [proxy.host] });
+    const started = Date.now();
+    const pulled = await b.registry.pull(`${proxy.host}/f/bb:1`, linux);
+    assert.equal(pulled.manifest.digest, target.digest);
+    assert.ok(Date.now() - started >= 900, 'Retry-After: 1 was honoured');
+    assert.equal(proxy.faults.tooMany, 0);
+    assert.equal(proxy.faults.unavailable, 0);
+  });
+
+  test('429 with a Retry-After beyond the limit fails with ERR_REGISTRY_TOO_MANY_REQUESTS', async (t) => {
+    const reg = await startRegistry(t);
+    const proxy = await startFaultProxy(t, reg.port);
+    proxy.faults.tooMany = 100;
+    const b = brig(t, { insecure: [proxy.host] });
+    const r = b.registry as unknown as { transport: { retry: { maxRetryAfterMs: number } } };
+    r.transport.retry.maxRetryAfterMs = 500;
+    await assert.rejects(b.registry.pull(`${proxy.host}/f/bb:1`, linux), (e) =>
+      isBrigError(e, 'ERR_REGISTRY_TOO_MANY_REQUESTS'),
+    );
+  });
+});
+
+describe('push: chunked uploads and multi-platform indexes', needs, () => {
+  test('pushing one platform into an index keeps the other platforms', async (t) => {
+    const reg = await startRegistry(t);
+    const proxy = await startFaultProxy(t, reg.port);
+    const bb = buildBusybox(join(tempDir(t), 'img'));
+    // chunked: the 1 MB layer goes up in 256 KiB PATCHes
+    const a = brig(t, { insecure: [proxy.host], uploadChunkSize: 256 * 1024 });
+    const linuxImg = await importLayout(a.content, bb);
+    const freebsdImg = await deriveImage(a.content, linuxImg, (c) => {
+      c.os = 'freebsd';
+    });
+    const index = await storeIndex(a.content, [
+      { ...linuxImg, platform: { os: 'linux', architecture: 'amd64' } },
+      { ...freebsdImg, platform: { os: 'freebsd', architecture: 'amd64' } },
+    ]);
+    const pushed = await a.registry.push(`${proxy.host}/multi/app:1`, index);
+    assert.equal(pushed.digest, index.digest);
+    assert.ok(proxy.seen.filter((r) => r.method === 'PATCH').length >= 4, 'the layer went up in chunks');
+
+    // a new linux build, pushed alone to the same tag
+    const linux2 = await deriveImage(a.content, linuxImg, (c) => {
+      c.created = '2025-01-01T00:00:00Z';
+    });
+    const res = await a.registry.push(`${proxy.host}/multi/app:1`, linux2);
+    assert.deepEqual(res.keptPlatforms, [{ os: 'freebsd', architecture: 'amd64' }]);
+
+    const raw = JSON.parse(
+      execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/multi/app:1`], {
+        encoding: 'utf8',
+      }),
+    ) as { manifests: { digest: string; platform: { os: string } }[] };
+    const byOs = Object.fromEntries(raw.manifests.map((m) => [m.platform.os, m.digest]));
+    assert.deepEqual(byOs, { freebsd: freebsdImg.digest, linux: linux2.digest });
+
+    // both platforms pull; a FreeBSD host prefers freebsd, a Linux host gets linux
+    const b = brig(t, { insecure: [reg.host] });
+    const fb = await b.registry.pull(`${reg.host}/multi/app:1`, {
+      platforms: [
+        { os: 'freebsd', architecture: 'amd64' },
+        { os: 'linux', architecture: 'amd64' },
+      ],
+    });
+    assert.equal(fb.manifest.digest, freebsdImg.digest);
+    assert.equal(fb.target.digest, res.digest);
+    const lx = await b.registry.pull(`${reg.host}/multi/app:1`, linux);
+    assert.equal(lx.manifest.digest, linux2.digest);
+    assert.equal(lx.bytesFetched < 5000, true, 'the shared layer was not fetched again');
+  });
+});
