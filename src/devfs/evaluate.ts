@@ -6,9 +6,8 @@
  *   - Rules run in order; each matching rule applies its actions (hide/unhide, user, group, mode),
  *     so a later rule overrides an earlier one.
  *   - `path` is matched with fnmatch(3) FNM_PATHNAME against the node's path below /dev: `*`, `?`
- *     and brackets never match `/` (hence FreeBSD's pair `pts` and `pts/*`). Matching uses
- *     picomatch with { dot, posix, nobrace, noextglob, noglobstar, nonegate }, which is
- *     fnmatch-like for the patterns parseRule() accepts (tested against glibc's fnmatch).
+ *     and brackets never match `/` (hence FreeBSD's pair `pts` and `pts/*`); see pathMatches
+ *     (tested against the C library's fnmatch).
  *   - Directories are nodes too: they match `path` but never `type`, and a node is visible only
  *     when it and every directory above it are visible (a hidden `pts` hides `pts/0`).
  *   - `type` has no Linux counterpart (FreeBSD matches cdevsw flags); brig approximates it:
@@ -20,7 +19,6 @@
  * The result is the devices to create in the container (OCI `linux.devices`, and the cgroup
  * device allow-list), sorted by path, each with its final mode (permission bits), uid and gid.
  */
-import picomatch from 'picomatch';
 import { BrigError } from '../errors/errors.ts';
 import { type ComposedRuleset, expandRules, type RuleInput } from './compose.ts';
 import { type DevfsRule, type DeviceType, formatRule, type Owner } from './rules.ts';
@@ -42,26 +40,83 @@ export interface EvaluateOptions {
   readonly groups?: Readonly<Record<string, number>>;
 }
 
-const GLOB = {
-  dot: true,
-  posix: true,
-  nobrace: true,
-  noextglob: true,
-  noglobstar: true,
-  nonegate: true,
-} as const;
-
-const matchers = new Map<string, (s: string) => boolean>();
-
-/** fnmatch(pattern, path, FNM_PATHNAME) == 0, for patterns parseRule() accepts. */
+/**
+ * fnmatch(pattern, path, FNM_PATHNAME) == 0, as the kernel's fnmatch(9) computes it: `*` any run
+ * of characters and `?` any one character, neither matching `/`; `[...]` a set (`!` or `^`
+ * negates, `a-z` ranges, a leading `]` is a member, never `/`); `\c` the character c.
+ * Written out rather than handed to picomatch: picomatch passes some escapes (`\0`, `\d`) and
+ * `(?` through to the RegExp engine, so it disagrees with fnmatch on patterns devfs accepts.
+ */
 export function pathMatches(pattern: string, path: string): boolean {
-  let m = matchers.get(pattern);
-  if (!m) {
-    m = picomatch(pattern, GLOB);
-    if (matchers.size > 4096) matchers.clear();
-    matchers.set(pattern, m);
+  return fnmatchAt(pattern, 0, path, 0);
+}
+
+function fnmatchAt(p: string, pi: number, s: string, si: number): boolean {
+  while (pi < p.length) {
+    const c = p[pi]!;
+    if (c === '*') {
+      while (p[pi] === '*') pi++;
+      if (pi === p.length) return !s.slice(si).includes('/');
+      for (let k = si; k <= s.length; k++) {
+        if (fnmatchAt(p, pi, s, k)) return true;
+        if (s[k] === '/') return false;
+      }
+      return false;
+    }
+    if (si >= s.length) return false;
+    if (c === '?') {
+      if (s[si] === '/') return false;
+      pi++;
+      si++;
+      continue;
+    }
+    if (c === '[') {
+      const r = bracket(p, pi + 1, s[si]!);
+      if (r === undefined) {
+        // An unclosed [ is an ordinary character.
+        if (s[si] !== '[') return false;
+        pi++;
+        si++;
+        continue;
+      }
+      if (!r.matched || s[si] === '/') return false;
+      pi = r.next;
+      si++;
+      continue;
+    }
+    let lit = c;
+    if (c === '\\' && pi + 1 < p.length) lit = p[++pi]!;
+    if (s[si] !== lit) return false;
+    pi++;
+    si++;
   }
-  return m(path);
+  return si === s.length;
+}
+
+/** Match one character against the set starting after `[`; undefined when the set is unclosed. */
+function bracket(p: string, i: number, ch: string): { matched: boolean; next: number } | undefined {
+  let negate = false;
+  if (p[i] === '!' || p[i] === '^') {
+    negate = true;
+    i++;
+  }
+  let ok = false;
+  let first = true;
+  for (;;) {
+    if (i >= p.length) return undefined;
+    let c = p[i]!;
+    if (c === ']' && !first) break;
+    first = false;
+    if (c === '\\' && i + 1 < p.length) c = p[++i]!;
+    i++;
+    if (p[i] === '-' && i + 1 < p.length && p[i + 1] !== ']') {
+      let c2 = p[i + 1]!;
+      i += 2;
+      if (c2 === '\\' && i < p.length) c2 = p[i++]!;
+      if (c <= ch && ch <= c2) ok = true;
+    } else if (c === ch) ok = true;
+  }
+  return { matched: ok !== negate, next: i + 1 };
 }
 
 const TTY_MAJORS = new Set([2, 3, 4, 5, 136, 137, 138, 139, 140, 141, 142, 143, 166, 188]);

@@ -169,6 +169,10 @@ function checkPattern(rule: string, p: string): void {
     if (seg === '' || seg === '.' || seg === '..')
       throw invalid(rule, 'the path pattern has an empty, "." or ".." segment');
   if (p.includes('[:')) throw invalid(rule, "the kernel's fnmatch has no character classes like [:digit:]");
+  if (/(^|[^\\])(\\\\)*\\$/.test(p)) throw invalid(rule, 'the path pattern ends with a lone backslash');
+  // fnmatch implementations disagree on whether `\/` matches a `/` under FNM_PATHNAME.
+  if (/(^|[^\\])(\\\\)*\\\//.test(p))
+    throw invalid(rule, 'the path pattern escapes a "/"', 'Write / without a backslash.');
   // A `/` inside a bracket expression never matches under FNM_PATHNAME; refuse it as a mistake.
   for (let k = 0; k < p.length; k++) {
     if (p[k] === '\\') {
@@ -180,7 +184,8 @@ function checkPattern(rule: string, p: string): void {
     if (p[j] === '!' || p[j] === '^') j++;
     if (p[j] === ']') j++; // a leading ] is a member, not the end
     const close = p.indexOf(']', j);
-    if (close < 0) continue; // an unclosed [ is an ordinary character
+    // fnmatch takes an unclosed [ literally; implementations differ around it, so ask for \\[.
+    if (close < 0) throw invalid(rule, 'the path pattern has an unclosed "["', 'Write \\[ for a literal [.');
     if (p.slice(k + 1, close).includes('/'))
       throw invalid(rule, 'a "/" inside brackets never matches a path');
     k = close;
