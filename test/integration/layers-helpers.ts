@@ -47,6 +47,8 @@ export interface SnapOptions {
   exclude?: string[];
   /** Compare mtimes of these types (default all but the root). */
   mtime?: boolean;
+  /** Compare mtimes in whole seconds (layers written by createLayer carry whole seconds). */
+  seconds?: boolean;
   xattrs?: boolean;
   /** Leave out the root entry itself. */
   noRoot?: boolean;
@@ -80,7 +82,8 @@ export function snapshot(dir: string, opts: SnapOptions = {}): Map<string, strin
       parts.push(st.size, createHash('sha256').update(readFileSync(abs)).digest('hex').slice(0, 16));
     if (type === 'l') parts.push((readlinkSync(abs, { encoding: 'buffer' }) as Buffer).toString('latin1'));
     if (type === 'c' || type === 'b') parts.push(st.rdev);
-    if (opts.mtime !== false && !(opts.noRoot && rel.length === 0)) parts.push(`m${st.mtimeNs / 1000000n}`);
+    if (opts.mtime !== false && !(opts.noRoot && rel.length === 0))
+      parts.push(`m${st.mtimeNs / (opts.seconds ? 1000000000n : 1000000n)}`);
     const x = xattrs.get(relS === '' ? '.' : `./${relS}`);
     if (x) parts.push(x);
     if (!(opts.noRoot && rel.length === 0)) out.set(relS, parts.join(' '));
