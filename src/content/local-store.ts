@@ -323,18 +323,23 @@ export class LocalContentStore implements ContentStore {
 
   // ---- GC ---------------------------------------------------------------------------------------
 
-  gc(roots: Iterable<Digest> | (() => Iterable<Digest>)): Promise<{ removed: Digest[]; bytes: number }> {
-    const run = this.gcRunning.then(() => this.gcOnce(roots));
+  gc(
+    roots: Iterable<Digest> | (() => Iterable<Digest>),
+    opts: { only?: Iterable<Digest> } = {},
+  ): Promise<{ removed: Digest[]; bytes: number }> {
+    const only = opts.only === undefined ? undefined : new Set<string>(opts.only);
+    const run = this.gcRunning.then(() => this.gcOnce(roots, only));
     this.gcRunning = run.catch(() => {});
     return run;
   }
 
   private async gcOnce(
     roots: Iterable<Digest> | (() => Iterable<Digest>),
+    only: Set<string> | undefined,
   ): Promise<{ removed: Digest[]; bytes: number }> {
     // Order matters (see the header): disk first, then leases and roots.
     const onDisk: BlobInfo[] = [];
-    for await (const b of this.list()) onDisk.push(b);
+    for await (const b of this.list()) if (only === undefined || only.has(b.digest)) onDisk.push(b);
     const keep = this.leasedDigests();
     const rootList = typeof roots === 'function' ? roots() : roots;
     const queue: { digest: Digest; mediaType?: string }[] = [];

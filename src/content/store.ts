@@ -93,6 +93,10 @@ export interface ContentStore {
   /**
    * Deletes unreferenced blobs. Returns what was removed. Give `roots` as a function to have it
    * evaluated after the store has listed its blobs (then a root recorded concurrently is not missed).
+   * With `only`, just those blobs are candidates (an undo removes what it added, nothing else).
    */
-  gc(roots: Iterable<Digest> | (() => Iterable<Digest>)): Promise<{ removed: Digest[]; bytes: number }>;
+  gc(
+    roots: Iterable<Digest> | (() => Iterable<Digest>),
+    opts?: { only?: Iterable<Digest> },
+  ): Promise<{ removed: Digest[]; bytes: number }>;
 }

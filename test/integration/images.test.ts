@@ -1,0 +1,157 @@
+/**
+ * Interoperability of brig's image store with umoci, skopeo and oci-image-tool (real tools, root).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { isBrigError } from '../../src/errors/errors.ts';
+import { requires } from '../support/require.ts';
+import { tempDir } from '../support/tmp.ts';
+import { busyboxLayout, run, setup } from './images-support.ts';
+import { describeTree, diffTrees } from './images-tree.ts';
+
+const needs = requires({
+  root: true,
+  linux: true,
+  commands: ['umoci', 'skopeo', 'oci-image-tool', 'busybox', 'tar', 'zstd'],
+});
+
+function umociRootfs(t: import('node:test').TestContext, layout: string, tag = 'latest'): string {
+  const bundle = join(tempDir(t), 'bundle');
+  run('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
+  return join(bundle, 'rootfs');
+}
+
+function assertSameTree(a: string, b: string): void {
+  const d = diffTrees(describeTree(a), describeTree(b));
+  assert.deepEqual(d, [], d.slice(0, 20).join('\n'));
+}
+
+describe('images: interoperability with umoci, skopeo and oci-image-tool', needs, () => {
+  test('an umoci-made layout imports; brig unpack gives the tree umoci unpack gives', async (t) => {
+    const env = setup(t);
+    const layout = busyboxLayout(t);
+    const r = await env.images.import(layout, { name: 'busybox' });
+    assert.equal(r.source, 'oci-layout');
+    assert.deepEqual(r.names, ['docker.io/library/busybox:latest']);
+    const idx = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+    assert.equal(r.manifestDigest, idx.manifests[0].digest);
+    const list = await env.images.list();
+    assert.equal(list.length, 1);
+    const info = await env.images.inspect('busybox:latest');
+    assert.equal(info.id, r.id);
+    assert.equal(info.config.os, 'linux');
+    assert.equal(info.layers.length, 1);
+    const dir = join(tempDir(t), 'rootfs');
+    await env.images.unpack('busybox', dir);
+    assertSameTree(dir, umociRootfs(t, layout));
+  });
+
+  test('skopeo oci-archive and docker-archive copies import and unpack to the same tree', async (t) => {
+    const env = setup(t);
+    const layout = busyboxLayout(t);
+    const tmp = tempDir(t);
+    run('skopeo', ['copy', '-q', `oci:${layout}:latest`, `oci-archive:${tmp}/oci.tar:latest`]);
+    run('skopeo', [
+      'copy',
+      '-q',
+      `oci:${layout}:latest`,
+      `docker-archive:${tmp}/docker.tar:example.org/bb:v1`,
+    ]);
+    const oci = await env.images.import(`${tmp}/oci.tar`, { name: 'from-oci-archive' });
+    assert.equal(oci.source, 'oci-archive');
+    const docker = await env.images.import(`${tmp}/docker.tar`);
+    assert.equal(docker.source, 'docker-archive');
+    assert.ok(docker.names.includes('example.org/bb:v1'), 'the RepoTag becomes the name');
+    // skopeo keeps the config byte for byte: the same image id, whatever the transport
+    assert.equal(docker.id, oci.id);
+    const expected = umociRootfs(t, layout);
+    for (const name of ['from-oci-archive', 'example.org/bb:v1']) {
+      const dir = join(tmp, `rootfs-${name.replace(/\W/g, '_')}`);
+      await env.images.unpack(name, dir);
+      assertSameTree(dir, expected);
+    }
+    // nothing but the two images' blobs is left in the store (archive extras are collected)
+    const count = async () => {
+      let n = 0;
+      for await (const _ of env.content.list()) n++;
+      return n;
+    };
+    // OCI: manifest, config, gzip layer; docker-archive adds its uncompressed layer and the
+    // converted manifest (the config is shared)
+    assert.equal(await count(), 5);
+    assert.deepEqual((await env.images.gc()).removed, []);
+  });
+
+  test('an exported image passes oci-image-tool validate, skopeo inspect and umoci unpack', async (t) => {
+    const env = setup(t);
+    const layout = busyboxLayout(t);
+    await env.images.import(layout, { name: 'example.org/tools/bb:1.0' });
+    const out = tempDir(t);
+    const res = await env.images.export('example.org/tools/bb:1.0', join(out, 'layout'));
+    assert.equal(res.format, 'oci-layout');
+    assert.equal(res.refName, '1.0');
+    run('oci-image-tool', ['validate', '--type', 'image', '--ref', 'name=1.0', join(out, 'layout')]);
+    const inspected = JSON.parse(run('skopeo', ['inspect', `oci:${join(out, 'layout')}:1.0`]));
+    assert.equal(inspected.Digest, res.manifestDigest);
+    assertSameTree(umociRootfs(t, join(out, 'layout'), '1.0'), umociRootfs(t, layout));
+
+    const tar = await env.images.export('example.org/tools/bb:1.0', join(out, 'image.tar'));
+    assert.equal(tar.format, 'oci-archive');
+    const fromTar = JSON.parse(run('skopeo', ['inspect', `oci-archive:${join(out, 'image.tar')}:1.0`]));
+    assert.equal(fromTar.Digest, res.manifestDigest);
+    // and the export imports back, with the name it carries
+    const env2 = setup(t);
+    const back = await env2.images.import(join(out, 'image.tar'));
+    assert.deepEqual(back.names, ['example.org/tools/bb:1.0']);
+    assert.equal(back.manifestDigest, res.manifestDigest);
+    // export refuses a non-empty destination
+    await assert.rejects(env.images.export('example.org/tools/bb:1.0', join(out, 'layout')), (e) =>
+      isBrigError(e, 'ERR_ALREADY_EXISTS'),
+    );
+  });
+
+  test('a root filesystem imports from a directory and from plain, gzip and zstd tarballs', async (t) => {
+    const env = setup(t);
+    const src = umociRootfs(t, busyboxLayout(t));
+    const tmp = tempDir(t);
+    execFileSync('tar', ['--numeric-owner', '--xattrs', '-cf', `${tmp}/rootfs.tar`, '-C', src, '.']);
+    execFileSync('sh', [
+      '-c',
+      `gzip -c ${tmp}/rootfs.tar > ${tmp}/rootfs.tar.gz && zstd -q -c ${tmp}/rootfs.tar > ${tmp}/rootfs.tar.zst`,
+    ]);
+    const fromDir = await env.images.import(src, { name: 'rootfs:dir' });
+    assert.equal(fromDir.source, 'rootfs-dir');
+    for (const [f, name] of [
+      ['rootfs.tar', 'rootfs:tar'],
+      ['rootfs.tar.gz', 'rootfs:gz'],
+      ['rootfs.tar.zst', 'rootfs:zst'],
+    ] as const) {
+      const r = await env.images.import(join(tmp, f), { name });
+      assert.equal(r.source, 'rootfs-tar', f);
+    }
+    for (const name of ['rootfs:dir', 'rootfs:tar', 'rootfs:gz', 'rootfs:zst']) {
+      const info = await env.images.inspect(name);
+      assert.equal(info.config.os, 'linux');
+      assert.equal(info.config.architecture, 'amd64');
+      const dir = join(tmp, `unpacked-${name.replace(':', '-')}`);
+      await env.images.unpack(name, dir);
+      assertSameTree(dir, src);
+    }
+    // the exported rootfs image is a valid OCI image too (oci-image-tool 1.0 predates tar+zstd)
+    await env.images.export('rootfs:gz', join(tmp, 'gz-layout'));
+    run('oci-image-tool', ['validate', '--type', 'image', '--ref', 'name=gz', join(tmp, 'gz-layout')]);
+  });
+
+  test('a plain file that is not a tar is refused', async (t) => {
+    const env = setup(t);
+    const f = join(tempDir(t), 'junk.tar');
+    writeFileSync(f, Buffer.alloc(2000, 0x41));
+    await assert.rejects(env.images.import(f), (e) => isBrigError(e, 'ERR_IMAGE_SOURCE'));
+    const d = join(tempDir(t), 'sock');
+    mkdirSync(d);
+    await assert.rejects(env.images.import(join(d, 'absent')), (e) => isBrigError(e, 'ERR_IMAGE_SOURCE'));
+  });
+});
