@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { describe, type TestContext, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { requires } from '../../test/support/require.ts';
 import { tempDir } from '../../test/support/tmp.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import type { Descriptor, Digest } from '../content/store.ts';
 import { BrigError, isBrigError } from '../errors/errors.ts';
 import { openDatabase } from '../metadata/db.ts';
+import { mountAll, unmountAll } from './mount.ts';
 import { NativeSnapshotter } from './native/native-snapshotter.ts';
 import { OverlaySnapshotter } from './overlay/overlay-snapshotter.ts';
 import type { Snapshotter } from './snapshotter.ts';
@@ -178,3 +180,49 @@ for (const [driver, make] of drivers) {
     });
   });
 }
+
+for (const [driver, make] of drivers)
+  for (const direct of [true, false]) {
+    test(
+      `prepareImageRootfs (${driver}, ${direct ? 'directWrite' : 'through a mount'}) with the real applyLayer: whiteouts and opaque dirs, seen through the mounts`,
+      requires({ root: true, commands: ['mount', 'umount'] }),
+      async (t) => {
+        const { dir, s, content, layer, image } = await setup(t, make);
+        const l1 = await layer({
+          'a.txt': 'a',
+          'keep/b.txt': 'b',
+          'opq/old1': '1',
+          'opq/old2': '2',
+          'gone/x': 'x',
+        });
+        const l2 = await layer({
+          '.wh.a.txt': '',
+          '.wh.gone': '',
+          'opq/.wh..wh..opq': '',
+          'opq/new': 'n',
+          'keep/b.txt': 'b2',
+        });
+        const l3 = await layer({ 'a.txt': 'back' });
+        const mounts = await prepareImageRootfs(s, content, image(l1, l2), 'c', { direct });
+        const target = join(dir, 'mnt');
+        mkdirSync(target);
+        await mountAll(mounts, target);
+        try {
+          assert.deepEqual(readdirSync(target).sort(), ['keep', 'opq']);
+          assert.deepEqual(readdirSync(join(target, 'opq')), ['new']);
+          assert.equal(readFileSync(join(target, 'keep', 'b.txt'), 'utf8'), 'b2');
+        } finally {
+          await unmountAll(mounts, target);
+        }
+        // a later layer brings a deleted file back
+        const m3 = await prepareImageRootfs(s, content, image(l1, l2, l3), 'c3', { direct });
+        await mountAll(m3, target);
+        try {
+          assert.deepEqual(readdirSync(target).sort(), ['a.txt', 'keep', 'opq']);
+          assert.equal(readFileSync(join(target, 'a.txt'), 'utf8'), 'back');
+        } finally {
+          await unmountAll(m3, target);
+        }
+      },
+    );
+  }

@@ -6,7 +6,7 @@
  *   ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))
  * so two images sharing a base share its snapshots, and a layer is unpacked once per host.
  *
- * `prepareImageRootfs(snapshotter, content, image, key)`:
+ * `prepareImageRootfs(snapshotter, content, image, key, opts?)`:
  *   for each layer: reuse the committed snapshot `chainId` if it exists; otherwise prepare a
  *   unique temporary key on the parent chain, apply the blob from the content store into it
  *   (through `directWrite` when the snapshotter offers it, else through a mount), checking the
@@ -26,6 +26,7 @@ import type { Readable } from 'node:stream';
 import { sha256 } from '../content/digest.ts';
 import type { ContentStore, Descriptor, Digest } from '../content/store.ts';
 import { BrigError, isBrigError } from '../errors/errors.ts';
+import { applyLayer } from '../layers/index.ts';
 import { mountAll, unmountAll } from './mount.ts';
 import type { Mount, SnapshotOptions, Snapshotter } from './snapshotter.ts';
 
@@ -43,16 +44,23 @@ export interface ApplyOptions {
   whiteouts?: 'delete' | 'overlay';
 }
 
-/** The layer applier (src/layers); injected so that snapshots do not depend on its internals. */
+/** The layer applier: src/layers' applyLayer by default; tests may inject another. */
 export type LayerApplier = (source: Readable, opts: ApplyOptions) => Promise<unknown>;
 
 export interface UnpackOptions {
-  apply: LayerApplier;
+  /** Default: applyLayer of src/layers. */
+  apply?: LayerApplier;
   /** Labels of the container's active snapshot. */
   labels?: Record<string, string>;
   unprivileged?: boolean;
   /** Where to mount a layer when the snapshotter has no directWrite (default: os.tmpdir()). */
   scratch?: string;
+  /**
+   * false: always apply through a mount of the temporary snapshot, never through directWrite.
+   * Slower (a mount per layer, root only) but lets the kernel resolve parents that a layer does
+   * not list (their owner and mode, a symlinked parent) from the lower layers.
+   */
+  direct?: boolean;
 }
 
 export const CHAIN_LABEL = 'brig.chainid';
@@ -102,7 +110,7 @@ export async function unpackLayers(
   snapshotter: Snapshotter,
   content: ContentStore,
   image: ImageLayers,
-  opts: UnpackOptions,
+  opts: UnpackOptions = {},
   created: string[] = [],
 ): Promise<string | undefined> {
   if (image.layers.length !== image.diffIds.length) {
@@ -156,9 +164,10 @@ async function applyInto(
     expectedDiffId: diffId,
     ...(opts.unprivileged !== undefined ? { unprivileged: opts.unprivileged } : {}),
   };
-  const direct = await s.directWrite(key);
+  const apply = opts.apply ?? applyLayer;
+  const direct = opts.direct === false ? null : await s.directWrite(key);
   if (direct) {
-    await opts.apply(content.reader(layer.digest), {
+    await apply(content.reader(layer.digest), {
       ...common,
       root: direct.root,
       whiteouts: direct.whiteouts,
@@ -170,7 +179,7 @@ async function applyInto(
   try {
     await mountAll(mounts, target);
     try {
-      await opts.apply(content.reader(layer.digest), { ...common, root: target, whiteouts: 'delete' });
+      await apply(content.reader(layer.digest), { ...common, root: target, whiteouts: 'delete' });
     } finally {
       await unmountAll(mounts, target);
     }
@@ -188,7 +197,7 @@ export async function prepareImageRootfs(
   content: ContentStore,
   image: ImageLayers,
   key: string,
-  opts: UnpackOptions,
+  opts: UnpackOptions = {},
 ): Promise<Mount[]> {
   const created: string[] = [];
   try {
