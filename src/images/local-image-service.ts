@@ -682,9 +682,7 @@ export class LocalImageService implements ImageService {
   }
 
   /** For other services (containers, snapshots): the resolved image. */
-  async resolve(
-    image: string,
-  ): Promise<{
+  async resolve(image: string): Promise<{
     id: Digest;
     name?: string;
     target: Descriptor;

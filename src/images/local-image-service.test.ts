@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { tempDir } from '../../test/support/tmp.ts';
+import { LocalContentStore } from '../content/local-store.ts';
+import { isBrigError } from '../errors/errors.ts';
+import { openDatabase } from '../metadata/db.ts';
+import { LocalImageService } from './local-image-service.ts';
+
+function setup(t: TestContext) {
+  const root = tempDir(t);
+  const db = openDatabase(join(root, 'brig.db'));
+  t.after(() => db.close());
+  const content = new LocalContentStore(root, db);
+  const events: string[] = [];
+  const images = new LocalImageService({
+    content,
+    db,
+    platform: { os: 'freebsd', architecture: 'x86_64' },
+    emit: (a, id) => events.push(`${a} ${id.slice(7, 15)}`),
+  });
+  const tree = (content_: string) => {
+    const d = join(tempDir(t), 'tree');
+    mkdirSync(join(d, 'etc'), { recursive: true });
+    writeFileSync(join(d, 'etc', 'motd'), content_);
+    return d;
+  };
+  const addContainer = (imageId: string) =>
+    db
+      .prepare(
+        `INSERT INTO containers (id, name, image, image_id, state, created_at, spec) VALUES (?, ?, 'x', ?, 'created', 0, '{}')`,
+      )
+      .run(`c${Math.random()}`, `n${Math.random()}`, imageId);
+  const blobCount = async () => {
+    let n = 0;
+    for await (const _ of content.list()) n++;
+    return n;
+  };
+  return { root, db, content, images, tree, addContainer, blobCount, events };
+}
+
+test('a rootfs import gets the host platform; names are canonical; lookups by name, id and prefix', async (t) => {
+  const s = setup(t);
+  const r = await s.images.import(s.tree('one'), { name: 'app:1' });
+  assert.equal(r.platform, 'freebsd/amd64');
+  assert.deepEqual(r.names, ['docker.io/library/app:1']);
+  for (const arg of ['app:1', 'docker.io/library/app:1', r.id, r.id.slice(7, 19)]) {
+    assert.equal((await s.images.inspect(arg)).id, r.id, arg);
+  }
+  await assert.rejects(s.images.inspect('app:2'), (e) => isBrigError(e, 'ERR_IMAGE_NOT_FOUND'));
+  await assert.rejects(s.images.import(s.tree('x'), { name: `app@sha256:${'a'.repeat(64)}` }), (e) =>
+    isBrigError(e, 'ERR_REFERENCE_INVALID'),
+  );
+  assert.deepEqual(s.events, [`import ${r.id.slice(7, 15)}`]);
+});
+
+test('tag adds a name; re-importing a name moves it and leaves the old image dangling', async (t) => {
+  const s = setup(t);
+  const a = await s.images.import(s.tree('a'), { name: 'app' });
+  await s.images.tag('app', 'example.org/app:stable');
+  assert.deepEqual((await s.images.inspect('app')).names, [
+    'docker.io/library/app:latest',
+    'example.org/app:stable',
+  ]);
+  const b = await s.images.import(s.tree('b'), { name: 'app' });
+  assert.notEqual(a.id, b.id);
+  assert.deepEqual((await s.images.inspect(a.id)).names, ['example.org/app:stable']);
+  const c = await s.images.import(s.tree('c'), { name: 'example.org/app:stable' });
+  // a lost its last name: it is dangling (no names) but still listed
+  const list = await s.images.list();
+  assert.deepEqual(list.find((i) => i.id === a.id)?.names, []);
+  const pruned = await s.images.prune();
+  assert.deepEqual(pruned.deleted, [a.id]);
+  assert.ok(pruned.blobsRemoved >= 3);
+  assert.deepEqual((await s.images.list()).map((i) => i.id).sort(), [b.id, c.id].sort());
+  // removing the last name of an unused image deletes it (as docker rmi does)
+  const r = await s.images.rm('example.org/app:stable');
+  assert.deepEqual(r.deleted, [c.id]);
+});
+
+test('rm refuses the last name of an image a container uses, unless forced', async (t) => {
+  const s = setup(t);
+  const a = await s.images.import(s.tree('a'), { name: 'app' });
+  await s.images.tag('app', 'other');
+  s.addContainer(a.id);
+  // other names remain: untagging one is fine
+  assert.deepEqual((await s.images.rm('other')).untagged, ['docker.io/library/other:latest']);
+  await assert.rejects(s.images.rm('app'), (e) => isBrigError(e, 'ERR_IMAGE_IN_USE'));
+  await assert.rejects(s.images.rm(a.id), (e) => isBrigError(e, 'ERR_IMAGE_IN_USE'));
+  const forced = await s.images.rm('app', { force: true });
+  assert.deepEqual(forced.deleted, []);
+  assert.equal(forced.blobsRemoved, 0, 'the container still needs the blobs');
+  assert.deepEqual((await s.images.inspect(a.id)).names, []);
+  // prune keeps it while the container exists
+  assert.deepEqual((await s.images.prune({ all: true })).deleted, []);
+  s.db.prepare('DELETE FROM containers').run();
+  assert.deepEqual((await s.images.prune()).deleted, [a.id]);
+  assert.equal(await s.blobCount(), 0);
+});
+
+test('rm by id with several names needs force; rm removes unreferenced blobs but not shared ones', async (t) => {
+  const s = setup(t);
+  const dir = s.tree('same');
+  const a = await s.images.import(dir, { name: 'one' });
+  await s.images.tag('one', 'two');
+  const other = await s.images.import(s.tree('other'), { name: 'three' });
+  await assert.rejects(s.images.rm(a.id), (e) => isBrigError(e, 'ERR_IMAGE_IN_USE'));
+  const before = await s.blobCount();
+  const r = await s.images.rm(a.id, { force: true });
+  assert.deepEqual(r.deleted, [a.id]);
+  assert.equal(r.untagged.length, 2);
+  assert.equal(await s.blobCount(), before - r.blobsRemoved);
+  assert.ok(r.blobsRemoved >= 3);
+  assert.equal((await s.images.inspect('three')).id, other.id);
+});
+
+test('prune --all removes every unused image; import without a name makes a dangling image', async (t) => {
+  const s = setup(t);
+  const d = await s.images.import(s.tree('d'));
+  assert.deepEqual(d.names, []);
+  await s.images.import(s.tree('e'), { name: 'e' });
+  assert.equal((await s.images.list()).length, 2);
+  const r = await s.images.prune({ all: true });
+  assert.equal(r.deleted.length, 2);
+  assert.deepEqual(await s.images.list(), []);
+  assert.equal(await s.blobCount(), 0);
+});
+
+test('GC running concurrently with imports never removes their blobs', async (t) => {
+  const s = setup(t);
+  const imports = Array.from({ length: 6 }, (_, i) => s.images.import(s.tree(`c${i}`), { name: `c${i}` }));
+  const gcs = Array.from({ length: 6 }, () => s.images.gc());
+  await Promise.all([...imports, ...gcs]);
+  for (let i = 0; i < 6; i++) {
+    const info = await s.images.inspect(`c${i}`);
+    for (const l of info.layers) assert.ok(await s.content.has(l.digest));
+    const dir = join(tempDir(t), `u${i}`);
+    await s.images.unpack(`c${i}`, dir, { unprivileged: true });
+  }
+  assert.deepEqual((await s.images.gc()).removed, []);
+});
+
+test('unpack refuses a non-empty directory and cleans up after a failure', async (t) => {
+  const s = setup(t);
+  await s.images.import(s.tree('x'), { name: 'x' });
+  const full = tempDir(t);
+  writeFileSync(join(full, 'f'), '');
+  await assert.rejects(s.images.unpack('x', full), (e) => isBrigError(e, 'ERR_ALREADY_EXISTS'));
+  // corrupt the layer in the store: unpack fails on the digest and removes what it made
+  const info = await s.images.inspect('x');
+  const p = s.content.blobPath(info.layers[0]!.digest);
+  const { chmodSync, writeFileSync: w, existsSync } = await import('node:fs');
+  chmodSync(p, 0o644);
+  w(p, 'garbage that is not gzip');
+  const target = join(tempDir(t), 'new');
+  await assert.rejects(s.images.unpack('x', target, { unprivileged: true }));
+  assert.equal(existsSync(target), false);
+});
