@@ -257,6 +257,7 @@ export const CATALOGUE = {
     'invalid-argument',
     'The simulated FreeBSD host refused a command as the manual page would.',
   ),
+  ERR_ZFS_DIFF_PARSE: e('internal', '`zfs diff` printed a line brig cannot read.'),
 } as const satisfies Record<string, Entry>;
 
 export type ErrorCode = keyof typeof CATALOGUE;

@@ -125,8 +125,9 @@ export function parseZfsDiffEntries(
     let pathField = f[k++];
     if (pathField === undefined || pathField === '') throw parseError(lineNo, 'missing path', line);
     if (change === 'R') {
-      let newField = f[k++];
-      if (newField === undefined) {
+      let newField = f[k];
+      if (newField !== undefined) k++;
+      else {
         const arrow = pathField.indexOf(' -> ');
         if (arrow < 0) throw parseError(lineNo, 'rename without a new path', line);
         newField = pathField.slice(arrow + 4);
