@@ -11,6 +11,8 @@
  *   events          the event log (seq is the cursor of `brig events --since`)
  *   snapshots       snapshotter metadata, per driver
  *   devfs_rulesets, devfs_users   allocated devfs rulesets and the containers using them
+ * Later migrations:
+ *   2  volume_users   which containers hold which volume (src/volumes/volume-service.ts)
  */
 export interface Migration {
   version: number;
