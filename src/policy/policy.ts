@@ -4,8 +4,9 @@
  *
  * Keys and defaults (an empty configuration grants nothing beyond a plain container):
  *   devfs.open      ["include $devfsrules_hide_all", "include $devfsrules_unhide_basic",
- *                    "include $devfsrules_unhide_login"]   FreeBSD's devfsrules_jail without its
- *                    `fuse` and `zfs` lines: those are privileges an image must ask for.
+ *                    "include $devfsrules_unhide_login", "path 'ttyS*' hide"]   FreeBSD's
+ *                    devfsrules_jail without its `fuse` and `zfs` lines (privileges an image must
+ *                    ask for), and without ttyS* (legacy pty names on FreeBSD, serial ports on Linux).
  *   devfs.close     ["path mem hide", "path kmem hide", "path io hide", "path port hide"]
  *                    run last, whatever the image asked (raw memory and I/O ports: FreeBSD
  *                    mem, kmem, io; Linux mem, kmem, port).
@@ -135,6 +136,8 @@ const DEFAULT_OPEN = [
   'include $devfsrules_hide_all',
   'include $devfsrules_unhide_basic',
   'include $devfsrules_unhide_login',
+  // $devfsrules_unhide_login unhides FreeBSD's legacy pty names ttyS*, which are serial ports on Linux.
+  "path 'ttyS*' hide",
 ];
 const DEFAULT_CLOSE = ['path mem hide', 'path kmem hide', 'path io hide', 'path port hide'];
 const defaultModes = (): SysvipcMode[] => ['new', 'disable'];
@@ -202,7 +205,13 @@ export function parsePolicy(input: unknown): Policy {
   ]
     .join('.')
     .replace(/\.\[/g, '[');
-  throw new BrigError('ERR_CONFIG_INVALID', `${path}: ${issue.message}`, { details: { key: path } });
+  const message =
+    issue.type === 'strict_object'
+      ? issue.expected === 'never'
+        ? 'unknown key'
+        : 'missing key'
+      : issue.message;
+  throw new BrigError('ERR_CONFIG_INVALID', `${path}: ${message}`, { details: { key: path } });
 }
 
 /** The policy of an empty configuration. */
