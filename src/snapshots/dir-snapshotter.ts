@@ -7,7 +7,7 @@
  *   snapshots/
  *     1/fs          committed layer (overlay: one layer's diff; native: a whole tree)
  *     2/fs          active snapshot's tree (overlay: the upper directory)
- *     2/work        overlay's workdir (overlay only, active snapshots only)
+ *     2/work        overlay's workdir (overlay only; made for active snapshots with a parent)
  *     ...
  *
  * Directories are numbered (never by key) so that overlay's `lowerdir=` list stays short, keys
@@ -16,7 +16,7 @@
  *
  * Order of operations (what a crash can leave, and who fixes it):
  *   prepare/view: mkdir N -> fill N -> INSERT row (one transaction that re-checks key and parent)
- *   commit:       UPDATE row (one transaction) -> drop N/work (best effort)
+ *   commit:       UPDATE row (one transaction); nothing moves on disk
  *   remove:       DELETE row (one transaction, refused with children) -> rm -r N
  *   A crash between the steps leaves a numbered directory without a row: `cleanup()` removes it.
  */

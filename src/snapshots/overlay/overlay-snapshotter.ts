@@ -21,7 +21,7 @@
  * as overlay whiteouts (0/0 character devices, `trusted.overlay.opaque=y`), i.e.
  * `applyLayer(..., { whiteouts: 'overlay' })`.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrigError } from '../../errors/errors.ts';
 import type { DB } from '../../metadata/db.ts';
@@ -94,9 +94,9 @@ export class OverlaySnapshotter extends DirSnapshotter {
     return [{ type: 'overlay', source: 'overlay', options: rel, cwd: join(this.root, 'snapshots') }];
   }
 
-  protected override async committed(id: number): Promise<void> {
-    await rm(join(this.dir(id), 'work'), { recursive: true, force: true }).catch(() => {});
-  }
+  // `N/work` stays: removing it under an overlay that is still mounted would break that mount,
+  // and it holds nothing but overlayfs's scratch directory. remove() deletes it with N.
+  protected override async committed(): Promise<void> {}
 
   override async directWrite(key: string): Promise<DirectWrite | null> {
     const s = this.snap(key);
