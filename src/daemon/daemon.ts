@@ -11,7 +11,10 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { Router } from '../api/router.ts';
 import { ROUTE_MODULES } from '../api/routes/index.ts';
 import { serve } from '../api/server.ts';
+import { LocalContentStore } from '../content/local-store.ts';
 import { EventLog } from '../events/events.ts';
+import { LocalImageService } from '../images/local-image-service.ts';
+import { platformOf } from '../images/platform.ts';
 import { openDatabase } from '../metadata/db.ts';
 import { defaultPaths, resolveGroup } from '../platform/defaults.ts';
 import { selectSnapshotter } from '../snapshots/select.ts';
@@ -103,6 +106,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       reason: storage.reason,
     };
     services.volumes = new VolumeService(db, root, events);
+    // content store (removes crashed ingestions on open) and images
+    services.content = new LocalContentStore(root, db);
+    services.images = new LocalImageService({
+      content: services.content,
+      db,
+      platform: platformOf(services.platformName === 'linux' ? 'linux' : 'freebsd', process.arch),
+      emit: (action, id, attributes) => events.emit('image', action, id, attributes),
+      unprivileged: process.getuid?.() !== 0,
+    });
     for (const c of [await storage.snapshotter.cleanup(), await services.volumes.cleanup()]) {
       if (c.removed.length) log('info', 'removed storage left by a crash', { paths: c.removed.join(' ') });
     }

@@ -3,7 +3,9 @@
  * Optional fields are services still being delivered; their routes check for them.
  */
 
+import type { ContentStore } from '../content/store.ts';
 import type { EventLog } from '../events/events.ts';
+import type { ImageService } from '../images/image-service.ts';
 import type { DB } from '../metadata/db.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import type { VolumeService } from '../volumes/volume-service.ts';
@@ -33,4 +35,7 @@ export interface Services {
   /** The snapshotter chosen by `storage.driver` (src/snapshots/select.ts). */
   snapshots?: Snapshotter;
   volumes?: VolumeService;
+  /** The content store (src/content/local-store.ts) under <root>/content. */
+  content?: ContentStore;
+  images?: ImageService;
 }

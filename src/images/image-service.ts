@@ -127,4 +127,17 @@ export interface ImageService {
   tag(source: string, target: string): Promise<{ id: Digest; name: string }>;
   rm(image: string, opts?: { force?: boolean }): Promise<RemoveResult>;
   prune(opts?: { all?: boolean }): Promise<PruneResult>;
+  /**
+   * Records an image whose blobs are already in the content store (a registry pull): `target` is
+   * a manifest or an index (resolved to `platform`, default the host's); everything is validated
+   * as on import, and every blob must be present (ERR_IMAGE_INVALID otherwise). `name` undefined
+   * makes a dangling image. Call it while the pull's lease still holds the blobs.
+   */
+  record(
+    name: string | undefined,
+    target: Descriptor,
+    opts?: { platform?: PlatformSpec },
+  ): Promise<ImageSummary>;
+  /** Removes blobs that no image record reaches and no lease holds. */
+  gc(): Promise<{ removed: Digest[]; bytes: number }>;
 }

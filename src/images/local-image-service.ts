@@ -572,6 +572,40 @@ export class LocalImageService implements ImageService {
     return { mediaType: MEDIA_TYPES.ociManifest, digest: info.digest, size: info.size };
   }
 
+  record(
+    name: string | undefined,
+    target: Descriptor,
+    opts: { platform?: PlatformSpec } = {},
+  ): Promise<ImageSummary> {
+    return this.lock.shared(async () => {
+      const n = name === undefined ? undefined : taggedName(name);
+      const lease = await this.content.createLease({
+        expiresInMs: 3600_000,
+        labels: { 'brig.record': n ?? '' },
+      });
+      const session = new ImportSession(this.content, lease);
+      try {
+        const r = await this.resolveDescriptor(
+          session,
+          target,
+          missingBlob,
+          opts.platform ? { platform: opts.platform } : {},
+          0,
+        );
+        this.records.setName(n, {
+          target: r.target,
+          manifestDigest: r.target.digest,
+          configDigest: r.manifest.config.digest,
+          platform: platformString(r.config),
+        });
+        this.emit('record', r.manifest.config.digest, { name: n ?? '' });
+        return this.summary(r.manifest.config.digest, r.target, r.manifest, r.config);
+      } finally {
+        await this.content.deleteLease(lease).catch(() => {});
+      }
+    });
+  }
+
   // ---- lookups ----------------------------------------------------------------------------------
 
   /** Finds an image by name, id or unique id prefix. */

@@ -4,7 +4,13 @@
 import type { Services } from '../../daemon/services.ts';
 import type { Router } from '../router.ts';
 import * as events from './events.ts';
+import * as images from './images.ts';
 import * as system from './system.ts';
 import * as volumes from './volumes.ts';
 
-export const ROUTE_MODULES: Array<{ register(r: Router, s: Services): void }> = [system, events, volumes];
+export const ROUTE_MODULES: Array<{ register(r: Router, s: Services): void }> = [
+  system,
+  events,
+  volumes,
+  images,
+];

@@ -4,6 +4,8 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
 import * as events from './events.ts';
+import * as image from './image.ts';
+import * as images from './images.ts';
 import * as system from './system.ts';
 import * as volume from './volume.ts';
 
@@ -11,4 +13,6 @@ export const COMMAND_MODULES: Array<{ register(program: Command, ctx: CliContext
   system,
   events,
   volume,
+  image,
+  images,
 ];

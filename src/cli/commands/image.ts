@@ -1,0 +1,190 @@
+/**
+ * brig image import SOURCE [NAME[:TAG]] [--ref NAME] [--platform OS/ARCH[/VARIANT]]
+ * brig image export IMAGE DEST            (DEST ending in .tar: OCI archive; else OCI layout dir)
+ * brig image unpack IMAGE DIR
+ * brig image ls [--json] [-q]             (also `brig images`)
+ * brig image inspect IMAGE...
+ * brig image tag SOURCE TARGET
+ * brig image rm [-f] IMAGE...
+ * brig image prune [-a]
+ * Relative paths are resolved against the client's working directory before they are sent: the
+ * daemon reads and writes them on its host.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import {
+  exportImage,
+  type ImageDetails,
+  type ImageSummary,
+  importImage,
+  inspectImage,
+  listImages,
+  pruneImages,
+  removeImage,
+  tagImage,
+  unpackImage,
+} from '../../client/images.ts';
+import { isBrigError } from '../../errors/errors.ts';
+import { familiarRepository, parseReference } from '../../images/reference.ts';
+import type { CliContext } from '../context.ts';
+import { formatAgo, formatSize, printJson, printTable, shortId } from '../output.ts';
+
+const EXIT_BRIG_ERROR = 125;
+
+interface Row {
+  repository: string;
+  tag: string;
+  image: ImageSummary;
+}
+
+function rows(images: ImageSummary[]): Row[] {
+  const out: Row[] = [];
+  for (const image of images) {
+    if (image.names.length === 0) out.push({ repository: '<none>', tag: '<none>', image });
+    for (const n of image.names) {
+      const r = parseReference(n);
+      out.push({ repository: familiarRepository(r), tag: r.tag ?? '<none>', image });
+    }
+  }
+  return out;
+}
+
+/** `brig images` and `brig image ls`. */
+export async function listAction(ctx: CliContext, o: { json?: boolean; quiet?: boolean }): Promise<void> {
+  const images = await listImages(ctx.client());
+  if (o.json) return printJson(images);
+  if (o.quiet) {
+    for (const i of images) process.stdout.write(`${shortId(i.id)}\n`);
+    return;
+  }
+  printTable<Row>(rows(images), [
+    { header: 'REPOSITORY', get: (r) => r.repository },
+    { header: 'TAG', get: (r) => r.tag },
+    { header: 'IMAGE ID', get: (r) => shortId(r.image.id) },
+    { header: 'CREATED', get: (r) => (r.image.created ? formatAgo(Date.parse(r.image.created)) : '') },
+    { header: 'PLATFORM', get: (r) => r.image.platform },
+    { header: 'SIZE', get: (r) => formatSize(r.image.size) },
+  ]);
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const image = program.command('image').description('Manage images');
+
+  image
+    .command('import')
+    .description(
+      'Import an OCI layout, OCI archive, docker-archive or root filesystem (directory or tarball)',
+    )
+    .argument('<source>')
+    .argument('[name]', 'NAME[:TAG] to give the image')
+    .option('--ref <name>', 'pick one image out of a source that holds several')
+    .option('--platform <os/arch[/variant]>', 'platform to pick from an index (default: the host’s)')
+    .option('-q, --quiet', 'print the image id only')
+    .action(
+      async (
+        source: string,
+        name: string | undefined,
+        o: { ref?: string; platform?: string; quiet?: boolean },
+      ) => {
+        const r = await importImage(ctx.client(), resolve(source), {
+          ...(name ? { name } : {}),
+          ...(o.ref ? { ref: o.ref } : {}),
+          ...(o.platform ? { platform: o.platform } : {}),
+        });
+        if (!o.quiet) for (const n of r.names) process.stdout.write(`Imported ${n}\n`);
+        process.stdout.write(`${r.id}\n`);
+      },
+    );
+
+  image
+    .command('export')
+    .description('Write an image as an OCI layout directory, or an OCI archive when DEST ends in .tar')
+    .argument('<image>')
+    .argument('<dest>')
+    .action(async (name: string, dest: string) => {
+      const r = await exportImage(ctx.client(), name, resolve(dest));
+      process.stdout.write(`${r.path}${r.refName ? ` (ref ${r.refName})` : ''}\n`);
+    });
+
+  image
+    .command('unpack')
+    .description('Unpack an image’s root filesystem into DIR (absent or empty), as umoci unpack does')
+    .argument('<image>')
+    .argument('<dir>')
+    .action(async (name: string, dir: string) => {
+      const r = await unpackImage(ctx.client(), name, resolve(dir));
+      process.stdout.write(`${r.path}\n`);
+    });
+
+  image
+    .command('ls')
+    .alias('list')
+    .description('List images')
+    .option('--json', 'print JSON')
+    .option('-q, --quiet', 'print image ids only')
+    .action((o: { json?: boolean; quiet?: boolean }) => listAction(ctx, o));
+
+  image
+    .command('inspect')
+    .description('Show images as JSON (manifest, config, brig section, layers, size, names)')
+    .argument('<images...>')
+    .action(async (names: string[]) => {
+      const out: ImageDetails[] = [];
+      for (const n of names) {
+        try {
+          out.push(await inspectImage(ctx.client(), n));
+        } catch (e) {
+          if (!isBrigError(e) || names.length === 1) throw e;
+          process.stderr.write(`Error: ${e.message}\n`);
+          ctx.exitCode = EXIT_BRIG_ERROR;
+        }
+      }
+      printJson(out);
+    });
+
+  image
+    .command('tag')
+    .description('Give an image another name')
+    .argument('<source>')
+    .argument('<target>')
+    .action(async (source: string, target: string) => {
+      await tagImage(ctx.client(), source, target);
+    });
+
+  image
+    .command('rm')
+    .alias('remove')
+    .description('Remove image names; an image goes with its last name (refused while a container uses it)')
+    .argument('<images...>')
+    .option(
+      '-f, --force',
+      'remove even if a container uses it (the image stays, unnamed) or it has several names',
+    )
+    .action(async (names: string[], o: { force?: boolean }) => {
+      for (const n of names) {
+        try {
+          const r = await removeImage(ctx.client(), n, { force: o.force === true });
+          for (const u of r.untagged) process.stdout.write(`Untagged: ${u}\n`);
+          for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
+        } catch (e) {
+          if (!isBrigError(e) || names.length === 1) throw e;
+          process.stderr.write(`Error: ${e.message}\n`);
+          ctx.exitCode = EXIT_BRIG_ERROR;
+        }
+      }
+    });
+
+  image
+    .command('prune')
+    .description('Remove unnamed images no container uses (with -a: every image no container uses)')
+    .option('-a, --all', 'also named images')
+    .option('-f, --force', 'accepted for compatibility (brig does not ask)')
+    .option('--json', 'print JSON')
+    .action(async (o: { all?: boolean; json?: boolean }) => {
+      const r = await pruneImages(ctx.client(), { all: o.all === true });
+      if (o.json) return printJson(r);
+      for (const u of r.untagged) process.stdout.write(`Untagged: ${u}\n`);
+      for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
+      process.stdout.write(`Total reclaimed space: ${formatSize(r.bytesReclaimed)}\n`);
+    });
+}

@@ -1,0 +1,15 @@
+/**
+ * brig images [--json] [-q]: the same as `brig image ls`.
+ */
+import type { Command } from 'commander';
+import type { CliContext } from '../context.ts';
+import { listAction } from './image.ts';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('images')
+    .description('List images')
+    .option('--json', 'print JSON')
+    .option('-q, --quiet', 'print image ids only')
+    .action((o: { json?: boolean; quiet?: boolean }) => listAction(ctx, o));
+}
