@@ -292,6 +292,32 @@ const cases: Case[] = [
     check: (c) => assert.ok(lstatSync(inRoot(c, `${c.s}/file`)).isCharacterDevice()),
   },
   {
+    name: 'device node whose directory is then replaced by a symlink pointing out',
+    code: null,
+    tar: own((c) => [
+      { name: 'd/', type: 'dir' },
+      { name: 'd/file', type: 'char', devmajor: 1, devminor: 3 },
+      { name: 'd/fifo', type: 'fifo' },
+      { name: 'd', type: 'symlink', linkname: c.s },
+      { name: 'e', type: 'char', devmajor: 1, devminor: 3 },
+      { name: 'e', data: 'replaced by a file' },
+    ]),
+    check: (c) => assert.ok(lstatSync(inRoot(c, 'e')).isFile()),
+  },
+  {
+    name: 'hardlink to a device node',
+    code: null,
+    tar: own(() => [
+      { name: 'n', type: 'char', devmajor: 1, devminor: 3 },
+      { name: 'h', type: 'hardlink', linkname: 'n' },
+    ]),
+    check: (c) => {
+      const st = lstatSync(inRoot(c, 'h'));
+      assert.ok(st.isCharacterDevice());
+      assert.equal(st.nlink, 2);
+    },
+  },
+  {
     name: 'overlay whiteouts through a symlink pointing out',
     code: null,
     whiteouts: 'overlay',
