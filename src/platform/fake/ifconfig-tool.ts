@@ -185,6 +185,10 @@ export function ifconfigTool(ctx: ToolContext, args: string[]): ToolOutput {
     out = `${iface.name}\n`;
   } else {
     iface = here().find((i) => i.name === ifname);
+    // `IF -vnet JAIL` names an interface that lives in the jail, not here.
+    if (!iface && params[0] === '-vnet' && params.length === 2) {
+      iface = { name: ifname, vnet, kind: 'ethernet', up: false, mtu: 0, inet: [], inet6: [] };
+    }
     if (!iface) die(`ifconfig: interface ${ifname} does not exist`);
     if (params.length === 0) return ok(showInterface(st, iface));
     if (readOnlyJail) eperm('SIOCSIFFLAGS');
@@ -326,14 +330,14 @@ export function ifconfigTool(ctx: ToolContext, args: string[]): ToolOutput {
           if (cur.kind === 'loopback') die('ifconfig: ioctl SIOCSIFVNET: Operation not permitted');
           if (cur.vnet === jail.jid) die('ifconfig: ioctl SIOCSIFVNET: Invalid argument');
           detach(st, cur);
-          cur.vnet = jail.jid;
+          moveTo(st, cur, jail.jid);
         } else {
           const inJail = st.interfaces.find((i) => i.name === ifname && i.vnet === jail.jid);
           if (!inJail) die(`ifconfig: ioctl SIOCSIFRVNET: No such device or address`);
           if (st.interfaces.some((i) => i.name === ifname && i.vnet === vnet))
             die('ifconfig: ioctl SIOCSIFRVNET: File exists');
           detach(st, inJail);
-          inJail.vnet = vnet;
+          moveTo(st, inJail, vnet);
         }
         return ok(out);
       }
@@ -363,6 +367,13 @@ export function ifconfigTool(ctx: ToolContext, args: string[]): ToolOutput {
     }
   }
   return ok(out);
+}
+
+/** An interface entering a vnet goes to the end of that vnet's list (ifconfig -l order). */
+export function moveTo(st: HostState, i: InterfaceState, vnet: number): void {
+  st.interfaces.splice(st.interfaces.indexOf(i), 1);
+  i.vnet = vnet;
+  st.interfaces.push(i);
 }
 
 function detach(st: HostState, i: InterfaceState): void {

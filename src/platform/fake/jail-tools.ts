@@ -13,6 +13,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import type { HostState, JailParamValue, JailState } from './host-state.ts';
+import { moveTo } from './ifconfig-tool.ts';
 import {
   die,
   type GetoptResult,
@@ -381,7 +382,7 @@ export function jailTool(ctx: ToolContext, args: string[]): ToolOutput {
     for (const ifname of pseudo['vnet.interface'].split(',')) {
       const iface = st.interfaces.find((i) => i.name === ifname && i.vnet === 0);
       if (!iface) die(`jail: ${name}: ifconfig ${ifname} vnet ${name}: interface ${ifname} does not exist`);
-      iface.vnet = jid;
+      moveTo(st, iface, jid);
       iface.up = false;
       iface.inet = [];
       iface.inet6 = [];
@@ -428,12 +429,10 @@ export function removeJail(ctx: ToolContext, j: JailState): void {
       c.status = 'stopped';
     }
   }
-  for (let i = st.interfaces.length - 1; i >= 0; i--) {
-    const iface = st.interfaces[i]!;
-    if (iface.vnet !== j.jid) continue;
-    if (iface.kind === 'loopback') st.interfaces.splice(i, 1);
+  for (const iface of st.interfaces.filter((i) => i.vnet === j.jid)) {
+    if (iface.kind === 'loopback') st.interfaces.splice(st.interfaces.indexOf(iface), 1);
     else {
-      iface.vnet = 0;
+      moveTo(st, iface, 0);
       iface.up = false;
       iface.inet = [];
       iface.inet6 = [];
