@@ -132,6 +132,15 @@ describe('evaluate (Linux)', () => {
     );
   });
 
+  test('inventory paths are relative to /dev', () => {
+    for (const path of ['/dev/null', '', 'a//b', 'pts/', '../x'])
+      assert.throws(
+        () => evaluate(['hide'], [c(path, 1, 3)]),
+        (e: unknown) => e instanceof BrigError && e.code === 'ERR_INVALID_ARGUMENT',
+        path,
+      );
+  });
+
   test('raw rule lists are expanded like compose(); numbered rules are refused', () => {
     assert.deepEqual(
       evaluate(['include $devfsrules_jail'], HOST),

@@ -165,6 +165,16 @@ export function evaluate(
   const list = 'canonical' in rules ? rules.rules : expandRules(rules);
   const nodes = new Map<string, State>();
   for (const d of inventory) {
+    if (
+      d.path === '' ||
+      d.path.startsWith('/') ||
+      d.path.endsWith('/') ||
+      d.path.split('/').some((x) => x === '' || x === '.' || x === '..')
+    )
+      throw new BrigError(
+        'ERR_INVALID_ARGUMENT',
+        `device path "${d.path}" is not a path below /dev (like "pts/0")`,
+      );
     nodes.set(d.path, { hidden: false, mode: d.mode & 0o7777, uid: d.uid, gid: d.gid, device: d });
     const parts = d.path.split('/');
     for (let k = 1; k < parts.length; k++) {

@@ -33,6 +33,7 @@ export {
 export {
   checkBindMount,
   checkPort,
+  type Decision,
   defaultPolicy,
   type EvaluateContext,
   type Evaluation,

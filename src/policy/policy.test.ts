@@ -221,6 +221,24 @@ describe('evaluate', () => {
       'securelevel=3',
     ]);
     assert.deepEqual(ev.granted.devfs, ["path 'tun*' unhide", 'path bpf0 hide']);
+    assert.deepEqual(
+      ev.decisions.map((d) => [d.item, d.granted ? d.why : 'refused']),
+      [
+        ["devfs:path 'tun*' unhide", 'granted by policy.devfs.grant'],
+        ["devfs:path 'bpf*' unhide", 'refused'],
+        ['devfs:path bpf0 hide', 'always granted: hiding takes away'],
+        ['allow.mount.tmpfs', 'granted by policy.allow'],
+        ['allow.raw_sockets', 'refused'],
+        ['allow.reserved_ports', 'always granted: a jail(8) default'],
+        ['sysvipc.msg=inherit', 'refused'],
+        ['sysvipc.shm=inherit', 'granted by policy.images[2].sysvipc.shm'],
+        ['sysvipc.sem=disable', 'always granted: disable takes away'],
+        ['vnet', 'refused'],
+        ['children.max=2', 'refused'],
+        ['securelevel=3', 'granted by policy.securelevel'],
+      ],
+    );
+    assert.equal(ev.decisions[1]!.why, ev.refusals[0]!.reason);
     assert.deepEqual(ev.granted.sysvipc, { msg: 'new', shm: 'inherit', sem: 'disable' });
     const global = evaluate(req, policy, { imageRef: 'other.example/app' });
     assert.deepEqual(global.matchedImages, []);
@@ -264,6 +282,10 @@ describe('evaluate', () => {
       grants: ['allow.raw_sockets', "devfs:path 'bpf*'   unhide", 'vnet'],
     });
     assert.deepEqual(ev.granted.overrides, ["devfs:path 'bpf*' unhide", 'allow.raw_sockets']);
+    assert.deepEqual(
+      ev.decisions.filter((d) => d.why === 'granted by --grant').map((d) => d.item),
+      ev.granted.overrides,
+    );
     assert.deepEqual(
       ev.refusals.map((r) => r.item),
       ['allow.mlock'],

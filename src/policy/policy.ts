@@ -292,9 +292,19 @@ export interface Refusal {
   readonly fix: string;
 }
 
+/** How one requested item was decided, for `brig image explain`. */
+export interface Decision {
+  readonly item: string;
+  readonly granted: boolean;
+  /** "granted by policy.allow", "granted by --grant", "always granted: ...", or the refusal's reason. */
+  readonly why: string;
+}
+
 export interface Evaluation {
   readonly granted: Grant;
   readonly refusals: readonly Refusal[];
+  /** One per requested item, in request order. */
+  readonly decisions: readonly Decision[];
   /** --grant items that matched no request (the daemon may warn). */
   readonly unusedGrants: readonly string[];
   /** Indexes of the policy.images entries that applied. */
@@ -499,6 +509,32 @@ function decide(
   };
 }
 
+function keyOf(item: PrivilegeItem): string {
+  switch (item.kind) {
+    case 'devfs':
+      return 'devfs.grant';
+    case 'sysvipc':
+      return `sysvipc.${item.class}`;
+    case 'port':
+      return 'ports';
+    case 'bind':
+      return 'bindMounts';
+    default:
+      return item.kind;
+  }
+}
+
+/** Why the policy alone permits an item: always, or the first key (global, then images[i]) that does. */
+function grantedBy(item: PrivilegeItem, policy: Policy, matched: readonly number[]): string {
+  if (item.kind === 'allow' && BASELINE_ALLOW.includes(item.name)) return 'always granted: a jail(8) default';
+  if (item.kind === 'devfs' && onlyHides(parseRule(item.rule))) return 'always granted: hiding takes away';
+  if (item.kind === 'sysvipc' && item.mode === 'disable') return 'always granted: disable takes away';
+  if (permits(item, effective(policy, [])).ok) return `granted by policy.${keyOf(item)}`;
+  for (const i of matched)
+    if (permits(item, effective(policy, [i])).ok) return `granted by policy.images[${i}].${keyOf(item)}`;
+  return 'granted by policy';
+}
+
 function shellWord(s: string): string {
   return /^[A-Za-z0-9_.,:+@%=/-]+$/.test(s) ? s : `"${s.replace(/(["\\$`])/g, '\\$1')}"`;
 }
@@ -515,6 +551,7 @@ export function evaluate(
   const items: string[] = [];
   const overrides: string[] = [];
   const refusals: Refusal[] = [];
+  const decisions: Decision[] = [];
   const devfs: string[] = [];
   const allow = new Set<AllowName>(BASELINE_ALLOW);
   const sysvipc: Partial<Record<SysvipcClass, SysvipcMode>> = {};
@@ -524,13 +561,19 @@ export function evaluate(
 
   for (const item of privilegeItems(requested)) {
     const d = decide(item, e, grants, used);
+    const s = spell(item);
     if (!d.granted) {
       refusals.push(d.refusal);
+      decisions.push({ item: s, granted: false, why: d.refusal.reason });
       continue;
     }
-    const s = spell(item);
     items.push(s);
     if (d.override) overrides.push(s);
+    decisions.push({
+      item: s,
+      granted: true,
+      why: d.override ? 'granted by --grant' : grantedBy(item, policy, matched),
+    });
     switch (item.kind) {
       case 'devfs':
         devfs.push(item.rule);
@@ -568,6 +611,7 @@ export function evaluate(
       securelevel,
     },
     refusals,
+    decisions,
     unusedGrants: (ctx.grants ?? []).filter((_, i) => !used.has(i)),
     matchedImages: matched,
   };
