@@ -6,12 +6,11 @@
  * such as `readonly` for `readOnly` must not silently drop a setting). Errors are
  * ERR_BRIG_SECTION_INVALID with the field path, e.g. `brig.volumes.data.destination`.
  *
- * The privileges are checked for shape here; their vocabulary (devfs rule syntax, allow.* names)
- * is the policy module's, called at the marked site below once it exists.
+ * The privileges are parsed by the policy module (src/policy/privileges.ts), which owns their
+ * vocabulary: see parsePrivileges below for the error codes it adds.
  */
+import { parsePrivileges as parsePolicyPrivileges, type RequestedPrivileges } from '../policy/privileges.ts';
 import { Checker, type JsonObject, join } from './check.ts';
-
-export type SysvipcMode = 'new' | 'inherit' | 'disable';
 
 export interface BrigEntrypoint {
   args: string[];
@@ -40,14 +39,8 @@ export interface BrigPort {
   description?: string;
 }
 
-export interface BrigPrivileges {
-  devfs: string[];
-  allow: string[];
-  sysvipc: { msg?: SysvipcMode; shm?: SysvipcMode; sem?: SysvipcMode };
-  vnet: boolean;
-  childrenMax: number;
-  securelevel?: number;
-}
+/** The requested privileges, as src/policy parses them (canonical devfs rules, sorted allow names). */
+export type BrigPrivileges = RequestedPrivileges;
 
 export interface BrigSection {
   version: 1;
@@ -72,7 +65,6 @@ const TOP_KEYS = [
 ];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ITEM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const SYSVIPC: readonly SysvipcMode[] = ['new', 'inherit', 'disable'];
 
 /** An empty section: what an image without `brig` gets. */
 export function emptyBrigSection(): BrigSection {
@@ -221,39 +213,9 @@ export function parseBrigSection(raw: unknown): BrigSection {
   return section;
 }
 
-function parsePrivileges(c: Checker, v: unknown, path: string): BrigPrivileges {
-  const o = c.object(v, path);
-  c.onlyKeys(o, path, ['devfs', 'allow', 'sysvipc', 'vnet', 'childrenMax', 'securelevel']);
-  const out: BrigPrivileges = { devfs: [], allow: [], sysvipc: {}, vnet: false, childrenMax: 0 };
-  if (o.devfs !== undefined) out.devfs = c.stringArray(o.devfs, join(path, 'devfs'));
-  if (o.allow !== undefined) {
-    out.allow = c.stringArray(o.allow, join(path, 'allow'));
-    out.allow.forEach((a, i) => {
-      if (!/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/.test(a))
-        c.fail(
-          `${join(path, 'allow')}[${i}]`,
-          `"${a}" is not an allow.* parameter name (e.g. raw_sockets, mount.tmpfs)`,
-        );
-    });
-  }
-  if (o.sysvipc !== undefined) {
-    const s = c.object(o.sysvipc, join(path, 'sysvipc'));
-    c.onlyKeys(s, join(path, 'sysvipc'), ['msg', 'shm', 'sem']);
-    for (const k of ['msg', 'shm', 'sem'] as const) {
-      if (s[k] === undefined) continue;
-      const m = c.string(s[k], join(join(path, 'sysvipc'), k));
-      if (!SYSVIPC.includes(m as SysvipcMode))
-        c.fail(join(join(path, 'sysvipc'), k), `expected new, inherit or disable, found "${m}"`);
-      out.sysvipc[k] = m as SysvipcMode;
-    }
-  }
-  if (o.vnet !== undefined) out.vnet = c.boolean(o.vnet, join(path, 'vnet'));
-  if (o.childrenMax !== undefined)
-    out.childrenMax = c.integer(o.childrenMax, join(path, 'childrenMax'), 0, 65535);
-  if (o.securelevel !== undefined)
-    out.securelevel = c.integer(o.securelevel, join(path, 'securelevel'), -1, 3);
-  // POLICY-PARSER CALL SITE: once src/policy exports its privileges parser, validate the devfs
-  // rules (devfs(8) syntax) and allow.* names against its vocabulary here, mapping its error to
-  // ERR_BRIG_SECTION_INVALID at `${path}.devfs[i]` / `${path}.allow[i]`.
-  return out;
+function parsePrivileges(_c: Checker, v: unknown, path: string): BrigPrivileges {
+  // The vocabulary (allow.* names of jail(8), devfs(8) rule syntax, SysV IPC modes) is the policy
+  // module's: its errors are ERR_BRIG_SECTION_INVALID (shape), ERR_PRIVILEGE_INVALID (a value
+  // outside the vocabulary) or ERR_DEVFS_RULE_INVALID, each with details.field.
+  return parsePolicyPrivileges(v, path);
 }

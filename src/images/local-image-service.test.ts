@@ -157,3 +157,25 @@ test('unpack refuses a non-empty directory and cleans up after a failure', async
   await assert.rejects(s.images.unpack('x', target, { unprivileged: true }));
   assert.equal(existsSync(target), false);
 });
+
+test('record() names content already in the store (a pull) and refuses missing blobs', async (t) => {
+  const s = setup(t);
+  const a = await s.images.import(s.tree('p'), { name: 'pulled' });
+  const target = (await s.images.inspect('pulled')).target;
+  const r = await s.images.record('example.org/pulled:1', target);
+  assert.equal(r.id, a.id);
+  assert.deepEqual(r.names, ['docker.io/library/pulled:latest', 'example.org/pulled:1']);
+  const info = await s.images.inspect('pulled');
+  const manifest = Buffer.from(
+    JSON.stringify({
+      ...info.manifest,
+      layers: [{ ...info.manifest.layers[0], digest: `sha256:${'9'.repeat(64)}` }],
+    }),
+  );
+  const m = await s.content.ingest(manifest);
+  await assert.rejects(
+    s.images.record('broken', { mediaType: info.target.mediaType, digest: m.digest, size: m.size }),
+    (e) => isBrigError(e, 'ERR_IMAGE_INVALID'),
+  );
+  await assert.rejects(s.images.inspect('broken'), (e) => isBrigError(e, 'ERR_IMAGE_NOT_FOUND'));
+});
