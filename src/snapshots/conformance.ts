@@ -26,6 +26,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
+import fc from 'fast-check';
 import { requires } from '../../test/support/require.ts';
 import { tempDir } from '../../test/support/tmp.ts';
 import type { ErrorCode } from '../errors/catalogue.ts';
@@ -209,6 +210,102 @@ export function snapshotterSuite(name: string, factory: SnapshotterFactory, opts
       const after = await s.usage('u');
       assert.ok(after.size >= before.size + 256 * 1024);
       assert.equal(after.inodes, before.inodes + 1);
+    });
+
+    test('property: any sequence of operations behaves like the model', async (t) => {
+      type Op =
+        | { op: 'prepare' | 'view'; key: string; parent?: string }
+        | { op: 'commit'; name: string; key: string }
+        | { op: 'remove'; key: string };
+      const name = fc.constantFrom('a', 'b', 'c', 'd', 'e');
+      const opArb: fc.Arbitrary<Op> = fc.oneof(
+        fc.record(
+          {
+            op: fc.constantFrom('prepare' as const, 'view' as const),
+            key: name,
+            parent: fc.option(name, { nil: undefined }),
+          },
+          { requiredKeys: ['op', 'key'] },
+        ),
+        fc.record({ op: fc.constant('commit' as const), name, key: name }),
+        fc.record({ op: fc.constant('remove' as const), key: name }),
+      );
+      const base = tempDir(t, 'brig-snap-model-');
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 14 }), async (ops) => {
+          const dir = join(base, String(run++));
+          mkdirSync(dir);
+          const db = openDatabase(join(dir, 'brig.db'));
+          try {
+            const s = await factory({ db, dir });
+            const model = new Map<
+              string,
+              { kind: 'active' | 'view' | 'committed'; parent: string | undefined }
+            >();
+            for (const o of ops) {
+              // every error a correct implementation may give for this operation in this state
+              const allowed = new Set<ErrorCode>();
+              let apply: () => void = () => {};
+              if (o.op === 'prepare' || o.op === 'view') {
+                if (model.has(o.key)) allowed.add('ERR_SNAPSHOT_EXISTS');
+                if (o.parent !== undefined && !model.has(o.parent)) allowed.add('ERR_SNAPSHOT_NOT_FOUND');
+                else if (o.parent !== undefined && model.get(o.parent)!.kind !== 'committed')
+                  allowed.add('ERR_SNAPSHOT_STATE');
+                apply = () =>
+                  model.set(o.key, { kind: o.op === 'prepare' ? 'active' : 'view', parent: o.parent });
+              } else if (o.op === 'commit') {
+                const k = model.get(o.key);
+                if (!k) allowed.add('ERR_SNAPSHOT_NOT_FOUND');
+                else if (k.kind !== 'active') allowed.add('ERR_SNAPSHOT_STATE');
+                if (model.has(o.name)) allowed.add('ERR_SNAPSHOT_EXISTS');
+                apply = () => {
+                  model.delete(o.key);
+                  model.set(o.name, { kind: 'committed', parent: k!.parent });
+                };
+              } else {
+                if (!model.has(o.key)) allowed.add('ERR_SNAPSHOT_NOT_FOUND');
+                else if ([...model.values()].some((v) => v.parent === o.key))
+                  allowed.add('ERR_SNAPSHOT_IN_USE');
+                apply = () => model.delete(o.key);
+              }
+              const call =
+                o.op === 'prepare'
+                  ? s.prepare(o.key, o.parent)
+                  : o.op === 'view'
+                    ? s.view(o.key, o.parent)
+                    : o.op === 'commit'
+                      ? s.commit(o.name, o.key)
+                      : s.remove(o.key);
+              let code: ErrorCode | undefined;
+              try {
+                await call;
+              } catch (e) {
+                if (!isBrigError(e)) throw e;
+                code = e.code;
+              }
+              if (allowed.size === 0) {
+                assert.equal(code, undefined, `${JSON.stringify(o)} failed with ${code}`);
+                apply();
+              } else {
+                assert.ok(
+                  code && allowed.has(code),
+                  `${JSON.stringify(o)}: got ${code}, expected one of ${[...allowed]}`,
+                );
+              }
+              const seen = new Map<string, string>();
+              await s.walk((i) => {
+                seen.set(i.name, `${i.kind}:${i.parent ?? ''}`);
+              });
+              assert.deepEqual(seen, new Map([...model].map(([k, v]) => [k, `${v.kind}:${v.parent ?? ''}`])));
+            }
+            assert.deepEqual((await s.cleanup()).removed, []);
+          } finally {
+            db.close();
+          }
+        }),
+        { numRuns: 40 },
+      );
     });
 
     test('directWrite refuses committed snapshots and views', async (t) => {
