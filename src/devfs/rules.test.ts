@@ -95,6 +95,9 @@ describe('parseRule', () => {
       'path "`x`" unhide',
       'path $(x) unhide',
       'path x frob',
+      'include "$devfsrules_jail"x',
+      "include $devfsrules_jail'x'",
+      'path ~root hide',
     ])
       refused(bad);
   });

@@ -77,8 +77,10 @@ function words(rule: string): Word[] {
     if (i >= n) break;
     let text = '';
     let variable = false;
+    let variableName = '';
     let quotedOrEscaped = false;
     if (rule[i] === '#') throw invalid(rule, 'comments are not allowed in a rule');
+    if (rule[i] === '~') throw invalid(rule, 'a leading `~` must be quoted');
     while (i < n && rule[i] !== ' ' && rule[i] !== '\t') {
       const c = rule[i]!;
       if (c === "'") {
@@ -111,6 +113,7 @@ function words(rule: string): Word[] {
               );
             text = m[1]!;
             variable = true;
+            variableName = text;
             i += m[0].length;
             continue;
           }
@@ -135,6 +138,7 @@ function words(rule: string): Word[] {
           );
         text = m[1]!;
         variable = true;
+        variableName = text;
         i += m[0].length;
       } else if (';&|<>()`'.includes(c)) {
         throw invalid(rule, `the shell character \`${c}\` must be quoted`);
@@ -145,6 +149,8 @@ function words(rule: string): Word[] {
         i++;
       }
     }
+    if (variable && text !== variableName)
+      throw invalid(rule, 'a `$` may only stand for a whole ruleset name, as in include $devfsrules_jail');
     out.push({ text, variable });
   }
   return out;
