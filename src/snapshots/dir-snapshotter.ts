@@ -66,7 +66,8 @@ export abstract class DirSnapshotter implements Snapshotter {
     /** `<brig root>/snapshots/<driver>` */
     readonly root: string,
   ) {
-    mkdirSync(join(root, 'snapshots'), { recursive: true });
+    // 0700: image files (and their setuid binaries) are not for the host's other users
+    mkdirSync(join(root, 'snapshots'), { recursive: true, mode: 0o700 });
   }
 
   protected dir(id: number): string {
