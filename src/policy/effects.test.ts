@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { BrigError } from '../errors/errors.ts';
 import { assertLinuxSupported, freebsdJailParams, LINUX_ALLOW, linuxEffects } from './effects.ts';
@@ -68,6 +69,11 @@ describe('linuxEffects', () => {
       ['children.max=2'],
     );
     assertLinuxSupported(linuxEffects(allow('raw_sockets')));
+  });
+
+  test('docs/privileges.md describes every allow.* parameter', () => {
+    const doc = readFileSync(new URL('../../docs/privileges.md', import.meta.url), 'utf8');
+    for (const n of ALLOW_NAMES) assert.ok(doc.includes(`\`${n}\``), n);
   });
 
   test('every allow.* has exactly one Linux meaning', () => {
