@@ -296,7 +296,8 @@ const UMOUNT_USAGE = `usage: umount [-fNnv] special ... | node ... | fsid ...
 /** Removes the top-most mount on `m.target`; returns an error text when it is busy. */
 export function unmountEntry(st: HostState, m: MountState, force: boolean): string | undefined {
   const idx = st.mounts.lastIndexOf(m);
-  const beneath = st.mounts.some((x, i) => i > idx && x.target !== m.target && isUnder(x.target, m.target));
+  // A later mount on or under the target covers it: EBUSY, forced or not.
+  const beneath = st.mounts.some((x, i) => i > idx && isUnder(x.target, m.target));
   if (beneath) return 'Device busy';
   if (!force) {
     const inUse = Object.values(st.jails).some(
