@@ -127,6 +127,15 @@ export class Applier {
   private readonly dirCache = new Map<string, string>();
   /** Real paths this layer created or replaced (whiteouts and opaque dirs spare them). */
   private readonly touched = new Set<string>();
+  /** Directories this applier made: none has setgid before finish(), so files in them get our gid. */
+  private readonly madeDirs = new Set<string>();
+  private readonly euid = process.geteuid?.() ?? -1;
+  private readonly egid = process.getegid?.() ?? -1;
+  /** The process umask, probed before the first file (-1 until then). */
+  private umask = -1;
+  /** Whether the current file still needs fchown / fchmod when it ends. */
+  private fileChown = true;
+  private fileChmod = true;
   /** Overlay whiteouts this layer made (a directory replacing one must become opaque). */
   private readonly whiteoutsMade = new Set<string>();
   private readonly pendingDirs = new Map<string, DirMeta>();
@@ -162,10 +171,18 @@ export class Applier {
     this.touched.add(real);
     this.pendingXattrs.delete(real);
     switch (e.type) {
-      case 'file':
-        this.fd = this.createFile(real);
+      case 'file': {
+        // Skip the syscalls whose effect open(2) already has: the mode when the umask keeps it
+        // and there are no setuid/setgid/sticky bits, the owner when it is ours in our own dir.
+        if (this.umask < 0) this.umask = this.probeUmask();
+        const plain = (e.mode & 0o7000) === 0 && (e.mode & this.umask) === 0;
+        this.fd = this.createFile(real, plain ? e.mode : 0o600);
+        this.fileChmod = !plain;
+        this.fileChown =
+          !this.unprivileged && !(e.uid === this.euid && e.gid === this.egid && this.madeDirs.has(parent));
         this.fileEntry = e;
         break;
+      }
       case 'dir':
         this.makeDir(real, e);
         this.dirCache.set(parts.join('/'), real);
@@ -206,8 +223,8 @@ export class Applier {
     this.fileEntry = null;
     try {
       // chown first: it clears setuid/setgid, which the chmod then restores.
-      if (!this.unprivileged) fchownSync(fd, e.uid, e.gid);
-      fchmodSync(fd, e.mode);
+      if (this.fileChown) fchownSync(fd, e.uid, e.gid);
+      if (this.fileChmod) fchmodSync(fd, e.mode);
       futimesSync(fd, e.mtime, e.mtime);
     } finally {
       closeSync(fd);
@@ -276,6 +293,7 @@ export class Applier {
         if (!create) return null;
         mkdirSync(fsPath(p), 0o755);
         this.touched.add(p);
+        this.madeDirs.add(p);
       } else if (st.isSymbolicLink()) {
         if (++links > MAX_SYMLINKS) throw unsafe(e, 'too many levels of symbolic links');
         const target = (readlinkSync(fsPath(p), { encoding: 'buffer' }) as Buffer).toString('latin1');
@@ -302,14 +320,26 @@ export class Applier {
     return cur;
   }
 
-  private createFile(real: string): number {
+  /** The umask, read by creating a throwaway file (process.umask() without argument is deprecated). */
+  private probeUmask(): number {
+    const probe = `${this.root}/.brig-umask-${randomBytes(8).toString('hex')}`;
+    const fd = openSync(fsPath(probe), CREATE_FLAGS, 0o777);
     try {
-      return openSync(fsPath(real), CREATE_FLAGS, 0o600);
+      return 0o777 & ~fstatSync(fd).mode;
+    } finally {
+      closeSync(fd);
+      unlinkSync(fsPath(probe));
+    }
+  }
+
+  private createFile(real: string, mode = 0o600): number {
+    try {
+      return openSync(fsPath(real), CREATE_FLAGS, mode);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     this.remove(real);
-    return openSync(fsPath(real), CREATE_FLAGS, 0o600);
+    return openSync(fsPath(real), CREATE_FLAGS, mode);
   }
 
   /** Runs `make` (which must fail with EEXIST rather than follow), removing what is in the way. */
@@ -331,7 +361,9 @@ export class Applier {
     this.pendingNodes.delete(real);
     if (st.isDirectory()) {
       this.pendingDirs.delete(real);
+      this.madeDirs.delete(real);
       const prefix = `${real}/`;
+      for (const k of this.madeDirs) if (k.startsWith(prefix)) this.madeDirs.delete(k);
       for (const k of this.pendingNodes.keys()) if (k.startsWith(prefix)) this.pendingNodes.delete(k);
       for (const k of this.pendingDirs.keys()) if (k.startsWith(prefix)) this.pendingDirs.delete(k);
       for (const k of this.pendingXattrs.keys()) if (k.startsWith(prefix)) this.pendingXattrs.delete(k);
@@ -355,6 +387,7 @@ export class Applier {
       const wasWhiteout = this.whiteoutsMade.has(real);
       if (st !== undefined) this.remove(real, st);
       mkdirSync(fsPath(real), 0o700);
+      this.madeDirs.add(real);
       if (wasWhiteout) this.setOpaque(real);
     }
     this.deferDir(real, e);

@@ -48,6 +48,7 @@ const L1 = () =>
     { name: 'e/', type: 'dir' },
     { name: 'e/lowerfile', data: 'l' },
     { name: 'f', type: 'symlink', linkname: 'a' },
+    { name: 'sg/', type: 'dir', mode: 0o2775, gid: 50 },
   ]);
 
 const L2 = () =>
@@ -69,6 +70,9 @@ const L2 = () =>
     { name: 'e/.wh..wh..opq' },
     { name: '.wh.f' },
     { name: '.wh.never-existed' },
+    // a file of gid 0 in a lower setgid directory keeps gid 0
+    { name: 'sg/', type: 'dir', mode: 0o2775, gid: 50 },
+    { name: 'sg/f', data: 'f' },
   ]);
 
 const EXPECTED = [
@@ -83,6 +87,8 @@ const EXPECTED = [
   'd/n',
   'e',
   'e/-early',
+  'sg',
+  'sg/f',
 ];
 
 async function apply(buf: Buffer, root: string, whiteouts: 'delete' | 'overlay' = 'delete') {
@@ -110,7 +116,8 @@ describe(
       const root = join(base, 'root');
       await apply(L1(), root);
       const r = await apply(L2(), root);
-      assert.equal(r.entries, 15);
+      assert.equal(r.entries, 17);
+      assert.equal(lstatSync(join(root, 'sg/f')).gid, 0);
       assert.deepEqual([...snapshot(root, { noRoot: true }).keys()].sort(), EXPECTED);
       assert.equal((lstatSync(join(root, 'b')).mode & 0o7777).toString(8), '750');
     });

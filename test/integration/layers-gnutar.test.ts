@@ -49,6 +49,10 @@ function makeTree(base: string): string {
   writeFileSync(p('setuid'), '#!/bin/sh\n', { mode: 0o755 });
   writeFileSync(p('setgid'), 'g', { mode: 0o755 });
   writeFileSync(p('owned'), 'o');
+  for (const m of [0o666, 0o777, 0o640, 0o600, 0o000, 0o1755]) {
+    writeFileSync(p(`mode-${m.toString(8)}`), 'm');
+    run('chmod', [m.toString(8), p(`mode-${m.toString(8)}`)]);
+  }
   writeFileSync(p(`${longDir}/${'b'.repeat(150)}`), 'long name');
   writeFileSync(p('häßlich-名前.txt'), 'utf8 name');
   writeFileSync(Buffer.from(`${src}/raw-\xff\xfe-name`, 'latin1'), 'not utf-8');
