@@ -29,7 +29,8 @@ const LAYOUT = join(CACHE, 'debian');
 const script = join(here, '../../shared/fixtures/make-debian-image.sh');
 
 if (process.getuid?.() !== 0) throw new Error('run as root (tmpfs mount)');
-if (process.env.NODE_EXTRA_CA_CERTS) console.warn('warning: NODE_EXTRA_CA_CERTS is set; unset it (adds ~60 ms per node start)');
+if (process.env.NODE_EXTRA_CA_CERTS)
+  console.warn('warning: NODE_EXTRA_CA_CERTS is set; unset it (adds ~60 ms per node start)');
 
 if (!existsSync(join(LAYOUT, 'index.json'))) {
   console.log(`building the Debian fixture into ${LAYOUT} (once) ...`);
@@ -66,14 +67,21 @@ try {
   const sock = join(mnt, 'brig.sock');
   if (cli) {
     writeFileSync(join(mnt, 'brig.yaml'), '');
-    daemon = spawn(process.execPath, [brigd, '--root', join(mnt, 'daemon-root'), '--socket', sock, '--config', join(mnt, 'brig.yaml')], {
-      env,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    daemon = spawn(
+      process.execPath,
+      [brigd, '--root', join(mnt, 'daemon-root'), '--socket', sock, '--config', join(mnt, 'brig.yaml')],
+      {
+        env,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
   }
   const runBrig = (args) => {
-    const r = spawnSync(process.execPath, [brig, '--host', `unix://${sock}`, ...args], { env, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [brig, '--host', `unix://${sock}`, ...args], {
+      env,
+      encoding: 'utf8',
+    });
     if (r.status !== 0) throw new Error(`brig ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
@@ -112,9 +120,13 @@ try {
   console.log(JSON.stringify(results, (_k, v) => (typeof v === 'number' ? Math.round(v) : v)));
   const s = median(results.skopeo);
   const line = (name, xs) =>
-    xs.length ? `| ${name} | ${median(xs).toFixed(0)} | ${Math.min(...xs).toFixed(0)} | ${(median(xs) / s).toFixed(2)}x |` : `| ${name} | n/a | | |`;
+    xs.length
+      ? `| ${name} | ${median(xs).toFixed(0)} | ${Math.min(...xs).toFixed(0)} | ${(median(xs) / s).toFixed(2)}x |`
+      : `| ${name} | n/a | | |`;
   console.log(`\nImport of the Debian layout (one 51 MB gzip layer), ${rounds} rounds, tmpfs`);
-  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ${execFileSync('skopeo', ['--version'], { encoding: 'utf8' }).trim()}`);
+  console.log(
+    `machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, ${execFileSync('skopeo', ['--version'], { encoding: 'utf8' }).trim()}`,
+  );
   console.log('| tool | median ms | min ms | vs skopeo |\n|---|---|---|---|');
   console.log(line('brig (in-process)', results.brig));
   console.log(line('brig (CLI via brigd)', results.cli));

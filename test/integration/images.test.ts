@@ -3,13 +3,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isBrigError } from '../../src/errors/errors.ts';
+import { MEDIA_TYPES } from '../../src/images/oci.ts';
 import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
-import { busyboxLayout, run, setup } from './images-support.ts';
+import { busyboxLayout, indexOf, putBlob, run, setIndex, setup, sha } from './images-support.ts';
 import { describeTree, diffTrees } from './images-tree.ts';
 
 const needs = requires({
@@ -143,6 +144,105 @@ describe('images: interoperability with umoci, skopeo and oci-image-tool', needs
     // the exported rootfs image is a valid OCI image too (oci-image-tool 1.0 predates tar+zstd)
     await env.images.export('rootfs:gz', join(tmp, 'gz-layout'));
     run('oci-image-tool', ['validate', '--type', 'image', '--ref', 'name=gz', join(tmp, 'gz-layout')]);
+  });
+
+  test('an index is resolved to the host platform, or to --platform', async (t) => {
+    const env = setup(t);
+    const layout = busyboxLayout(t);
+    const m = indexOf(layout).manifests[0]!;
+    const bogus = `sha256:${'e'.repeat(64)}`;
+    const nested = putBlob(
+      layout,
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.ociIndex,
+        manifests: [
+          {
+            mediaType: m.mediaType,
+            digest: bogus,
+            size: 10,
+            platform: { os: 'linux', architecture: 'arm64' },
+          },
+          {
+            mediaType: m.mediaType,
+            digest: m.digest,
+            size: m.size,
+            platform: { os: 'linux', architecture: 'amd64' },
+          },
+          {
+            mediaType: m.mediaType,
+            digest: bogus,
+            size: 10,
+            platform: { os: 'freebsd', architecture: 'amd64' },
+          },
+        ],
+      }),
+      MEDIA_TYPES.ociIndex,
+    );
+    setIndex(layout, [{ ...nested, annotations: { 'io.containerd.image.name': 'example.org/multi:1' } }]);
+    const r = await env.images.import(layout);
+    assert.equal(r.manifestDigest, m.digest, 'the linux/amd64 manifest (the host of this service)');
+    assert.deepEqual(r.names, ['example.org/multi:1']);
+    await assert.rejects(
+      env.images.import(layout, { platform: { os: 'linux', architecture: 'riscv64' } }),
+      (e) => isBrigError(e, 'ERR_IMAGE_PLATFORM'),
+    );
+    // the freebsd entry's manifest is not in the layout
+    await assert.rejects(
+      env.images.import(layout, { platform: { os: 'freebsd', architecture: 'x86_64' } }),
+      (e) => isBrigError(e, 'ERR_IMAGE_INVALID'),
+    );
+    // platform entries listed directly in index.json are one image
+    setIndex(layout, [
+      { ...m, platform: { os: 'linux', architecture: 'amd64' } },
+      {
+        mediaType: m.mediaType,
+        digest: bogus,
+        size: 10,
+        platform: { os: 'linux', architecture: 'arm', variant: 'v7' },
+      },
+    ]);
+    assert.equal((await env.images.import(layout, { name: 'direct' })).manifestDigest, m.digest);
+  });
+
+  test('an old-style docker save archive (layer directories, a symlinked duplicate layer) imports', async (t) => {
+    const env = setup(t);
+    const src = umociRootfs(t, busyboxLayout(t));
+    const dir = join(tempDir(t), 'save');
+    const l1 = 'a'.repeat(64);
+    const l2 = 'b'.repeat(64);
+    mkdirSync(join(dir, l1), { recursive: true });
+    mkdirSync(join(dir, l2));
+    execFileSync('tar', ['--numeric-owner', '-cf', join(dir, l1, 'layer.tar'), '-C', src, '.']);
+    symlinkSync(`../${l1}/layer.tar`, join(dir, l2, 'layer.tar'));
+    const diffId = sha(readFileSync(join(dir, l1, 'layer.tar')));
+    const config = JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: [diffId, diffId] },
+    });
+    const configName = `${sha(config).slice(7)}.json`;
+    writeFileSync(join(dir, configName), config);
+    writeFileSync(join(dir, l1, 'VERSION'), '1.0');
+    writeFileSync(
+      join(dir, 'manifest.json'),
+      JSON.stringify([
+        { Config: configName, RepoTags: ['old/style:save'], Layers: [`${l1}/layer.tar`, `${l2}/layer.tar`] },
+      ]),
+    );
+    writeFileSync(join(dir, 'repositories'), JSON.stringify({ 'old/style': { save: l2 } }));
+    execFileSync('tar', ['-cf', join(dir, '..', 'save.tar'), '-C', dir, '.']);
+    const r = await env.images.import(join(dir, '..', 'save.tar'));
+    assert.equal(r.source, 'docker-archive');
+    assert.equal(r.id, sha(config));
+    assert.deepEqual(r.names, ['docker.io/old/style:save']);
+    const info = await env.images.inspect('old/style:save');
+    assert.equal(info.layers.length, 2);
+    assert.equal(info.layers[0]!.digest, diffId);
+    const out = join(tempDir(t), 'rootfs');
+    await env.images.unpack('old/style:save', out);
+    assertSameTree(out, src);
   });
 
   test('a plain file that is not a tar is refused', async (t) => {
