@@ -355,7 +355,9 @@ export interface OcijailHooks {
 }
 
 function fail(ctx: ToolContext, cli: Cli, msg: string): never {
-  const ts = new Date(ctx.now()).toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
+  // log_timestamp(): put_time("%Y-%m-%dT%H:%M:%S") then tv_usec in a 9-wide zero-filled field, no dot.
+  const now = ctx.now();
+  const ts = `${new Date(now).toISOString().slice(0, 19)}${String((now % 1000) * 1000).padStart(9, '0')}Z`;
   const line =
     cli.logFormat === 'json' ? `${JSON.stringify({ msg, level: 'error', time: ts })}\n` : `${ts}: ${msg}\n`;
   if (cli.logFile) {
