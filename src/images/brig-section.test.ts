@@ -8,8 +8,8 @@ const full = () => ({
   version: 1,
   description: 'what this image is',
   entrypoints: {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: brig substitutes ${PORT} itself
     main: {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: brig substitutes ${PORT} itself
       args: ['/usr/local/bin/app', '--port', '${PORT}'],
       description: 'd',
       usage: 'u',

@@ -25,11 +25,14 @@ import {
 
 const needs = requires({ root: true, linux: true, commands: ['umoci', 'busybox', 'tar'] });
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests edit arbitrary JSON documents
+type Json = any;
+
 interface Parts {
   layout: string;
   manifestDesc: { mediaType: string; digest: string; size: number; annotations?: Record<string, string> };
-  manifest: Record<string, any>;
-  config: Record<string, any>;
+  manifest: Record<string, Json>;
+  config: Record<string, Json>;
 }
 
 function parts(t: TestContext): Parts {
@@ -42,7 +45,7 @@ function parts(t: TestContext): Parts {
 
 /** Writes a new manifest (and config) into the layout and points index.json at it. */
 function withManifest(p: Parts, manifest: unknown, config?: unknown): void {
-  const m = manifest as Record<string, any>;
+  const m = manifest as Record<string, Json>;
   if (config !== undefined) m.config = putBlob(p.layout, JSON.stringify(config), MEDIA_TYPES.ociConfig);
   const d = putBlob(
     p.layout,
