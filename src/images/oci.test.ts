@@ -227,3 +227,40 @@ test('layer media types map to compressions', () => {
   assert.equal(layerCompression(MEDIA_TYPES.dockerLayerGzip), 'gzip');
   assert.equal(layerCompression('application/octet-stream'), undefined);
 });
+
+test('property: arbitrary JSON parses or fails with an image code, never anything else', async () => {
+  const fc = (await import('fast-check')).default;
+  const codes = ['ERR_IMAGE_INVALID', 'ERR_IMAGE_MEDIA_TYPE'];
+  const onlyImageErrors = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      assert.ok(e instanceof BrigError && codes.includes(e.code), String(e));
+    }
+  };
+  // documents close to valid ones, with one field replaced by arbitrary JSON
+  const field = fc.constantFrom(
+    'schemaVersion',
+    'mediaType',
+    'config',
+    'layers',
+    'manifests',
+    'annotations',
+    'rootfs',
+    'os',
+  );
+  fc.assert(
+    fc.property(field, fc.jsonValue(), (k, v) => {
+      onlyImageErrors(() => parseManifest({ ...manifest(), [k]: v }));
+      onlyImageErrors(() => parseConfig({ ...config(), [k]: v }));
+      onlyImageErrors(() => parseIndex({ schemaVersion: 2, manifests: [], [k]: v }));
+    }),
+  );
+  fc.assert(
+    fc.property(fc.jsonValue(), (v) => {
+      onlyImageErrors(() => parseManifest(v));
+      onlyImageErrors(() => parseConfig(v));
+      onlyImageErrors(() => parseIndex(v));
+    }),
+  );
+});

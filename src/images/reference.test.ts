@@ -101,3 +101,19 @@ test('property: canonical form is a fixed point and round-trips', () => {
     }),
   );
 });
+
+test('property: any string parses or fails with ERR_REFERENCE_INVALID', () => {
+  fc.assert(
+    fc.property(
+      fc.string({ unit: fc.constantFrom(...'aZ09:/@._-[] sha256'.split('')), maxLength: 40 }),
+      (s) => {
+        try {
+          const r = parseReference(s);
+          assert.equal(normalizeReference(formatReference(r)), formatReference(r));
+        } catch (e) {
+          assert.ok(isBrigError(e, 'ERR_REFERENCE_INVALID'), String(e));
+        }
+      },
+    ),
+  );
+});
