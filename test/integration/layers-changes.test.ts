@@ -148,6 +148,30 @@ describe(
       }
     });
 
+    test('unprivileged: owners kept, fifos made, only user.* xattrs', async (t) => {
+      const root = join(tempDir(t, 'brig-wh-'), 'root');
+      const tar = tarOf([
+        {
+          name: 'f',
+          data: 'x',
+          uid: 1234,
+          gid: 5678,
+          mode: 0o640,
+          xattrs: new Map([
+            ['user.x', Buffer.from('1')],
+            ['trusted.y', Buffer.from('2')],
+          ]),
+        },
+        { name: 'p', type: 'fifo', uid: 1234 },
+      ]);
+      mkdirSync(root);
+      await applyLayer(chunks(tar), { root, unprivileged: true });
+      const st = lstatSync(join(root, 'f'));
+      assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [process.getuid?.(), process.getgid?.(), 0o640]);
+      assert.ok(lstatSync(join(root, 'p')).isFIFO());
+      assert.equal(readXattrs(root).get('./f'), 'x[user.x=0x31]');
+    });
+
     test('changesFromTrees -> createLayer -> applyLayer onto the lower gives the upper', async (t) => {
       const base = tempDir(t, 'brig-wh-');
       const lower = join(base, 'lower');
