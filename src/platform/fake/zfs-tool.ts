@@ -465,7 +465,12 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
       const fss = victims
         .filter((d) => d.type === 'filesystem')
         .sort((a, b) => b.name.length - a.name.length);
-      for (const f of fss) unmountDataset(ctx, f, has(r, 'f'));
+      for (const f of fss) {
+        // The dataset's files go with it; libzfs also removes the mountpoint directory it made.
+        const mp = mountpointPath(st, f);
+        unmountDataset(ctx, f, has(r, 'f'));
+        if (mp && ctx.canWrite(mp)) ctx.effects.push(() => rmSync(mp, { recursive: true, force: true }));
+      }
       for (const v of victims) {
         delete st.datasets[v.name];
         dropContent(ctx, v);
@@ -843,12 +848,19 @@ function zfsDiff(ctx: ToolContext, args: string[]): ToolOutput {
     die(`zfs diff: simulated host: no content is kept for ${fromName} (construct the host with contentDir)`);
   const a = walk(fromDir);
   const b = walk(toDir);
-  const mp = mountpointPath(st, st.datasets[toFs]!) ?? `/${toFs}`;
+  const mpRaw = mountpointPath(st, st.datasets[toFs]!) ?? `/${toFs}`;
+  // libzfs_diff: a root-mounted dataset prints no mountpoint prefix (no double slash).
+  const mp = mpRaw === '/' ? '' : mpRaw;
   const lines: string[] = [];
   const typeCol = has(r, 'F');
+  const times = has(r, 't');
   const line = (change: string, e: Entry, rel: string) => {
     const path = zfsEscape(Buffer.from(`${mp}/${rel}`));
-    lines.push(`${change}\t${typeCol ? `${e.type}\t` : ''}${path}`);
+    const ns = BigInt(Math.round(e.mtime * 1e6));
+    const ts = times
+      ? `${String(ns / 1000000000n).padStart(10)}.${String(ns % 1000000000n).padStart(9, '0')}\t`
+      : '';
+    lines.push(`${ts}${change}\t${typeCol ? `${e.type}\t` : ''}${path}`);
   };
   const parentsChanged = new Set<string>();
   for (const [p, e] of a) {
@@ -877,8 +889,14 @@ function zfsDiff(ctx: ToolContext, args: string[]): ToolOutput {
     if (e && a.has(dir) && !lines.some((l) => l.endsWith(`\t${zfsEscape(Buffer.from(`${mp}/${dir}`))}`)))
       line('M', e, dir);
   }
-  const rootEntry: Entry = { type: '/', mode: 0, size: 0, mtime: 0, digest: '' };
-  if (parentsChanged.has('')) lines.push(`M\t${typeCol ? '/\t' : ''}${zfsEscape(Buffer.from(`${mp}/`))}`);
-  void rootEntry;
+  if (parentsChanged.has('')) {
+    const rootStat = lstatSync(toDir);
+    const rootEntry: Entry = { type: '/', mode: rootStat.mode, size: 0, mtime: rootStat.mtimeMs, digest: '' };
+    const ns = BigInt(Math.round(rootEntry.mtime * 1e6));
+    const ts = times
+      ? `${String(ns / 1000000000n).padStart(10)}.${String(ns % 1000000000n).padStart(9, '0')}\t`
+      : '';
+    lines.push(`${ts}M\t${typeCol ? '/\t' : ''}${zfsEscape(Buffer.from(`${mp}/`))}`);
+  }
   return ok(lines.map((l) => `${l}\n`).join(''));
 }
