@@ -172,6 +172,13 @@ describe('images: hostile and broken sources', needs, () => {
     withManifest(p, m2);
     await expectRefused(t, env, p.layout, 'ERR_CONTENT_SIZE_MISMATCH');
 
+    // index.json as a symlink (to a valid index elsewhere)
+    p = parts(t);
+    const realIndex = join(tempDir(t), 'index.json');
+    renameSync(join(p.layout, 'index.json'), realIndex);
+    symlinkSync(realIndex, join(p.layout, 'index.json'));
+    await expectRefused(t, env, p.layout, 'ERR_IMAGE_INVALID');
+
     // a layout whose index points to a blob that is not there at all
     p = parts(t);
     setIndex(p.layout, [{ ...p.manifestDesc, digest: `sha256:${'0'.repeat(64)}` }]);
@@ -202,6 +209,15 @@ describe('images: hostile and broken sources', needs, () => {
     ]);
     execFileSync('tar', ['-cf', join(tmp, 'bad.tar'), '-C', p.layout, '.']);
     await expectRefused(t, env, join(tmp, 'bad.tar'), 'ERR_CONTENT_DIGEST_MISMATCH');
+
+    // an OCI archive whose layer entry is a symlink to a file outside the archive
+    const q = parts(t);
+    const layer = join(q.layout, 'blobs', 'sha256', q.manifest.layers[0].digest.slice(7));
+    const outside = join(tempDir(t), 'outside-layer');
+    renameSync(layer, outside);
+    symlinkSync(outside, layer);
+    execFileSync('tar', ['-cf', join(tmp, 'link.tar'), '-C', q.layout, '.']);
+    await expectRefused(t, env, join(tmp, 'link.tar'), 'ERR_IMAGE_INVALID');
 
     // docker-archive whose manifest.json names a path outside the archive
     const d = join(tmp, 'docker');
