@@ -284,6 +284,9 @@ describe('zfs(8)', () => {
       'modify etc',
       'modify etc/passwd',
     ]);
+    const timed = await run('zfs', 'diff', '-FHt', 'zroot/brig/l1@layer', 'zroot/brig/c1');
+    assert.match(timed.out, /^ *\d+\.\d{9}\t[-+MR]\t/);
+    assert.deepEqual(parseZfsDiff(timed.out, { mountpoint: c1, timestamps: true }).changes, changes);
     assert.equal(
       (await run('zfs', 'diff', 'zroot/brig/l1')).err,
       'Badly formed snapshot name zroot/brig/l1\n',
