@@ -77,7 +77,7 @@ export function showInterface(st: HostState, i: InterfaceState): string {
   return s;
 }
 
-function lowestUnit(st: HostState, prefix: string, names: (n: number) => string[]): number {
+function lowestUnit(st: HostState, names: (n: number) => string[]): number {
   for (let n = 0; ; n++) if (!names(n).some((x) => st.interfaces.some((i) => i.name === x))) return n;
 }
 
@@ -138,7 +138,7 @@ export function ifconfigTool(ctx: ToolContext, args: string[]): ToolOutput {
     if (!m) die(`ifconfig: SIOCIFCREATE2 (${ifname}): Invalid argument`);
     const [, kind, unitText] = m as unknown as [string, 'epair' | 'bridge', string];
     const names = (n: number) => (kind === 'epair' ? [`epair${n}a`, `epair${n}b`] : [`bridge${n}`]);
-    const unit = unitText === '' ? lowestUnit(st, kind, names) : Number(unitText);
+    const unit = unitText === '' ? lowestUnit(st, names) : Number(unitText);
     if (names(unit).some((x) => st.interfaces.some((i) => i.name === x)))
       die(`ifconfig: SIOCIFCREATE2 (${ifname}): File exists`);
     if (kind === 'epair') {

@@ -224,7 +224,7 @@ function doMount(
   }
   if (fstype === 'zfs') {
     const ds = st.datasets[source];
-    if (!ds || ds.type !== 'filesystem') die(`${prog}: ${source}: No such file or directory`);
+    if (ds?.type !== 'filesystem') die(`${prog}: ${source}: No such file or directory`);
     if (ds.props.mountpoint !== 'legacy') die(`${prog}: ${source}: Operation not supported`);
     ds.mounted = true;
     st.mounts.push({ fstype, source, target, options: all });

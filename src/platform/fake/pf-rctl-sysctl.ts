@@ -369,7 +369,7 @@ export function rctlTool(ctx: ToolContext, args: string[]): ToolOutput {
   if (mode === 'u') {
     if (r.rest.length !== 1) die(RCTL_USAGE);
     const f = parseRctl(r.rest[0]!, false);
-    if (!f || !f.subject || !f.id || f.resource)
+    if (!f?.subject || !f.id || f.resource)
       die(`rctl: failed to show resource consumption for '${r.rest[0]}': Invalid argument`);
     if (f.subject !== 'jail') die(`rctl: simulated host: only jail usage is simulated`);
     const j = findJail(st, f.id);
@@ -390,7 +390,7 @@ export function rctlTool(ctx: ToolContext, args: string[]): ToolOutput {
   if (mode === 'l') {
     if (r.rest.length !== 1) die(RCTL_USAGE);
     const f = parseRctl(r.rest[0]!, false);
-    if (!f || f.subject !== 'process') die(`rctl: failed to get limits for '${r.rest[0]}': Invalid argument`);
+    if (f?.subject !== 'process') die(`rctl: failed to get limits for '${r.rest[0]}': Invalid argument`);
     return ok();
   }
   const filters = r.rest.length ? r.rest : [':'];

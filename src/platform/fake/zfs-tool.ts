@@ -211,8 +211,7 @@ export function propOf(st: HostState, ds: DatasetState, prop: string): { value: 
           : undefined;
     if (ds.type === 'snapshot' && cur?.props[p] !== undefined)
       return { value: cur.props[p]!, source: `inherited from ${cur.name}` };
-    if (ds.type === 'snapshot')
-      cur = cur && cur.name.includes('/') ? st.datasets[parentOf(cur.name)!] : undefined;
+    if (ds.type === 'snapshot') cur = cur?.name.includes('/') ? st.datasets[parentOf(cur.name)!] : undefined;
     while (cur) {
       if (cur.props[p] !== undefined) return { value: cur.props[p]!, source: `inherited from ${cur.name}` };
       cur = cur.name.includes('/') ? st.datasets[parentOf(cur.name)!] : undefined;
@@ -353,7 +352,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
           );
         const fsName = snap.slice(0, at);
         const fs = st.datasets[fsName];
-        if (!fs || fs.type !== 'filesystem')
+        if (fs?.type !== 'filesystem')
           die(
             `cannot open '${fsName}': dataset does not exist\nusage:\n\tsnapshot [-r] [-o property=value] ... <filesystem|volume>@<snap> ...`,
           );
