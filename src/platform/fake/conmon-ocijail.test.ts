@@ -97,6 +97,7 @@ describe('conmon + ocijail', () => {
     const b = makeBundle(t);
     const { h, run } = setup();
     const oroot = `--root=${join(b.root, 'ocijail')}`;
+    const initial = h.state();
     assert.deepEqual(await run('/usr/local/bin/conmon', ...conmonArgs(b)), { code: 0, out: '', err: '' });
     assert.deepEqual(
       h.log.map((l) => [l.cmd, l.via]),
@@ -156,6 +157,7 @@ describe('conmon + ocijail', () => {
     await h.exitProcess('c1', 3);
     assert.equal(readFileSync(join(b.exitDir, 'c1'), 'utf8'), '3');
     assert.equal(readFileSync(join(b.persistDir, 'exit'), 'utf8'), '3');
+    assert.deepEqual(h.state().processes, {}, 'the ended process is reaped');
     assert.equal(
       (await run('ocijail', oroot, 'state', 'c1')).out,
       `{"annotations":{"org.freebsd.jail.jid":"1","org.freebsd.jail.sysvshm":"new"},"bundle":"${b.bundle}","id":"c1","ociVersion":"1.0.2","status":"stopped"}`,
@@ -174,6 +176,7 @@ describe('conmon + ocijail', () => {
       false,
     );
     assert.deepEqual(after.containers, {});
+    assert.deepEqual(after, initial);
     assert.deepEqual(
       await run('ocijail', oroot, 'delete', 'c1'),
       { code: 0, out: '', err: '' },
@@ -292,10 +295,7 @@ describe('conmon + ocijail', () => {
       ['nullfs', '/etc/resolv.conf', null],
     ]);
     await run('ocijail', `--root=${join(b.root, 'ocijail')}`, 'delete', 'c1');
-    const after = h.state();
-    assert.deepEqual(after.mounts, before.mounts);
-    assert.deepEqual(after.jails, before.jails);
-    assert.deepEqual(after.processes[Object.keys(after.processes)[0]!]?.state, 'exited');
+    assert.deepEqual(h.state(), before, 'create then delete leaves the host exactly as it was');
   });
 
   test('conmon refuses missing flags with its own messages, and unknown options', async (t) => {

@@ -15,11 +15,12 @@
  *   host.hostname, sysvmsg/sysvsem/sysvshm, vnet, ip4/ip6 from the org.freebsd.* annotations).
  *   It does not read the runtime spec's `freebsd` section (neither does ocijail).
  */
-import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parseRuleSpec } from './devfs-tool.ts';
 import type { ContainerState, HostState, ProcessState } from './host-state.ts';
 import { ALLOW_PARAMS, findJail, removeJail } from './jail-tools.ts';
+import { endContainer } from './lifecycle.ts';
 import { unmountEntry } from './mount-tools.ts';
 import {
   die,
@@ -381,46 +382,6 @@ function readJson(ctx: ToolContext, path: string): unknown {
   }
 }
 
-/** Ends the init process of a container the way the kernel and conmon see it. */
-export function endContainer(ctx: ToolContext, c: ContainerState, status: number): void {
-  const st = ctx.st;
-  const p = st.processes[String(c.pid)];
-  if (p && p.state !== 'exited') {
-    p.state = 'exited';
-    p.exitStatus = status;
-  }
-  if (c.status === 'stopped' && !p) return;
-  c.status = 'stopped';
-  writeExitFiles(ctx, c, status);
-}
-
-export function writeExitFiles(ctx: ToolContext, c: ContainerState, status: number): void {
-  const cm = c.conmon;
-  if (!cm) return;
-  const text = String(status);
-  if (cm.persistDir) {
-    const dir = cm.persistDir;
-    ctx.effects.push(() => {
-      mkdirSync(dir, { recursive: true });
-      atomicWrite(join(dir, 'exit'), text);
-    });
-  }
-  if (cm.exitDir) {
-    const dir = cm.exitDir;
-    ctx.effects.push(() => {
-      mkdirSync(dir, { recursive: true });
-      atomicWrite(join(dir, cm.cid), text);
-    });
-  }
-}
-
-function atomicWrite(file: string, text: string): void {
-  // g_file_set_contents writes a temporary file and renames it, so a watcher never sees it half written.
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
-
 function resolveInRoot(root: string, dest: string): string {
   return normPath(`${root}/${normPath(dest)}`);
 }
@@ -481,6 +442,7 @@ export function ocijailTool(ctx: ToolContext, args: string[], hooks: OcijailHook
           if (err) fail(ctx, cli, `unmounting ${target}: Device busy`);
         }
       }
+      st.paths = st.paths.filter((p) => !c.createdPaths.includes(p));
       delete st.containers[key];
       return ok();
     }
@@ -659,6 +621,7 @@ function ocijailCreate(ctx: ToolContext, cli: Cli, id: string, key: string, hook
     jid: 0,
     jailName,
     mounts: [],
+    createdPaths: [],
     annotations,
   };
   // Mounts from config.json, in order; a failure unmounts what was mounted (the whole command
@@ -680,7 +643,10 @@ function ocijailCreate(ctx: ToolContext, cli: Cli, id: string, key: string, hook
         fail(ctx, cli, 'destination for file mount exists and is not a file');
       if (!isFileMount && !ctx.isDir(dest))
         fail(ctx, cli, 'destination for non-file mount exists and is not a directory');
-    } else if (!st.paths.includes(dest)) st.paths.push(dest);
+    } else if (!st.paths.includes(dest)) {
+      st.paths.push(dest);
+      c.createdPaths.push(dest);
+    }
     const opts: string[] = [];
     let ruleset: number | undefined;
     for (const o of m.options ?? []) {

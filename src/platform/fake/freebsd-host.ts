@@ -30,7 +30,6 @@ import {
   type ConmonHooks,
   conmonTool,
   containerByKey,
-  endContainer,
   OCIJAIL_PATH,
   type OcijailHooks,
   ocijailTool,
@@ -39,6 +38,7 @@ import { DEFAULT_DEVICES, devfsTool, loadDevfsRules, visibleDevices } from './de
 import { DEFAULT_DEVFS_RULES, DEFAULT_SYSCTLS, type HostOptions, type HostState } from './host-state.ts';
 import { ifconfigTool } from './ifconfig-tool.ts';
 import { jailTool, jexecTool, jlsTool } from './jail-tools.ts';
+import { endContainer } from './lifecycle.ts';
 import {
   mountNfsTool,
   mountNullfsTool,

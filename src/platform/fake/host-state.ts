@@ -89,8 +89,8 @@ export interface ProcessState {
   pid: number;
   jid: number;
   argv: string[];
-  state: 'created' | 'running' | 'exited';
-  exitStatus?: number;
+  /** Only live processes are in the table; an ended one is removed (reaped). */
+  state: 'created' | 'running';
   /** The OCI container this process is the init of (ocijail), with conmon's paths. */
   container?: string;
 }
@@ -106,6 +106,8 @@ export interface ContainerState {
   jailName: string;
   /** Mount targets ocijail made from config.json, unmounted by `ocijail delete`. */
   mounts: string[];
+  /** Mount points ocijail created inside the root, removed by `ocijail delete`. */
+  createdPaths: string[];
   annotations: Record<string, string>;
   conmon?: ConmonState;
   ignoreSignals?: string[];

@@ -14,6 +14,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { HostState, JailParamValue, JailState } from './host-state.ts';
 import { moveTo } from './ifconfig-tool.ts';
+import { endContainer } from './lifecycle.ts';
 import {
   die,
   type GetoptResult,
@@ -412,23 +413,16 @@ export function jailTool(ctx: ToolContext, args: string[]): ToolOutput {
 }
 
 export function jailHasProcesses(st: HostState, jid: number): boolean {
-  return Object.values(st.processes).some((p) => p.jid === jid && p.state !== 'exited');
+  return Object.values(st.processes).some((p) => p.jid === jid);
 }
 
 /** jail_remove(2): kills the jail's processes, returns its vnet interfaces to the host. */
 export function removeJail(ctx: ToolContext, j: JailState): void {
   const st = ctx.st;
-  for (const p of Object.values(st.processes)) {
-    if (p.jid === j.jid && p.state !== 'exited') {
-      p.state = 'exited';
-      p.exitStatus = 128 + 9;
-    }
-  }
   for (const c of Object.values(st.containers)) {
-    if (c.jid === j.jid && c.status !== 'stopped') {
-      c.status = 'stopped';
-    }
+    if (c.jid === j.jid && c.status !== 'stopped') endContainer(ctx, c, 128 + 9);
   }
+  for (const p of Object.values(st.processes)) if (p.jid === j.jid) delete st.processes[String(p.pid)];
   for (const iface of st.interfaces.filter((i) => i.vnet === j.jid)) {
     if (iface.kind === 'loopback') st.interfaces.splice(st.interfaces.indexOf(iface), 1);
     else {

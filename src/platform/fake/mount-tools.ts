@@ -302,8 +302,7 @@ export function unmountEntry(st: HostState, m: MountState, force: boolean): stri
   if (!force) {
     const inUse = Object.values(st.jails).some(
       (j) =>
-        isUnder(String(j.params.path), m.target) &&
-        Object.values(st.processes).some((p) => p.jid === j.jid && p.state !== 'exited'),
+        isUnder(String(j.params.path), m.target) && Object.values(st.processes).some((p) => p.jid === j.jid),
     );
     if (inUse) return 'Device busy';
   }

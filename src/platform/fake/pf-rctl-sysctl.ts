@@ -374,7 +374,7 @@ export function rctlTool(ctx: ToolContext, args: string[]): ToolOutput {
     if (f.subject !== 'jail') die(`rctl: simulated host: only jail usage is simulated`);
     const j = findJail(st, f.id);
     if (!j) die(`rctl: failed to show resource consumption for '${r.rest[0]}': No such process`);
-    const procs = Object.values(st.processes).filter((p) => p.jid === j.jid && p.state !== 'exited').length;
+    const procs = Object.values(st.processes).filter((p) => p.jid === j.jid).length;
     const usage: Record<string, number> = {
       maxproc: procs,
       nthr: procs,
