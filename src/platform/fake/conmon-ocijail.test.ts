@@ -250,7 +250,7 @@ describe('conmon + ocijail', () => {
         p['allow.set_hostname'],
         p.ip4,
       ],
-      ['new', 'inherit', 'disable', true, true, true, 'disable'],
+      ['new', 'inherit', 'disable', true, true, true, 'inherit'],
     );
     assert.equal((await run('ifconfig', '-j', 'c1', '-l')).out, 'lo0\n');
     const b2 = makeBundle(t, {

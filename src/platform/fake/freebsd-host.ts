@@ -48,6 +48,7 @@ import {
   umountTool,
 } from './mount-tools.ts';
 import { pfctlTool, rctlTool, sysctlTool } from './pf-rctl-sysctl.ts';
+import { psTool } from './ps-tool.ts';
 import {
   type ExecAnswer,
   type ExecRequest,
@@ -127,6 +128,7 @@ export const TOOL_PATHS: Record<string, string> = {
   rctl: '/usr/bin/rctl',
   zfs: '/sbin/zfs',
   sysctl: '/sbin/sysctl',
+  ps: '/bin/ps',
   conmon: CONMON_PATH,
   ocijail: OCIJAIL_PATH,
 };
@@ -340,6 +342,7 @@ export class SimulatedFreeBSDHost implements CommandRunner {
       rctl: rctlTool,
       zfs: zfsTool,
       sysctl: sysctlTool,
+      ps: psTool,
     };
     if (tool === 'conmon') return conmonTool(ctx, args, this.conmonHooks(ctx));
     if (tool === 'ocijail') return ocijailTool(ctx, args, this.ocijailHooks(ctx));

@@ -256,7 +256,8 @@ function defaultParams(st: HostState, jid: number, name: string): Record<string,
     env: '',
     'zfs.mount_snapshot': 0,
   };
-  for (const a of ALLOW_PARAMS) p[a] = a === 'allow.set_hostname';
+  // JAIL_DEFAULT_ALLOW in kern_jail.c: set_hostname and reserved_ports.
+  for (const a of ALLOW_PARAMS) p[a] = a === 'allow.set_hostname' || a === 'allow.reserved_ports';
   return p;
 }
 
@@ -344,7 +345,12 @@ export function jailTool(ctx: ToolContext, args: string[]): ToolOutput {
     }
     return ok(quiet ? '' : `${nameOf(existing)}: updated\n`);
   }
-  if (existing) die(`jail: ${existing.name}: jail ${existing.jid} already exists`);
+  if (existing) {
+    // kern_jail.c: EEXIST with "jail %d already exists" for a jid, "jail \"%s\" already exists" for a name.
+    const byJid = typeof kernel.jid === 'number' && kernel.jid !== 0;
+    const label = typeof kernel.name === 'string' ? kernel.name : existing.name;
+    die(`jail: ${label}: ${byJid ? `jail ${existing.jid}` : `jail "${existing.name}"`} already exists`);
+  }
   if (!create) die(`jail: "${key ?? ''}" not found`);
   let jid = typeof kernel.jid === 'number' && kernel.jid > 0 ? kernel.jid : 0;
   if (jid === 0) {
@@ -354,6 +360,13 @@ export function jailTool(ctx: ToolContext, args: string[]): ToolOutput {
   const name = typeof kernel.name === 'string' && kernel.name !== '' ? kernel.name : String(jid);
   const params: Record<string, JailParamValue> = { ...defaultParams(st, jid, name), ...kernel, jid, name };
   if ('host.hostname' in kernel && !('host' in kernel)) params.host = 'new';
+  if (params.vnet === 'new') {
+    if (kernel['ip4.addr'] || kernel['ip6.addr'])
+      die(`jail: ${name}: vnet jails cannot have IP address restrictions`);
+    // A vnet jail has its own stack: no address restriction, ip4/ip6 inherit.
+    if (!('ip4' in kernel)) params.ip4 = 'inherit';
+    if (!('ip6' in kernel)) params.ip6 = 'inherit';
+  }
   if (kernel['ip4.addr'] && !('ip4' in kernel)) params.ip4 = 'new';
   if (kernel['ip6.addr'] && !('ip6' in kernel)) params.ip6 = 'new';
   if (params['allow.sysvipc'] === true) {

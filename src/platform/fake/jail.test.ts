@@ -95,6 +95,11 @@ describe('jail(8)', () => {
     ],
     ['vnet=disable', ['name=x', 'path=/', 'persist', 'vnet=disable'], 'jail: x: vnet cannot be disabled\n'],
     [
+      'addresses on a vnet jail',
+      ['name=x', 'path=/', 'persist', 'vnet', 'ip4.addr=10.0.0.1'],
+      'jail: x: vnet jails cannot have IP address restrictions\n',
+    ],
+    [
       'command=',
       ['name=x', 'path=/', 'command=/bin/sh'],
       'jail: simulated host: command= is not simulated; jails run programs through ocijail\n',
@@ -124,7 +129,12 @@ describe('jail(8)', () => {
     assert.deepEqual(await run('jail', '-c', 'name=a', 'path=/', 'persist'), {
       code: 1,
       out: '',
-      err: 'jail: a: jail 1 already exists\n',
+      err: 'jail: a: jail "a" already exists\n',
+    });
+    assert.deepEqual(await run('jail', '-c', 'jid=1', 'name=b', 'path=/', 'persist'), {
+      code: 1,
+      out: '',
+      err: 'jail: b: jail 1 already exists\n',
     });
     assert.deepEqual(await run('jail', '-m', 'name=a', 'children.max=4'), {
       code: 0,
