@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import * as v from 'valibot';
 import { parseDocument } from 'yaml';
 import { BrigError } from '../errors/errors.ts';
+import { policySchema } from '../policy/policy.ts';
 
 const octalMode = v.pipe(
   v.union([v.number(), v.pipe(v.string(), v.regex(/^0?[0-7]{3,4}$/))]),
@@ -64,7 +65,8 @@ export const configSchema = section({
     {},
   ),
   registries: v.optional(v.unknown(), {}),
-  policy: v.optional(v.unknown(), {}),
+  /** Host policy (src/policy/policy.ts; docs/privileges.md): unknown keys refused at start. */
+  policy: v.optional(policySchema, {}),
 });
 
 export type DaemonConfig = v.InferOutput<typeof configSchema>;

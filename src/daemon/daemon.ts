@@ -12,11 +12,16 @@ import { Router } from '../api/router.ts';
 import { ROUTE_MODULES } from '../api/routes/index.ts';
 import { serve } from '../api/server.ts';
 import { LocalContentStore } from '../content/local-store.ts';
+import { BrigError } from '../errors/errors.ts';
 import { EventLog } from '../events/events.ts';
 import { LocalImageService } from '../images/local-image-service.ts';
 import { platformOf } from '../images/platform.ts';
 import { openDatabase } from '../metadata/db.ts';
 import { defaultPaths, resolveGroup } from '../platform/defaults.ts';
+import { type CommandRunner, hostRunner } from '../platform/exec.ts';
+import { hostDeviceInventory, hostIdTables } from '../platform/linux/dev-inventory.ts';
+import { peerLookup } from '../platform/peer.ts';
+import { PrivilegeService } from '../privileges/service.ts';
 import { selectSnapshotter } from '../snapshots/select.ts';
 import { VERSION } from '../version.ts';
 import { VolumeService } from '../volumes/volume-service.ts';
@@ -117,6 +122,40 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     });
     for (const c of [await storage.snapshotter.cleanup(), await services.volumes.cleanup()]) {
       if (c.removed.length) log('info', 'removed storage left by a crash', { paths: c.removed.join(' ') });
+    }
+
+    // privileges: policy checks, --grant callers, devfs rulesets (src/privileges); the ruleset
+    // mapping is reconciled with the containers table (and, on FreeBSD, the kernel's rulesets)
+    const privOs = services.platformName === 'linux' ? 'linux' : 'freebsd';
+    // freebsd-simulated: devfs(8) must reach the simulated host, never the real one
+    const privRunner: CommandRunner | undefined =
+      services.platformName === 'freebsd-simulated' ? undefined : hostRunner;
+    services.privileges = new PrivilegeService({
+      policy: config.policy,
+      db,
+      events,
+      os: privOs,
+      runner: privRunner ?? {
+        run: () => {
+          throw new BrigError('ERR_UNSUPPORTED_PLATFORM', 'devfs rulesets need the simulated host');
+        },
+      },
+      adminGroups: config.admin.groups,
+      resolveGroup: (g) => resolveGroup(g),
+      peer: peerLookup(services.platformName, hostRunner),
+      socketPath: socket,
+      ...(privOs === 'linux' ? { inventory: () => hostDeviceInventory(), ids: () => hostIdTables() } : {}),
+      log,
+    });
+    if (privRunner) {
+      const live = (db.prepare('SELECT id FROM containers').all() as Array<{ id: string }>).map((r) => r.id);
+      const rec = await services.privileges.reconcile(live);
+      if (rec.released.length || rec.removed.length || rec.loaded.length)
+        log('info', 'devfs rulesets reconciled', {
+          released: rec.released.length,
+          loaded: rec.loaded.join(' '),
+          removed: rec.removed.join(' '),
+        });
     }
 
     const router = new Router();

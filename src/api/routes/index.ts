@@ -3,7 +3,9 @@
  */
 import type { Services } from '../../daemon/services.ts';
 import type { Router } from '../router.ts';
+import * as devfs from './devfs.ts';
 import * as events from './events.ts';
+import * as explain from './explain.ts';
 import * as images from './images.ts';
 import * as system from './system.ts';
 import * as volumes from './volumes.ts';
@@ -13,4 +15,6 @@ export const ROUTE_MODULES: Array<{ register(r: Router, s: Services): void }> = 
   events,
   volumes,
   images,
+  devfs,
+  explain,
 ];

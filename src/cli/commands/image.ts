@@ -7,6 +7,7 @@
  * brig image tag SOURCE TARGET
  * brig image rm [-f] IMAGE...
  * brig image prune [-a]
+ * brig image explain IMAGE [--json]      (./image-explain.ts)
  * Relative paths are resolved against the client's working directory before they are sent: the
  * daemon reads and writes them on its host.
  */
@@ -28,6 +29,7 @@ import { isBrigError } from '../../errors/errors.ts';
 import { familiarRepository, parseReference } from '../../images/reference.ts';
 import type { CliContext } from '../context.ts';
 import { formatAgo, formatSize, printJson, printTable, shortId } from '../output.ts';
+import { registerExplain } from './image-explain.ts';
 
 const EXIT_BRIG_ERROR = 125;
 
@@ -69,6 +71,7 @@ export async function listAction(ctx: CliContext, o: { json?: boolean; quiet?: b
 
 export function register(program: Command, ctx: CliContext): void {
   const image = program.command('image').description('Manage images');
+  registerExplain(image, ctx); // brig image explain (src/cli/commands/image-explain.ts)
 
   image
     .command('import')

@@ -3,6 +3,7 @@
  */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
+import * as devfs from './devfs.ts';
 import * as events from './events.ts';
 import * as image from './image.ts';
 import * as images from './images.ts';
@@ -15,4 +16,5 @@ export const COMMAND_MODULES: Array<{ register(program: Command, ctx: CliContext
   volume,
   image,
   images,
+  devfs,
 ];
