@@ -515,6 +515,9 @@ export function stateJson(c: ContainerState): string {
 function ocijailCreate(ctx: ToolContext, cli: Cli, id: string, key: string, hooks: OcijailHooks): ToolOutput {
   const st = ctx.st;
   const bundle = cli.opts.get('--bundle') ?? '.';
+  // ocijail chdir()s into the bundle and then uses BUNDLE/root: a relative bundle resolves twice.
+  if (!isAbsolute(bundle))
+    fail(ctx, cli, `simulated host: --bundle ${bundle} is relative; ocijail needs an absolute bundle path`);
   if (!ctx.isDir(bundle)) cliError(`--bundle: Directory does not exist: ${bundle}`, 105);
   if (st.containers[key]) fail(ctx, cli, `container ${id} exists`);
   const config = readJson(ctx, join(bundle, 'config.json'));

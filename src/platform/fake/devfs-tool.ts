@@ -15,7 +15,7 @@
  */
 import picomatch from 'picomatch';
 import type { DevfsRule, HostState } from './host-state.ts';
-import { die, getopt, ok, optVal, type ToolContext, type ToolOutput, uint } from './tool.ts';
+import { die, getopt, normPath, ok, optVal, type ToolContext, type ToolOutput, uint } from './tool.ts';
 
 const USAGE = 'usage: devfs rule|ruleset arguments';
 const IOCTL_OF: Record<string, string> = {
@@ -176,7 +176,7 @@ export function devfsTool(ctx: ToolContext, args: string[]): ToolOutput {
   const st = ctx.st;
   const top = getopt(args, 'm:', 'devfs', USAGE);
   if (top.rest.length < 1) die(USAGE);
-  const mp = optVal(top, 'm') ?? '/dev';
+  const mp = normPath(ctx.abs(optVal(top, 'm') ?? '/dev'));
   const mount = devfsMount(ctx, mp);
   const kw = top.rest[0]!;
   if (kw === 'ruleset') {

@@ -47,6 +47,18 @@ describe('simulated host: commands', () => {
     ]);
   });
 
+  test('relative paths are relative to RunOptions.cwd', async (t) => {
+    const dir = tempDir(t);
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'pf.conf'), 'pass all\n');
+    mkdirSync(join(dir, 'src'));
+    mkdirSync(join(dir, 'dst'));
+    const h = new SimulatedFreeBSDHost();
+    assert.equal((await h.run('pfctl', ['-n', '-f', 'pf.conf'], { cwd: dir, check: false })).code, 0);
+    assert.equal((await h.run('pfctl', ['-n', '-f', 'pf.conf'], { cwd: '/', check: false })).code, 1);
+    assert.equal((await h.run('mount_nullfs', ['src', 'dst'], { cwd: dir, check: false })).code, 0);
+  });
+
   test('a failing command leaves the host exactly as it was', async () => {
     const h = new SimulatedFreeBSDHost({ pools: ['zroot'] });
     const before = h.state();

@@ -22,7 +22,7 @@
  *   checks see the real filesystem plus simulated paths (mountpoints, `paths`).
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { BrigError } from '../../errors/errors.ts';
 import { type CommandResult, type CommandRunner, commandFailed, type RunOptions } from '../exec.ts';
 import {
@@ -220,11 +220,8 @@ export class SimulatedFreeBSDHost implements CommandRunner {
   // ---- CommandRunner --------------------------------------------------------------------------
 
   async run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
-    const r = this.runSync(
-      cmd,
-      [...args],
-      opts.input === undefined ? Buffer.alloc(0) : Buffer.from(opts.input),
-    );
+    const stdin = opts.input === undefined ? Buffer.alloc(0) : Buffer.from(opts.input);
+    const r = this.runSync(cmd, [...args], stdin, opts.cwd);
     const result: CommandResult = {
       code: r.code,
       signal: null,
@@ -247,11 +244,10 @@ export class SimulatedFreeBSDHost implements CommandRunner {
     return base;
   }
 
-  private runSync(cmd: string, args: string[], stdin: Buffer, via?: string): ToolOutput {
+  private runSync(cmd: string, args: string[], stdin: Buffer, cwd?: string): ToolOutput {
     const tool = this.resolve(cmd);
     const entry: LoggedCommand = { cmd, args: [...args] };
     if (stdin.length) entry.stdin = stdin.toString('utf8');
-    if (via) entry.via = via;
     this.log.push(entry);
     const fault = this.takeFault(cmd, args);
     if (fault) {
@@ -262,12 +258,12 @@ export class SimulatedFreeBSDHost implements CommandRunner {
         stderr: fault.stderr ?? `${tool}: injected failure\n`,
       };
     }
-    return this.transact(stdin, (ctx) => this.dispatch(tool, ctx, args));
+    return this.transact(stdin, (ctx) => this.dispatch(tool, ctx, args), cwd);
   }
 
-  private transact(stdin: Buffer, fn: (ctx: ToolContext) => ToolOutput): ToolOutput {
+  private transact(stdin: Buffer, fn: (ctx: ToolContext) => ToolOutput, cwd?: string): ToolOutput {
     const before = JSON.stringify(this.st);
-    const ctx = this.context(structuredClone(this.st), stdin);
+    const ctx = this.context(structuredClone(this.st), stdin, cwd ?? process.cwd());
     let out: ToolOutput;
     try {
       out = fn(ctx);
@@ -283,18 +279,21 @@ export class SimulatedFreeBSDHost implements CommandRunner {
     return out;
   }
 
-  private context(st: HostState, stdin: Buffer): ToolContext {
+  private context(st: HostState, stdin: Buffer, cwd: string): ToolContext {
     const writable = (this.config.writable ?? []).map(normPath);
+    // Relative paths are relative to the command's working directory (RunOptions.cwd).
+    const abs = (p: string) => resolvePath(cwd, p);
     const ctx: ToolContext = {
       st,
       stdin,
       effects: [],
       keepOnFailure: false,
-      isDir: (p) => this.pathKind(ctx.st, p) === 'dir',
-      isFile: (p) => this.pathKind(ctx.st, p) === 'file',
+      abs,
+      isDir: (p) => this.pathKind(ctx.st, abs(p)) === 'dir',
+      isFile: (p) => this.pathKind(ctx.st, abs(p)) === 'file',
       readFile: (p) => {
         try {
-          return readFileSync(p);
+          return readFileSync(abs(p));
         } catch {
           return undefined;
         }

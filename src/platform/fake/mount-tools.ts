@@ -180,10 +180,10 @@ function doMount(
 ): ToolOutput {
   const st = ctx.st;
   checkOpts(prog, fstype, opts);
-  const target = normPath(node);
+  const target = normPath(ctx.abs(node));
   const all = [...flags, ...opts];
   if (fstype === 'nullfs') {
-    const src = normPath(source);
+    const src = normPath(ctx.abs(source));
     const fileMount = ctx.isFile(src);
     if (!fileMount && !ctx.isDir(src)) die(`${prog}: ${source}: No such file or directory`);
     if (fileMount ? !ctx.isFile(target) : !ctx.isDir(target))
@@ -198,7 +198,7 @@ function doMount(
   if (!ctx.isDir(target))
     die(`${prog}: ${node}: ${ctx.isFile(target) ? 'Not a directory' : 'No such file or directory'}`);
   if (fstype === 'unionfs') {
-    const src = normPath(source);
+    const src = normPath(ctx.abs(source));
     if (!ctx.isDir(src)) die(`${prog}: ${source}: No such file or directory`);
     if (src === target || isUnder(target, src) || isUnder(src, target))
       die(`${prog}: ${source} (${src}) and ${node} are not distinct paths`);
@@ -318,7 +318,7 @@ export function umountTool(ctx: ToolContext, args: string[]): ToolOutput {
   const st = ctx.st;
   let out = '';
   for (const arg of r.rest) {
-    const p = arg.startsWith('/') ? normPath(arg) : arg;
+    const p = normPath(ctx.abs(arg));
     const m =
       [...st.mounts].reverse().find((x) => x.target === p) ??
       [...st.mounts].reverse().find((x) => x.source === arg);

@@ -50,6 +50,8 @@ export interface ToolContext {
   /** Real-filesystem side effects, run in order after the state is committed. */
   effects: (() => void)[];
   keepOnFailure: boolean;
+  /** An absolute path: `path` resolved against the command's working directory. */
+  abs(path: string): string;
   /** Whether a path is a directory on the simulated host (simulated paths, mounts, real fs). */
   isDir(path: string): boolean;
   isFile(path: string): boolean;
