@@ -13,12 +13,21 @@
 //   tar -xzf           GNU tar (with its gzip child) as root
 //   umoci unpack       the whole image into a runtime bundle
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { applyLayer } from '../src/layers/index.ts';
+import { diffSnapshots, snapshot } from '../test/integration/layers-helpers.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 7;
@@ -27,7 +36,8 @@ const LAYOUT = join(CACHE, 'debian');
 const script = join(here, '../../shared/fixtures/make-debian-image.sh');
 
 if (process.getuid?.() !== 0) throw new Error('run as root (tar/umoci must restore owners; tmpfs mount)');
-if (process.env.NODE_EXTRA_CA_CERTS) console.warn('warning: NODE_EXTRA_CA_CERTS is set; unset it (adds ~60 ms per node start)');
+if (process.env.NODE_EXTRA_CA_CERTS)
+  console.warn('warning: NODE_EXTRA_CA_CERTS is set; unset it (adds ~60 ms per node start)');
 
 if (!existsSync(join(LAYOUT, '.done'))) {
   console.log(`building the Debian fixture into ${LAYOUT} (once) ...`);
@@ -72,7 +82,9 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
     outfile: bundle,
     external: ['zstd-napi'],
     logLevel: 'warning',
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    },
   });
   // the bundle resolves zstd-napi from the project
   execFileSync('ln', ['-s', join(here, '../node_modules'), join(mnt, 'node_modules')]);
@@ -80,7 +92,9 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
   const time = (f) => {
     const t = process.hrtime.bigint();
     const r = f();
-    return r instanceof Promise ? r.then(() => Number(process.hrtime.bigint() - t) / 1e6) : Number(process.hrtime.bigint() - t) / 1e6;
+    return r instanceof Promise
+      ? r.then(() => Number(process.hrtime.bigint() - t) / 1e6)
+      : Number(process.hrtime.bigint() - t) / 1e6;
   };
   const fresh = (name) => {
     const d = join(mnt, name);
@@ -92,12 +106,17 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
     'brig (in-process)': async () => {
       const d = fresh('brig');
       return time(() =>
-        applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root: d, expectedDigest: layerDesc.digest }),
+        applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), {
+          root: d,
+          expectedDigest: layerDesc.digest,
+        }),
       );
     },
     'brig (process)': async () => {
       const d = fresh('brigp');
-      return time(() => execFileSync(process.execPath, [bundle, layer, d, layerDesc.digest], { stdio: 'inherit' }));
+      return time(() =>
+        execFileSync(process.execPath, [bundle, layer, d, layerDesc.digest], { stdio: 'inherit' }),
+      );
     },
     'tar -xzf': async () => {
       const d = fresh('tar');
@@ -106,7 +125,9 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
     'umoci unpack': async () => {
       const d = join(mnt, 'umoci');
       rmSync(d, { recursive: true, force: true });
-      return time(() => execFileSync('umoci', ['unpack', '--image', `${join(mnt, 'layout')}:${tag}`, d], { stdio: 'ignore' }));
+      return time(() =>
+        execFileSync('umoci', ['unpack', '--image', `${join(mnt, 'layout')}:${tag}`, d], { stdio: 'ignore' }),
+      );
     },
   };
   const names = Object.keys(tools);
@@ -116,6 +137,13 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
     const order = r % 2 === 0 ? names : [...names].reverse();
     for (const n of order) results[n].push(await tools[n]());
   }
+  // What was timed must be right: brig's tree equals tar's (type, mode, owner, size, content,
+  // link target, device; GNU tar's directory mtimes are not compared, see bench/README.md).
+  const diff = diffSnapshots(
+    snapshot(join(mnt, 'tar'), { mtime: false }),
+    snapshot(join(mnt, 'brig'), { mtime: false }),
+  );
+  if (diff.length > 0) throw new Error(`brig and tar trees differ:\n${diff.slice(0, 20).join('\n')}`);
   for (const n of names) rmSync(join(mnt, n.split(' ')[0]), { recursive: true, force: true });
 
   const median = (xs) => {
@@ -124,8 +152,11 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
   };
   const tarMed = median(results['tar -xzf']);
   const umociMed = median(results['umoci unpack']);
+  console.log('brig and tar -xzf gave the same tree');
   console.log(`\nDebian ${tag}: layer ${layerDesc.size} bytes gzip, ${rounds} rounds (alternating), tmpfs`);
-  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+  console.log(
+    `machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
+  );
   console.log('| tool | median ms | min ms | max ms | vs tar -xzf | vs umoci |');
   console.log('|---|---:|---:|---:|---:|---:|');
   for (const n of names) {
