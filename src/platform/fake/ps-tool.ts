@@ -6,7 +6,7 @@
  * process runs as root and has used no CPU time.
  */
 import { findJail } from './jail-tools.ts';
-import { die, getopt, optVal, ok, type ToolContext, type ToolOutput } from './tool.ts';
+import { die, getopt, ok, optVal, optVals, type ToolContext, type ToolOutput } from './tool.ts';
 
 const USAGE = 'usage: ps [-J jid[,jid...]] [-o fmt] (simulated: -J and -o only)';
 const KEYWORDS = new Set(['pid', 'ppid', 'user', 'cputime', 'time', 'command', 'args']);
@@ -16,8 +16,18 @@ export function psTool(ctx: ToolContext, args: string[]): ToolOutput {
   if (r.rest.length) die(USAGE);
   const sel = optVal(r, 'J');
   if (sel === undefined) die('ps: simulated host: only ps -J is simulated');
-  const fields = (optVal(r, 'o') ?? 'pid,ppid,user,cputime,command').split(',').map((f) => {
-    const [k, h] = f.split('=') as [string, string | undefined];
+  // Each -o is a list; `keyword=header` ends at the end of its -o argument (POSIX), so brig passes
+  // one -o per keyword.
+  const specs = optVals(r, 'o');
+  const words = (specs.length ? specs : ['pid,ppid,user,cputime,command']).flatMap((o) => {
+    const eq = o.indexOf('=');
+    if (eq < 0) return o.split(/[\s,]+/).filter(Boolean);
+    const head = o.slice(0, eq).split(/[\s,]+/);
+    return [...head.slice(0, -1), `${head.at(-1)}=${o.slice(eq + 1)}`];
+  });
+  const fields = words.map((f) => {
+    const eq = f.indexOf('=');
+    const [k, h] = eq < 0 ? [f, undefined] : [f.slice(0, eq), f.slice(eq + 1)];
     if (!KEYWORDS.has(k)) die(`ps: ${k}: keyword not found\nps: no valid keywords; valid keywords:`);
     return { k, header: h === undefined ? k.toUpperCase() : h };
   });
@@ -28,8 +38,7 @@ export function psTool(ctx: ToolContext, args: string[]): ToolOutput {
     if (!j) die(`ps: Invalid jail id: ${s}`);
     jids.add(j.jid);
   }
-  const conmonOf = (pid: number) =>
-    Object.values(st.containers).find((c) => c.pid === pid)?.conmon?.pid ?? 1;
+  const conmonOf = (pid: number) => Object.values(st.containers).find((c) => c.pid === pid)?.conmon?.pid ?? 1;
   const rows = Object.values(st.processes)
     .filter((p) => jids.has(p.jid))
     .sort((a, b) => a.pid - b.pid)
