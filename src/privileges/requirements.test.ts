@@ -48,9 +48,9 @@ test('every missing parameter and volume is named with its description', () => {
 
 test('explain: entry points, parameters (secrets masked), volumes, ports, decisions', () => {
   const details = {
-    id: 'sha256:c',
+    id: 'sha256:c' as const,
     names: ['docker.io/library/app:1'],
-    manifestDigest: 'sha256:m',
+    manifestDigest: 'sha256:m' as const,
     platform: 'linux/amd64',
     brig,
   };
