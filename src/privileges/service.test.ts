@@ -24,7 +24,7 @@ function image(privileges: unknown, ref = 'docker.io/library/app:1'): ImageFacts
 
 function setup(
   t: TestContext,
-  o: Partial<PrivilegeServiceOptions> & { policy?: unknown; root?: string } = {},
+  o: Omit<Partial<PrivilegeServiceOptions>, 'policy'> & { policy?: unknown; root?: string } = {},
 ): { svc: PrivilegeService; events: EventLog; root: string; reopen(): PrivilegeService } {
   const root = o.root ?? tempDir(t);
   const db = openDatabase(join(root, 'brig.db'));
