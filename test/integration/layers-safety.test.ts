@@ -253,6 +253,18 @@ const cases: Case[] = [
     ]),
   },
   {
+    name: 'deferred directory metadata under a directory later replaced by a symlink pointing out',
+    code: null,
+    tar: own((c) => [
+      { name: 'x/', type: 'dir' },
+      { name: 'x/dir/', type: 'dir', mode: 0o777, mtime: 1 },
+      { name: 'x', type: 'symlink', linkname: c.s },
+      { name: 'y/', type: 'dir' },
+      { name: 'y/dir/', type: 'dir', mode: 0o777, mtime: 1 },
+      { name: 'y', type: 'symlink', linkname: `../../../../../../../../../..${c.s}` },
+    ]),
+  },
+  {
     name: 'root entry as a file',
     code: 'ERR_LAYER_UNSAFE_PATH',
     tar: own(() => [{ name: './', type: 'symlink', linkname: '/' }]),
