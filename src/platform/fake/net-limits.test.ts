@@ -197,7 +197,7 @@ describe('pfctl(8)', () => {
     assert.deepEqual(await input('pass to $undefined\n', 'pfctl', '-a', 'brig/c1', '-f', '-'), {
       code: 1,
       out: '',
-      err: 'stdin:1: syntax error\npfctl: Syntax error in config file: pf rules not loaded\n',
+      err: "stdin:1: macro 'undefined' not defined\nstdin:1: syntax error\npfctl: Syntax error in config file: pf rules not loaded\n",
     });
     assert.deepEqual(h.state(), before);
   });

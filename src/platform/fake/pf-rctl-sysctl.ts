@@ -13,52 +13,13 @@
 import { isIP } from 'node:net';
 import { READ_ONLY_SYSCTLS, TUNABLES } from './host-state.ts';
 import { findJail } from './jail-tools.ts';
+import { type PfParsed, PfSyntaxError, parsePfConf } from './pf-conf.ts';
 import { die, getopt, has, ok, optVal, SIGNALS, type ToolContext, type ToolOutput } from './tool.ts';
 
 const PF_USAGE = `usage: pfctl [-AdeghMmNnOPqRrvz] [-a anchor] [-D macro=value] [-F modifier]
 	[-f file] [-i interface] [-K host | network]
 	[-k host | network | gateway | label | id] [-o level] [-p device]
 	[-s modifier] [-t table -T command [address ...]] [-x level]`;
-
-const PF_KEYWORDS =
-  /^(pass|block|match|nat|no|rdr|binat|antispoof|anchor|nat-anchor|rdr-anchor|binat-anchor|load|table|scrub|ether|set)\b/;
-
-function parseRules(text: string, file: string): { rules: string[]; tables: Record<string, string[]> } {
-  const joined = text.replace(/\\\n/g, ' ');
-  const rules: string[] = [];
-  const tables: Record<string, string[]> = {};
-  const macros = new Map<string, string>();
-  let lineNo = 0;
-  for (const raw of joined.split('\n')) {
-    lineNo++;
-    let line = raw.replace(/#.*/, '').trim();
-    if (line === '') continue;
-    const macro = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"$/.exec(line);
-    if (macro) {
-      macros.set(macro[1]!, macro[2]!);
-      continue;
-    }
-    line = line.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, n: string) => macros.get(n) ?? m);
-    if (
-      /\$[A-Za-z_]/.test(line) ||
-      !PF_KEYWORDS.test(line) ||
-      /["{(]/.test(line.replace(/"[^"]*"|\{[^}]*\}|\([^)]*\)/g, ''))
-    )
-      die(`${file}:${lineNo}: syntax error\npfctl: Syntax error in config file: pf rules not loaded`);
-    const table = /^table\s+<([^>]+)>\s*(.*)$/.exec(line);
-    if (table) {
-      const body = /\{([^}]*)\}/.exec(table[2]!);
-      const addrs = body ? body[1]!.split(/[\s,]+/).filter(Boolean) : [];
-      for (const a of addrs)
-        if (!isIP(a.split('/')[0]!))
-          die(`${file}:${lineNo}: syntax error\npfctl: Syntax error in config file: pf rules not loaded`);
-      tables[table[1]!] = addrs;
-      continue;
-    }
-    rules.push(line.replace(/\s+/g, ' '));
-  }
-  return { rules, tables };
-}
 
 export function pfctlTool(ctx: ToolContext, args: string[]): ToolOutput {
   const st = ctx.st;
@@ -108,7 +69,18 @@ export function pfctlTool(ctx: ToolContext, args: string[]): ToolOutput {
   if (file !== undefined) {
     const text = file === '-' ? ctx.stdin.toString('utf8') : ctx.readFile(file)?.toString('utf8');
     if (text === undefined) die(`pfctl: ${file}: No such file or directory`);
-    const parsed = parseRules(text, file === '-' ? 'stdin' : file);
+    const name = file === '-' ? 'stdin' : file;
+    let parsed: PfParsed;
+    try {
+      parsed = parsePfConf(text);
+    } catch (e) {
+      if (!(e instanceof PfSyntaxError)) throw e;
+      const first = e.message === 'syntax error' ? '' : `${name}:${e.line}: ${e.message}\n`;
+      const second = e.message.startsWith('Rules must be in order')
+        ? ''
+        : `${name}:${e.line}: syntax error\n`;
+      die(`${first}${second}pfctl: Syntax error in config file: pf rules not loaded`);
+    }
     if (!has(r, 'n')) {
       const a = getAnchor();
       a.rules = parsed.rules;
