@@ -1,0 +1,111 @@
+/**
+ * Helpers for the privileges e2e tests: an OCI layout of the busybox fixture whose config carries
+ * a `brig` section (config blob edited and re-hashed, manifest and index rewritten), and a
+ * temporary non-root user to run the CLI as.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { busyboxImage } from '../support/busybox.ts';
+import { BRIG, type CliResult, childEnv } from '../support/daemon.ts';
+import { tempDir } from '../support/tmp.ts';
+
+function putBlob(layout: string, bytes: Buffer): { digest: string; size: number } {
+  const hex = createHash('sha256').update(bytes).digest('hex');
+  writeFileSync(join(layout, 'blobs', 'sha256', hex), bytes);
+  return { digest: `sha256:${hex}`, size: bytes.length };
+}
+
+/** A copy of the busybox layout with `brig` set in its config (tag `latest`). */
+export function layoutWithBrig(t: TestContext, brig: unknown): string {
+  const layout = join(tempDir(t), 'layout');
+  cpSync(busyboxImage().layout, layout, { recursive: true });
+  const blob = (d: string) => readFileSync(join(layout, 'blobs', 'sha256', d.replace('sha256:', '')));
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as {
+    manifests: Array<{ digest: string; size: number }>;
+  };
+  const mdesc = index.manifests[0]!;
+  const manifest = JSON.parse(blob(mdesc.digest).toString()) as { config: { digest: string; size: number } };
+  const config = JSON.parse(blob(manifest.config.digest).toString()) as Record<string, unknown>;
+  config.brig = brig;
+  Object.assign(manifest.config, putBlob(layout, Buffer.from(JSON.stringify(config))));
+  Object.assign(mdesc, putBlob(layout, Buffer.from(JSON.stringify(manifest))));
+  writeFileSync(join(layout, 'index.json'), JSON.stringify(index));
+  return layout;
+}
+
+export interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+  /** Groups created for the test, by role. */
+  groups: Record<string, string>;
+  brig(socket: string, args: string[]): Promise<CliResult>;
+  /** GET `path` on the API as this user: the HTTP status and the parsed body. */
+  get(socket: string, path: string): Promise<{ status: number; body: { error?: { code: string } } }>;
+}
+
+const GET_SCRIPT = `
+const http = require('node:http');
+const req = http.get({ socketPath: process.argv[1], path: process.argv[2] }, (res) => {
+  let b = '';
+  res.on('data', (c) => (b += c));
+  res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, body: JSON.parse(b) })));
+});
+req.on('error', (e) => { process.stderr.write(String(e)); process.exit(2); });
+`;
+
+/** A user (and groups `sock`, `adm`, ...) removed after the test. */
+export function makeUser(t: TestContext, groupRoles: string[], memberOf: string[]): TestUser {
+  const tag = randomBytes(3).toString('hex');
+  const groups: Record<string, string> = {};
+  for (const role of groupRoles) {
+    groups[role] = `brig${role}${tag}`;
+    execFileSync('groupadd', [groups[role]!]);
+  }
+  const name = `brigu${tag}`;
+  execFileSync('useradd', [
+    '-M',
+    '-N',
+    '-g',
+    'nogroup',
+    '-G',
+    memberOf.map((r) => groups[r]!).join(','),
+    name,
+  ]);
+  t.after(() => {
+    execFileSync('userdel', [name], { stdio: 'ignore' });
+    for (const g of Object.values(groups)) execFileSync('groupdel', [g], { stdio: 'ignore' });
+  });
+  const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
+  return {
+    name,
+    uid,
+    gid,
+    groups,
+    get: async (socket, path) => {
+      const r = await asUser(['-e', GET_SCRIPT, socket, path]);
+      if (r.code !== 0) throw new Error(`request as ${name} failed: ${r.stderr}`);
+      return JSON.parse(r.stdout);
+    },
+    brig: (socket, args) => asUser([BRIG, '--host', `unix://${socket}`, ...args]),
+  };
+  function asUser(nodeArgs: string[]): Promise<CliResult> {
+    return new Promise((res, rej) => {
+      const child = spawn(
+        'setpriv',
+        [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', process.execPath, ...nodeArgs],
+        { env: childEnv({ HOME: '/' }), stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b) => (stdout += b));
+      child.stderr.on('data', (b) => (stderr += b));
+      child.on('error', rej);
+      child.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+}
