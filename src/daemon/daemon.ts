@@ -17,6 +17,7 @@ import { EventLog } from '../events/events.ts';
 import { LocalImageService } from '../images/local-image-service.ts';
 import { platformOf } from '../images/platform.ts';
 import { openDatabase } from '../metadata/db.ts';
+import { createPlatform } from '../platform/create.ts';
 import { defaultPaths, resolveGroup } from '../platform/defaults.ts';
 import { type CommandRunner, hostRunner } from '../platform/exec.ts';
 import { hostDeviceInventory, hostIdTables } from '../platform/linux/dev-inventory.ts';
@@ -98,11 +99,18 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       for (const fn of services.onShutdown.reverse()) await fn();
     });
 
+    // the platform (freebsd-simulated: the simulated host, persisted under the root)
+    const made = await createPlatform(services.platformName, root);
+    services.platform = made.platform;
+
     // storage: snapshotter (storage.driver) and volumes; leftovers of a crash are removed first
+    const zfsDataset = config.storage.zfs.dataset ?? made.zfsDataset;
     const storage = await selectSnapshotter(config.storage.driver, {
       root,
       db,
       platformName: services.platformName,
+      ...(services.platformName === 'linux' ? {} : { runner: made.platform.runner }),
+      ...(zfsDataset ? { zfsDataset } : {}),
     });
     services.snapshots = storage.snapshotter;
     services.info.storage = {
@@ -128,8 +136,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     // mapping is reconciled with the containers table (and, on FreeBSD, the kernel's rulesets)
     const privOs = services.platformName === 'linux' ? 'linux' : 'freebsd';
     // freebsd-simulated: devfs(8) must reach the simulated host, never the real one
-    const privRunner: CommandRunner | undefined =
-      services.platformName === 'freebsd-simulated' ? undefined : hostRunner;
+    const privRunner: CommandRunner | undefined = made.platform.runner;
     services.privileges = new PrivilegeService({
       policy: config.policy,
       db,

@@ -7,6 +7,7 @@ import type { ContentStore } from '../content/store.ts';
 import type { EventLog } from '../events/events.ts';
 import type { ImageService } from '../images/image-service.ts';
 import type { DB } from '../metadata/db.ts';
+import type { Platform } from '../platform/platform.ts';
 import type { PrivilegeService } from '../privileges/service.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import type { VolumeService } from '../volumes/volume-service.ts';
@@ -39,6 +40,8 @@ export interface Services {
   /** The content store (src/content/local-store.ts) under <root>/content. */
   content?: ContentStore;
   images?: ImageService;
+  /** The host platform (src/platform/create.ts): linux, freebsd or freebsd-simulated. */
+  platform?: Platform;
   /** Policy checks, --grant, devfs rulesets (src/privileges). */
   privileges?: PrivilegeService;
 }

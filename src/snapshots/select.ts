@@ -3,8 +3,9 @@
  *
  * auto: overlay on Linux when the kernel has it (/proc/filesystems lists `overlay`) and a probe
  * mount with an upper directory under `<root>/snapshots/overlay` works (it does not on an
- * overlay, NFS or some FUSE roots, or without CAP_SYS_ADMIN); else native. zfs is the FreeBSD
- * issue's (ERR_SNAPSHOTTER_UNAVAILABLE until then). An explicit `overlay` that fails the probe is
+ * overlay, NFS or some FUSE roots, or without CAP_SYS_ADMIN); else native. zfs (and auto on
+ * FreeBSD) when `storage.zfs.dataset` (or the platform's default) exists, else native with nullfs
+ * mounts. An explicit `overlay` that fails the probe is
  * refused at start rather than at the first container.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { BrigError } from '../errors/errors.ts';
 import type { DB } from '../metadata/db.ts';
 import { type CommandRunner, hostRunner } from '../platform/exec.ts';
-import { type NativeOptions, NativeSnapshotter } from './native/native-snapshotter.ts';
+import { bsdCopyTree, type NativeOptions, NativeSnapshotter } from './native/native-snapshotter.ts';
 import { OverlaySnapshotter } from './overlay/overlay-snapshotter.ts';
 import type { Snapshotter } from './snapshotter.ts';
 
@@ -26,6 +27,8 @@ export interface SelectOptions {
   platformName: string;
   runner?: CommandRunner;
   native?: NativeOptions;
+  /** The ZFS dataset (`storage.zfs.dataset`, else the platform's default); zfs(8) runs through `runner`. */
+  zfsDataset?: string;
 }
 
 /** Whether an overlay with an upper dir can be mounted under `dir`; the reason when not. */
@@ -62,12 +65,46 @@ export async function selectSnapshotter(
 ): Promise<{ snapshotter: Snapshotter; reason: string }> {
   const dir = (d: string) => join(opts.root, 'snapshots', d);
   const native = () => new NativeSnapshotter(opts.db, dir('native'), opts.native);
-  if (driver === 'native') return { snapshotter: native(), reason: 'configured' };
-  if (driver === 'zfs') {
-    throw new BrigError(
-      'ERR_SNAPSHOTTER_UNAVAILABLE',
-      'the zfs snapshotter is not available in this build yet',
-    );
+  if (driver === 'native' && !['freebsd', 'freebsd-simulated'].includes(opts.platformName))
+    return { snapshotter: native(), reason: 'configured' };
+  const freebsd = opts.platformName === 'freebsd' || opts.platformName === 'freebsd-simulated';
+  if (driver === 'zfs' || (driver === 'auto' && freebsd && opts.zfsDataset)) {
+    if (!opts.zfsDataset || !freebsd) {
+      if (driver === 'zfs')
+        throw new BrigError(
+          'ERR_SNAPSHOTTER_UNAVAILABLE',
+          freebsd
+            ? 'storage.driver zfs needs storage.zfs.dataset'
+            : `zfs needs FreeBSD (platform ${opts.platformName})`,
+        );
+    } else {
+      const { ZfsSnapshotter } = await import('./zfs/zfs-snapshotter.ts');
+      const zfs = new ZfsSnapshotter(opts.db, {
+        dataset: opts.zfsDataset,
+        runner: opts.runner ?? hostRunner,
+      });
+      try {
+        await zfs.ensureDataset();
+        return {
+          snapshotter: zfs,
+          reason: driver === 'zfs' ? 'configured' : `dataset ${opts.zfsDataset} exists`,
+        };
+      } catch (e) {
+        if (driver === 'zfs') throw e;
+      }
+    }
+  }
+  if (freebsd && driver !== 'overlay') {
+    // no ZFS: plain directories, nullfs mounts, FreeBSD's cp (on the real host: the simulated
+    // host's snapshots are real directories under the root)
+    return {
+      snapshotter: new NativeSnapshotter(opts.db, dir('native'), {
+        mountType: 'nullfs',
+        ...(opts.platformName === 'freebsd' ? { copyTree: bsdCopyTree() } : {}),
+        ...opts.native,
+      }),
+      reason: driver === 'native' ? 'configured' : `no ZFS dataset on ${opts.platformName}`,
+    };
   }
   const linux = opts.platformName === 'linux';
   if (driver === 'overlay' || linux) {

@@ -29,18 +29,29 @@ export function gnuCopyTree(runner: CommandRunner = hostRunner): CopyTree {
   };
 }
 
+/** FreeBSD's cp(1): `-a` is `-RpP` there; there is no --reflink. */
+export function bsdCopyTree(runner: CommandRunner = hostRunner): CopyTree {
+  return async (src, dst) => {
+    await runner.run('cp', ['-a', '--', src, dst]);
+  };
+}
+
 export interface NativeOptions {
   copyTree?: CopyTree;
+  /** 'bind' (Linux, default) or 'nullfs' (FreeBSD: mount -t nullfs, read-only with `ro`). */
+  mountType?: 'bind' | 'nullfs';
 }
 
 export class NativeSnapshotter extends DirSnapshotter {
   readonly driver = 'native';
   readonly #copy: CopyTree;
+  readonly #mountType: 'bind' | 'nullfs';
 
   /** `root` is `<brig root>/snapshots/native`. */
   constructor(db: DB, root: string, opts: NativeOptions = {}) {
     super(db, root);
     this.#copy = opts.copyTree ?? gnuCopyTree();
+    this.#mountType = opts.mountType ?? 'bind';
   }
 
   protected override async populate(
@@ -53,6 +64,11 @@ export class NativeSnapshotter extends DirSnapshotter {
   }
 
   protected override mountsOf(s: DirSnapshot, chain: DirSnapshot[]): Mount[] {
+    if (this.#mountType === 'nullfs') {
+      const src =
+        s.kind === 'view' ? (chain[0] ? this.fsDir(chain[0].id) : this.fsDir(s.id)) : this.fsDir(s.id);
+      return [{ type: 'nullfs', source: src, options: [s.kind === 'active' ? 'rw' : 'ro'] }];
+    }
     if (s.kind === 'view' && chain[0]) {
       return [{ type: 'bind', source: this.fsDir(chain[0].id), options: ['rbind', 'ro'] }];
     }
