@@ -151,7 +151,7 @@ export function propOf(st: HostState, ds: DatasetState, prop: string): { value: 
     case 'type':
       return { value: ds.type, source: '-' };
     case 'creation':
-      return { value: String(ds.creation), source: '-' };
+      return { value: ctimeLike(ds.creation), source: '-' };
     case 'guid':
       return { value: ds.guid, source: '-' };
     case 'createtxg':
@@ -220,6 +220,39 @@ export function propOf(st: HostState, ds: DatasetState, prop: string): { value: 
   if (p in DEFAULTS) return { value: DEFAULTS[p]!, source: 'default' };
   if (p.includes(':')) return { value: '-', source: '-' };
   return { value: '-', source: '-' };
+}
+
+/** zfs prints creation as strftime("%a %b %e %H:%M %Y") in local time; UTC here. */
+function ctimeLike(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  const day = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getUTCDay()]!;
+  const mon = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][
+    d.getUTCMonth()
+  ]!;
+  const hh = String(d.getUTCHours()).padStart(2, '0');
+  const mm = String(d.getUTCMinutes()).padStart(2, '0');
+  return `${day} ${mon} ${String(d.getUTCDate()).padStart(2)} ${hh}:${mm} ${d.getUTCFullYear()}`;
+}
+
+const UNITS: Record<string, number> = {
+  K: 2 ** 10,
+  M: 2 ** 20,
+  G: 2 ** 30,
+  T: 2 ** 40,
+  P: 2 ** 50,
+  E: 2 ** 60,
+};
+
+/** `-p`: exact numbers instead of 96K, and seconds for creation. */
+function parsable(value: string, p: boolean, prop: string, ds: DatasetState): string {
+  if (!p) return value;
+  if (prop === 'creation') return String(ds.creation);
+  const m = /^(\d+(?:\.\d+)?)([KMGTPE])$/.exec(value);
+  if (m && prop !== 'name' && prop !== 'mountpoint' && !prop.includes(':')) {
+    return String(Math.round(Number(m[1]) * UNITS[m[2]!]!));
+  }
+  if (prop === 'compressratio' && value.endsWith('x')) return value.slice(0, -1);
+  return value;
 }
 
 function newGuid(st: HostState): string {
@@ -507,7 +540,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
         const bv = sortKey === 'name' ? b.name : propOf(st, b, sortKey).value;
         return av < bv ? -1 : av > bv ? 1 : 0;
       });
-      const table = rows.map((d) => fields.map((f) => propOf(st, d, f).value));
+      const table = rows.map((d) => fields.map((f) => parsable(propOf(st, d, f).value, has(r, 'p'), f, d)));
       if (has(r, 'H')) return ok(table.map((row) => `${row.join('\t')}\n`).join(''));
       if (rows.length === 0) return ok('', 'no datasets available\n');
       const head = fields.map((f) => f.toUpperCase());
@@ -565,7 +598,8 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
         for (const p of list) {
           if (!p.includes(':') && !(p in VALIDATORS) && !READONLY_PROPS.has(p) && !(p in DEFAULTS))
             die(`bad property list: invalid property '${p}'\n${USAGE}`, 2);
-          const v = propOf(st, d, p);
+          const pv = propOf(st, d, p);
+          const v = { ...pv, value: parsable(pv.value, has(r, 'p'), p, d) };
           const row = fields.flatMap((f) =>
             f === 'all'
               ? [d.name, p, v.value, '-', v.source]

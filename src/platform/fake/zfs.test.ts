@@ -16,7 +16,11 @@ import { parseZfsDiff } from '../../snapshots/zfs/zfs-diff.ts';
 import { type HostConfig, SimulatedFreeBSDHost } from './index.ts';
 
 function setup(config: HostConfig = {}) {
-  const h = new SimulatedFreeBSDHost({ pools: ['zroot'], ...config });
+  const h = new SimulatedFreeBSDHost({
+    pools: ['zroot'],
+    clock: () => Date.UTC(2026, 0, 1, 3, 4, 5),
+    ...config,
+  });
   const run = async (cmd: string, ...args: string[]) => {
     const r = await h.run(cmd, args, { check: false });
     return { code: r.code, out: r.stdout.toString(), err: r.stderr.toString() };
@@ -98,6 +102,18 @@ describe('zfs(8)', () => {
       'zroot/brig/a\tmountpoint\t/srv/brig/a\tinherited from zroot/brig\nzroot/brig/a\tcompression\toff\tdefault\nzroot/brig/a\tbrig:role\troot\tinherited from zroot/brig\n',
     );
     assert.equal((await run('zfs', 'get', '-H', '-o', 'value', 'mounted', 'zroot/brig/a')).out, 'yes\n');
+    assert.equal(
+      (await run('zfs', 'get', '-Hp', '-o', 'value', 'used,recordsize,creation', 'zroot/brig/a')).out,
+      '98304\n131072\n1767236645\n',
+    );
+    assert.equal(
+      (await run('zfs', 'get', '-H', '-o', 'value', 'creation', 'zroot/brig/a')).out,
+      'Thu Jan  1 03:04 2026\n',
+    );
+    assert.equal(
+      (await run('zfs', 'list', '-Hp', '-o', 'name,avail', 'zroot/brig/a')).out,
+      'zroot/brig/a\t10737418240\n',
+    );
     assert.equal((await run('zfs', 'set', 'readonly=on', 'zroot/brig/a')).code, 0);
     assert.equal(
       (await run('zfs', 'get', '-H', '-o', 'value,source', 'readonly', 'zroot/brig/a')).out,
