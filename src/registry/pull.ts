@@ -221,6 +221,8 @@ export async function pull(
   };
 }
 
+const WRITE_BATCH = 1 << 20;
+
 function lease(l: string | undefined): { lease?: string } {
   return l === undefined ? {} : { lease: l };
 }
@@ -253,6 +255,21 @@ export async function fetchBlob(
   let failures = 0;
   try {
     let offset = w.offset;
+    // Writes are batched (1 MiB) and overlap the network: one write is in flight while the next
+    // batch is being received. `offset` counts bytes received; a broken connection first flushes
+    // what arrived, then asks for the rest with Range.
+    let pending: Promise<void> = Promise.resolve();
+    let batch: Buffer[] = [];
+    let batchLen = 0;
+    const flush = async () => {
+      await pending;
+      if (batchLen > 0) {
+        const buf = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchLen);
+        batch = [];
+        batchLen = 0;
+        await w.write(buf);
+      }
+    };
     while (offset < total) {
       progress({ id: desc.digest, kind, status: 'downloading', current: offset, total });
       try {
@@ -271,16 +288,27 @@ export async function fetchBlob(
               `${repo.name}@${desc.digest}: the registry sent more than the ${total} bytes announced`,
             );
           }
-          await w.write(chunk);
+          batch.push(chunk);
+          batchLen += chunk.length;
           offset += chunk.length;
           fetchedBytes += chunk.length;
+          if (batchLen >= WRITE_BATCH) {
+            const buf = Buffer.concat(batch, batchLen);
+            batch = [];
+            batchLen = 0;
+            await pending;
+            pending = w.write(buf);
+            pending.catch(() => {}); // surfaced by the next await; never an unhandled rejection
+          }
           progress({ id: desc.digest, kind, status: 'downloading', current: offset, total });
         }
+        await flush();
         if (offset < total) {
           // the body ended early without an error: treat as a broken connection
           throw Object.assign(new Error('response ended early'), { code: 'UND_ERR_SOCKET' });
         }
       } catch (e) {
+        await flush();
         if (!isNetworkError(e) || ++failures >= retry.attempts) {
           if (isNetworkError(e)) {
             throw new BrigError(

@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+// Registry benchmark: brig vs skopeo, pull and push of the Debian fixture image against a local
+// docker-registry (plain HTTP on 127.0.0.1), everything on a tmpfs mounted for the run.
+//   node bench/registry.mjs [ROUNDS]         (root; results are printed, copy them to README.md)
+// brig runs as its own process (bench/registry-worker.ts bundled like dist/brig.mjs): pull = into
+// its content store without unpacking; skopeo: `skopeo copy docker://… oci:DIR` and back.
+// NODE_EXTRA_CA_CERTS is removed from the children's environment (it costs ~60 ms per node start).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+
+const ROUNDS = Number(process.argv[2] ?? 5);
+const PROJECT = resolve(import.meta.dirname, '..');
+const LAYOUT = '/var/tmp/brig-bench/debian';
+const env = { ...process.env };
+delete env.NODE_EXTRA_CA_CERTS;
+
+if (!existsSync(join(LAYOUT, 'index.json'))) {
+  console.error(`building the Debian fixture image into ${LAYOUT} (needs the Debian mirror)...`);
+  execFileSync('sh', ['/work/shared/fixtures/make-debian-image.sh', LAYOUT], { stdio: 'inherit' });
+}
+
+const worker = join(PROJECT, 'dist', 'bench-registry-worker.mjs');
+await build({
+  entryPoints: [join(PROJECT, 'bench/registry-worker.ts')],
+  outfile: worker,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  external: ['better-sqlite3', 'zstd-napi'],
+  banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
+  logLevel: 'warning',
+});
+
+const tmp = mkdtempSync('/tmp/brig-bench-registry-');
+execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3g', 'tmpfs', tmp]);
+const registries = new Set();
+const cleanup = () => {
+  for (const p of registries) {
+    try {
+      p.kill('SIGTERM');
+    } catch {}
+  }
+  spawnSync('umount', ['-l', tmp]);
+  rmSync(tmp, { recursive: true, force: true });
+};
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+async function freePort() {
+  return new Promise((r) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => r(p));
+    });
+  });
+}
+
+// A fresh, empty registry (new port, new storage): skopeo's blob-info cache then knows no
+// repository to mount from, so both tools really upload.
+let regN = 0;
+async function startRegistry() {
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const dir = join(tmp, `reg${regN++}`);
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  writeFileSync(
+    join(dir, 'reg.yml'),
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: ${host}\n`,
+  );
+  const proc = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'reg.yml')], { stdio: 'ignore' });
+  registries.add(proc);
+  for (let i = 0; ; i++) {
+    const ok = await new Promise((r) => {
+      const s = new Socket();
+      s.once('connect', () => (s.destroy(), r(true)));
+      s.once('error', () => r(false));
+      s.connect(port, '127.0.0.1');
+    });
+    if (ok) break;
+    if (i > 200) throw new Error('docker-registry did not start');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return {
+    host,
+    stop: () =>
+      new Promise((r) => {
+        proc.once('exit', r);
+        proc.kill('SIGTERM');
+        registries.delete(proc);
+        rmSync(dir, { recursive: true, force: true });
+      }),
+  };
+}
+
+function timed(cmd, args) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env, encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return ms;
+}
+const brig = (...a) => timed(process.execPath, [worker, ...a]);
+const skopeo = (...a) => timed('skopeo', a);
+
+// brig's source store for pushes
+const pushRoot = join(tmp, 'brig-src');
+mkdirSync(pushRoot);
+brig('import', pushRoot, LAYOUT);
+// the registry and image both tools pull from
+const seed = await startRegistry();
+skopeo('copy', '--dest-tls-verify=false', `oci:${LAYOUT}:bookworm`, `docker://${seed.host}/seed/debian:1`);
+
+const res = { pushBrig: [], pushSkopeo: [], pullBrig: [], pullSkopeo: [] };
+for (let i = 0; i < ROUNDS; i++) {
+  // alternate who goes first, so neither always meets a warm cache
+  const order = i % 2 === 0 ? ['brig', 'skopeo'] : ['skopeo', 'brig'];
+  for (const who of order) {
+    const r = await startRegistry();
+    if (who === 'brig') res.pushBrig.push(brig('push', pushRoot, `${r.host}/b/debian:1`));
+    else
+      res.pushSkopeo.push(
+        skopeo('copy', '--dest-tls-verify=false', `oci:${LAYOUT}:bookworm`, `docker://${r.host}/s/debian:1`),
+      );
+    await r.stop();
+  }
+  for (const who of order) {
+    const dir = join(tmp, `pull-${who}-${i}`);
+    if (who === 'brig') {
+      mkdirSync(dir);
+      res.pullBrig.push(brig('pull', dir, `${seed.host}/seed/debian:1`));
+    } else {
+      res.pullSkopeo.push(
+        skopeo('copy', '--src-tls-verify=false', `docker://${seed.host}/seed/debian:1`, `oci:${dir}:1`),
+      );
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+await seed.stop();
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+};
+const fmt = (x) => `${x.toFixed(0)} ms`;
+const pull = median(res.pullBrig) / median(res.pullSkopeo);
+const push = median(res.pushBrig) / median(res.pushSkopeo);
+console.log(
+  `machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`,
+);
+console.log(
+  `date: ${new Date().toISOString()}; image: Debian bookworm minbase, one 48.7 MiB gzip layer; rounds: ${ROUNDS}`,
+);
+console.log(
+  `pull: brig ${fmt(median(res.pullBrig))}  skopeo ${fmt(median(res.pullSkopeo))}  ratio ${pull.toFixed(2)}x (target <= 0.9x)`,
+);
+console.log(
+  `push: brig ${fmt(median(res.pushBrig))}  skopeo ${fmt(median(res.pushSkopeo))}  ratio ${push.toFixed(2)}x (target <= 1.0x)`,
+);
+console.log(JSON.stringify(res));
