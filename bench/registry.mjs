@@ -78,7 +78,10 @@ async function startRegistry() {
   for (let i = 0; ; i++) {
     const ok = await new Promise((r) => {
       const s = new Socket();
-      s.once('connect', () => (s.destroy(), r(true)));
+      s.once('connect', () => {
+        s.destroy();
+        r(true);
+      });
       s.once('error', () => r(false));
       s.connect(port, '127.0.0.1');
     });

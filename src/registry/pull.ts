@@ -6,7 +6,8 @@
  *   1. resolve the reference on the first endpoint that answers (mirrors first, then the registry);
  *   2. fetch the config and the layers the store lacks, `concurrency` at a time, each through a
  *      store writer that checks size and digest at commit (a wrong blob is never published);
- *   3. store the manifest, then the index, last: a stored manifest never points at missing blobs.
+ *   3. store the manifest last: a stored manifest never points at missing blobs. An index is not
+ *      stored (brig records one platform's manifest per image: src/images/image-store.ts).
  * Everything written is added to `lease` (when given) so GC leaves it alone until the caller has
  * recorded the image.
  *
@@ -199,8 +200,6 @@ export async function pull(
     size: manifestDesc.size,
     ...lease(opts.lease),
   });
-  if (index)
-    await content.ingest(fetched.bytes, { digest: target.digest, size: target.size, ...lease(opts.lease) });
   progress({
     id: manifestDesc.digest,
     kind: 'manifest',
