@@ -135,7 +135,8 @@ describe('conmon + ocijail', () => {
       state: 'created',
       container: 'c1',
     });
-    assert.ok(Number(readFileSync(b.conmonPidfile, 'utf8')) > 0);
+    const conmonPid = Number(readFileSync(b.conmonPidfile, 'utf8'));
+    assert.ok(conmonPid > 0 && h.isProcessAlive(conmonPid) && h.isProcessAlive(pid));
     assert.equal(readFileSync(b.log, 'utf8'), '');
 
     assert.deepEqual(await run('ocijail', oroot, 'state', 'c1'), {
@@ -158,6 +159,7 @@ describe('conmon + ocijail', () => {
     assert.equal(readFileSync(join(b.exitDir, 'c1'), 'utf8'), '3');
     assert.equal(readFileSync(join(b.persistDir, 'exit'), 'utf8'), '3');
     assert.deepEqual(h.state().processes, {}, 'the ended process is reaped');
+    assert.equal(h.isProcessAlive(pid) || h.isProcessAlive(conmonPid), false);
     assert.equal(
       (await run('ocijail', oroot, 'state', 'c1')).out,
       `{"annotations":{"org.freebsd.jail.jid":"1","org.freebsd.jail.sysvshm":"new"},"bundle":"${b.bundle}","id":"c1","ociVersion":"1.0.2","status":"stopped"}`,

@@ -450,6 +450,16 @@ export class SimulatedFreeBSDHost implements CommandRunner {
     if (out.code !== 0) throw new BrigError('ERR_NOT_FOUND', out.stderr.trim());
   }
 
+  /**
+   * Whether a pid is alive on the simulated host: a process in the table, or the conmon of a
+   * container that has not stopped (conmon exits once it has written the exit files). Cheaper
+   * than `state()`, which copies everything.
+   */
+  isProcessAlive(pid: number): boolean {
+    if (this.st.processes[String(pid)]) return true;
+    return Object.values(this.st.containers).some((c) => c.conmon?.pid === pid && c.status !== 'stopped');
+  }
+
   /** Appends what a container printed to its conmon log, in k8s-file format. */
   emitOutput(container: string, stream: 'stdout' | 'stderr', text: string): void {
     const c = containerByKey(this.st, container);
