@@ -7,7 +7,10 @@
  *   decide, platformGrant      the pure core: policy decision -> PrivilegeGrant (./grant.ts)
  *   checkRunRequirements       required parameters and volumes given?   (./requirements.ts)
  *   explainImage               `brig image explain`                       (./explain.ts)
+ *   ContainerPrivileges        the containers service's seam: beforeCreate, admit, grant, release
+ *                                                                          (./containers.ts)
  */
+export { ContainerPrivileges, type ImageLike, type SpecLike } from './containers.ts';
 export { type Explanation, explainImage, SECRET_MASK } from './explain.ts';
 export {
   assertSupported,
