@@ -245,8 +245,10 @@ export class Applier {
   async finish(): Promise<void> {
     await this.flushNodes();
     const dirs = [...this.pendingDirs.keys()].sort((a, b) => b.length - a.length);
+    const memo = new Map<string, boolean>();
     for (const real of dirs) {
       const m = this.pendingDirs.get(real)!;
+      if (!this.intactParents(real, memo)) continue;
       const fd = openSync(fsPath(real), DIR_FLAGS);
       try {
         if (!this.unprivileged) fchownSync(fd, m.uid, m.gid);
@@ -258,8 +260,9 @@ export class Applier {
     }
     this.pendingDirs.clear();
     if (this.pendingXattrs.size > 0) {
+      const memo = new Map<string, boolean>();
       for (const real of this.pendingXattrs.keys()) {
-        if (lstat(real) === undefined) this.pendingXattrs.delete(real);
+        if (!this.intactParents(real, memo) || lstat(real) === undefined) this.pendingXattrs.delete(real);
       }
       await setXattrs(this.pendingXattrs, this.runner);
       this.pendingXattrs.clear();
@@ -332,6 +335,22 @@ export class Applier {
     }
   }
 
+  /**
+   * Whether every directory above `real` (a real path recorded earlier) is still a directory,
+   * not a symlink: a later entry may have removed one and put a symlink in its place, and then
+   * the kernel would follow it. Memoised per prefix, so checking n deferred paths is linear.
+   */
+  private intactParents(real: string, memo: Map<string, boolean>): boolean {
+    const slash = real.lastIndexOf('/');
+    if (slash <= this.root.length) return true;
+    const dir = real.slice(0, slash);
+    const known = memo.get(dir);
+    if (known !== undefined) return known;
+    const ok = this.intactParents(dir, memo) && lstat(dir)?.isDirectory() === true;
+    memo.set(dir, ok);
+    return ok;
+  }
+
   private createFile(real: string, mode = 0o600): number {
     try {
       return openSync(fsPath(real), CREATE_FLAGS, mode);
@@ -362,11 +381,8 @@ export class Applier {
     if (st.isDirectory()) {
       this.pendingDirs.delete(real);
       this.madeDirs.delete(real);
-      const prefix = `${real}/`;
-      for (const k of this.madeDirs) if (k.startsWith(prefix)) this.madeDirs.delete(k);
-      for (const k of this.pendingNodes.keys()) if (k.startsWith(prefix)) this.pendingNodes.delete(k);
-      for (const k of this.pendingDirs.keys()) if (k.startsWith(prefix)) this.pendingDirs.delete(k);
-      for (const k of this.pendingXattrs.keys()) if (k.startsWith(prefix)) this.pendingXattrs.delete(k);
+      // What was deferred *below* it is checked when it is applied (intactParents), which
+      // stays linear where purging here would cost pending x removals.
       this.dirCache.clear();
       this.dirCache.set('', this.root);
       rmSync(fsPath(real), { recursive: true, force: true });
@@ -494,9 +510,10 @@ export class Applier {
       if (fifoArgs.length > 0) {
         await this.runner.run('xargs', ['-0', '-n', '4', 'mknod'], { input: `${fifoArgs.join('\0')}\0` });
       }
+      const memo = new Map<string, boolean>();
       nodes.forEach(([real, n], i) => {
         const tmp = `${staging}/${i}`;
-        const st = lstat(real);
+        const st = this.intactParents(real, memo) ? lstat(real) : undefined;
         if (st === undefined || !st.isFile() || st.ino !== n.ino || st.dev !== n.dev) {
           unlinkSync(fsPath(tmp)); // replaced or removed by a later entry
           return;
