@@ -37,7 +37,7 @@ import {
 import { DEFAULT_DEVICES, devfsTool, loadDevfsRules, visibleDevices } from './devfs-tool.ts';
 import { DEFAULT_DEVFS_RULES, DEFAULT_SYSCTLS, type HostOptions, type HostState } from './host-state.ts';
 import { ifconfigTool } from './ifconfig-tool.ts';
-import { jailTool, jexecTool, jlsTool } from './jail-tools.ts';
+import { JAIL_PARAMS, jailTool, jexecTool, jlsTool } from './jail-tools.ts';
 import { endContainer } from './lifecycle.ts';
 import {
   mountNfsTool,
@@ -145,7 +145,18 @@ export function freshState(opts: HostOptions = {}): HostState {
     rctl: [],
     usage: {},
     datasets: {},
-    sysctl: { ...DEFAULT_SYSCTLS, ...(opts.sysctl ?? {}) },
+    sysctl: {
+      ...DEFAULT_SYSCTLS,
+      // security.jail.param.*: one read-only oid per jail parameter the kernel knows (0, or the
+      // maximum length of a string parameter), as jail(8) and libjail discover them.
+      ...Object.fromEntries(
+        Object.entries(JAIL_PARAMS).map(([k, d]) => [
+          `security.jail.param.${k}`,
+          d.type === 'string' ? '1024' : '0',
+        ]),
+      ),
+      ...(opts.sysctl ?? {}),
+    },
     processes: {},
     containers: {},
     paths: [...(opts.paths ?? [])].map(normPath),

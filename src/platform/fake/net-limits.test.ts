@@ -401,5 +401,11 @@ describe('sysctl(8)', () => {
     });
     assert.deepEqual(await run('sysctl', '-i', 'kern.nope'), { code: 0, out: '', err: '' });
     assert.match((await run('sysctl', 'kern.features')).out, /^kern\.features\.racct: 1\n/);
+    assert.deepEqual(await run('sysctl', '-n', 'security.jail.param.allow.mount.tmpfs'), {
+      code: 0,
+      out: '0\n',
+      err: '',
+    });
+    assert.equal((await run('sysctl', '-n', 'security.jail.param.allow.mount.ext4')).code, 1);
   });
 });

@@ -422,7 +422,8 @@ export function sysctlTool(ctx: ToolContext, args: string[]): ToolOutput {
         1,
         out,
       );
-    if (READ_ONLY_SYSCTLS.has(name)) die(`sysctl: oid '${name}' is read only`, 1, out);
+    if (READ_ONLY_SYSCTLS.has(name) || name.startsWith('security.jail.param.'))
+      die(`sysctl: oid '${name}' is read only`, 1, out);
     const old = st.sysctl[name]!;
     if (/^-?\d+$/.test(old) && !/^-?\d+$/.test(value)) die(`sysctl: invalid integer '${value}'`, 1, out);
     st.sysctl[name] = value;
