@@ -193,6 +193,15 @@ describe('devfs(8)', () => {
     ]);
   });
 
+  test('mounting with a ruleset that has no rules creates it empty: every device stays visible', async () => {
+    const { h, run } = setup({ paths: ['/c/dev'] });
+    await run('mount', '-t', 'devfs', '-o', 'ruleset=1234', 'devfs', '/c/dev');
+    assert.equal((await run('devfs', 'rule', 'showsets')).out, '1\n2\n3\n4\n5\n1234\n');
+    assert.ok(h.visibleDevices('/c/dev').includes('mem'));
+    await run('umount', '/c/dev');
+    assert.equal((await run('devfs', 'rule', 'showsets')).out, '1\n2\n3\n4\n5\n');
+  });
+
   test('composed ruleset: open rules, granted image rules, close rules (close wins)', async () => {
     const { h, input, run } = setup({ paths: ['/c/dev'] });
     await input(
