@@ -468,6 +468,25 @@ describe('conmon + ocijail', () => {
     );
   });
 
+  test('fork() tries commands on a copy: nothing real is written, the original is untouched', async (t) => {
+    const b = makeBundle(t);
+    const file = join(b.root, 'sim/freebsd.json');
+    const h = SimulatedFreeBSDHost.open({ stateFile: file });
+    const saved = readFileSync(file, 'utf8');
+    const before = h.state();
+    const plan = h.fork();
+    assert.equal((await plan.run('conmon', conmonArgs(b))).code, 0);
+    assert.deepEqual(
+      plan.log.map((l) => l.cmd),
+      ['conmon', '/usr/local/bin/ocijail'],
+    );
+    assert.equal(Object.keys(plan.state().jails).length, 1);
+    assert.equal(existsSync(b.pidfile) || existsSync(b.conmonPidfile) || existsSync(b.log), false);
+    assert.deepEqual(h.state(), before);
+    assert.deepEqual(h.log, []);
+    assert.equal(readFileSync(file, 'utf8'), saved);
+  });
+
   test('with a state file, a restarted daemon sees the container and its exit', async (t) => {
     const b = makeBundle(t);
     const file = join(b.root, 'sim/freebsd.json');

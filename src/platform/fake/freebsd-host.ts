@@ -101,6 +101,8 @@ export interface HostConfig extends HostOptions {
   behaviour?: (c: { id: string; argv: string[] }) => ProcessBehaviour | undefined;
   /** Milliseconds since the epoch (default Date.now). */
   clock?: () => number;
+  /** Write pid, log and exit files and mountpoint directories for real (default true). */
+  realEffects?: boolean;
 }
 
 export type SimulatedState = Omit<HostState, 'counters'>;
@@ -284,7 +286,7 @@ export class SimulatedFreeBSDHost implements CommandRunner {
     }
     if (out.code === 0 || ctx.keepOnFailure) {
       this.st = ctx.st;
-      for (const effect of ctx.effects) effect();
+      if (this.config.realEffects !== false) for (const effect of ctx.effects) effect();
       if (this.config.stateFile && JSON.stringify(this.st) !== before) this.save(this.config.stateFile);
     }
     return out;
@@ -402,6 +404,15 @@ export class SimulatedFreeBSDHost implements CommandRunner {
         }
       },
     };
+  }
+
+  /**
+   * A copy of this host to try commands on (a `--dry-run` plan): same state and handlers, no
+   * state file, nothing written to the real filesystem, an empty log.
+   */
+  fork(): SimulatedFreeBSDHost {
+    const { stateFile: _, ...config } = this.config;
+    return new SimulatedFreeBSDHost({ ...config, realEffects: false }, this.st);
   }
 
   // ---- fault injection ------------------------------------------------------------------------
