@@ -53,7 +53,7 @@
 import { createHash } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
 import { pipeline, Readable } from 'node:stream';
-import { BrigError } from '../errors/errors.ts';
+import { BrigError, fromErrno } from '../errors/errors.ts';
 import { type CommandRunner, hostRunner } from '../platform/exec.ts';
 import { Applier } from './apply.ts';
 import { type Compression, decompressor, detectCompression } from './compression.ts';
@@ -109,7 +109,14 @@ export async function applyLayer(source: Source, opts: ApplyLayerOptions): Promi
   });
 
   const it = (source as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
-  const first = await it.next();
+  // Errors of the source (a read failing, a store refusing corrupt content) are not layer errors.
+  const sourceErrors = new WeakSet<object>();
+  let first: IteratorResult<Buffer | string>;
+  try {
+    first = await it.next();
+  } catch (e) {
+    throw e instanceof BrigError ? e : fromErrno(e, 'reading the layer');
+  }
   const head = first.done ? Buffer.alloc(0) : toBuffer(first.value);
   const want = opts.compression ?? 'auto';
   const kind: Compression = want === 'auto' ? detectCompression(head) : want;
@@ -124,7 +131,13 @@ export async function applyLayer(source: Source, opts: ApplyLayerOptions): Promi
         yield head;
       }
       for (;;) {
-        const r = await it.next();
+        let r: IteratorResult<Buffer | string>;
+        try {
+          r = await it.next();
+        } catch (e) {
+          sourceErrors.add(e as object);
+          throw e;
+        }
         if (r.done) return;
         const b = toBuffer(r.value);
         hashC.update(b);
@@ -169,6 +182,9 @@ export async function applyLayer(source: Source, opts: ApplyLayerOptions): Promi
   } catch (e) {
     applier.abort();
     (dec as unknown as { destroy?: () => void } | null)?.destroy?.();
+    if (e !== null && typeof e === 'object' && sourceErrors.has(e) && !(e instanceof BrigError)) {
+      throw fromErrno(e, 'reading the layer');
+    }
     throw translate(e, current, kind);
   }
   const digest = `sha256:${hashC.digest('hex')}`;

@@ -23,7 +23,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { isBrigError } from '../../src/errors/errors.ts';
+import { BrigError, isBrigError } from '../../src/errors/errors.ts';
 import { applyLayer, createLayer } from '../../src/layers/index.ts';
 import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
@@ -235,9 +235,26 @@ describe(
       const bz = join(base, 'l.bz2');
       writeFileSync(bz, Buffer.from('BZh91AY&SY'));
       await assert.rejects(applyFile(bz, join(base, 'o3')), (e) => isBrigError(e, 'ERR_LAYER_COMPRESSION'));
-      const tarCut = join(base, 'cut.tar');
       const plain = join(base, 'l.tar');
       await createTo(plain, { root: src, changes: 'all', compression: 'none' });
+      // errors of the source itself pass through (a BrigError as is, an errno one translated)
+      for (const c of ['gzip', 'none'] as const) {
+        const bytes = readFileSync(c === 'gzip' ? file : plain);
+        for (const [err, code] of [
+          [new BrigError('ERR_CONTENT_CORRUPT', 'corrupt'), 'ERR_CONTENT_CORRUPT'],
+          [Object.assign(new Error('gone'), { code: 'ENOENT' }), 'ERR_NOT_FOUND'],
+        ] as const) {
+          async function* failing() {
+            yield bytes.subarray(0, 1000);
+            throw err;
+          }
+          mkdirSync(join(base, 'o5'), { recursive: true });
+          await assert.rejects(applyLayer(failing(), { root: join(base, 'o5'), compression: c }), (e) =>
+            isBrigError(e, code),
+          );
+        }
+      }
+      const tarCut = join(base, 'cut.tar');
       writeFileSync(tarCut, readFileSync(plain));
       truncateSync(tarCut, 5000);
       await assert.rejects(applyFile(tarCut, join(base, 'o4')), (e) => isBrigError(e, 'ERR_LAYER_INVALID'));
