@@ -10,6 +10,7 @@ import * as v from 'valibot';
 import { parseDocument } from 'yaml';
 import { BrigError } from '../errors/errors.ts';
 import { policySchema } from '../policy/policy.ts';
+import { registriesSchema } from '../registry/config.ts';
 
 const octalMode = v.pipe(
   v.union([v.number(), v.pipe(v.string(), v.regex(/^0?[0-7]{3,4}$/))]),
@@ -64,7 +65,8 @@ export const configSchema = section({
     section({ retain: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100)), 10000) }),
     {},
   ),
-  registries: v.optional(v.unknown(), {}),
+  /** Registries (src/registry/config.ts; docs/registries.md). */
+  registries: registriesSchema,
   /** Host policy (src/policy/policy.ts; docs/privileges.md): unknown keys refused at start. */
   policy: v.optional(policySchema, {}),
 });

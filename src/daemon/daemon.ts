@@ -23,6 +23,9 @@ import { type CommandRunner, hostRunner } from '../platform/exec.ts';
 import { hostDeviceInventory, hostIdTables } from '../platform/linux/dev-inventory.ts';
 import { peerLookup } from '../platform/peer.ts';
 import { PrivilegeService } from '../privileges/service.ts';
+import { RegistryHosts, resolveRegistries } from '../registry/config.ts';
+import { CredentialStore } from '../registry/credentials.ts';
+import { Registry } from '../registry/registry.ts';
 import { selectSnapshotter } from '../snapshots/select.ts';
 import { VERSION } from '../version.ts';
 import { VolumeService } from '../volumes/volume-service.ts';
@@ -128,6 +131,22 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       emit: (action, id, attributes) => events.emit('image', action, id, attributes),
       unprivileged: process.getuid?.() !== 0,
     });
+    // registries: endpoints, certs.d beside the configuration file, credentials (docs/registries.md)
+    {
+      const resolved = resolveRegistries(config.registries, {
+        root,
+        configFile: services.paths.configFile ?? join(root, 'brig.yaml'),
+      });
+      services.registry = new Registry({
+        hosts: new RegistryHosts(resolved),
+        credentials: new CredentialStore(resolved.authFile, resolved.extraAuthFiles),
+        content: services.content,
+        userAgent: `brig/${VERSION}`,
+        log: (line) => log('debug', line),
+      });
+      const reg = services.registry;
+      services.onShutdown.push(() => reg.close());
+    }
     for (const c of [await storage.snapshotter.cleanup(), await services.volumes.cleanup()]) {
       if (c.removed.length) log('info', 'removed storage left by a crash', { paths: c.removed.join(' ') });
     }

@@ -9,6 +9,7 @@ import type { ImageService } from '../images/image-service.ts';
 import type { DB } from '../metadata/db.ts';
 import type { Platform } from '../platform/platform.ts';
 import type { PrivilegeService } from '../privileges/service.ts';
+import type { Registry } from '../registry/registry.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import type { VolumeService } from '../volumes/volume-service.ts';
 import type { DaemonConfig } from './config.ts';
@@ -40,6 +41,8 @@ export interface Services {
   /** The content store (src/content/local-store.ts) under <root>/content. */
   content?: ContentStore;
   images?: ImageService;
+  /** Pull, push, login, logout (src/registry/registry.ts). */
+  registry?: Registry;
   /** The host platform (src/platform/create.ts): linux, freebsd or freebsd-simulated. */
   platform?: Platform;
   /** Policy checks, --grant, devfs rulesets (src/privileges). */

@@ -1,0 +1,155 @@
+/**
+ * Registry routes (docs/api.md, "Registry"):
+ *   POST /registry/pull    {reference, platform?}   NDJSON: {"progress": ...}* then {"result": ...}
+ *   POST /registry/push    {image}                  NDJSON: {"progress": ...}* then {"result": ...}
+ *   POST /registry/login   {host, username, password} -> {host}
+ *   POST /registry/logout  {host}                   -> {host, removed}
+ * Failures before the stream starts (bad reference, unknown image) are ordinary error answers;
+ * once it has started, a failure is an in-band `{"error": ...}` line. Credentials never appear in
+ * answers, logs or events.
+ */
+import type { Services } from '../../daemon/services.ts';
+import { BrigError } from '../../errors/errors.ts';
+import type { Platform } from '../../images/oci.ts';
+import { formatPlatform, parsePlatform, platformOf } from '../../images/platform.ts';
+import { formatReference } from '../../images/reference.ts';
+import { type ProgressEvent, throttled } from '../../registry/progress.ts';
+import { normaliseLoginHost, type Registry } from '../../registry/registry.ts';
+import type { ApiRequest, Router } from '../router.ts';
+import { STREAMED } from '../router.ts';
+
+function need<T>(v: T | undefined, what: string): T {
+  if (v === undefined)
+    throw new BrigError('ERR_UNSUPPORTED_PLATFORM', `${what} is not available in this brigd`);
+  return v;
+}
+
+function str(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v === '')
+    throw new BrigError('ERR_API_BODY', `field "${field}" must be a non-empty string`);
+  return v;
+}
+
+/** Platforms a pull accepts on this host, most preferred first. */
+function hostPlatforms(s: Services): Platform[] {
+  if (s.platformName === 'linux') return [platformOf('linux', process.arch)];
+  // FreeBSD prefers FreeBSD images and can run Linux ones (linux(4) emulation)
+  return [platformOf('freebsd', process.arch), platformOf('linux', process.arch)];
+}
+
+/** Runs `work` as an NDJSON stream of progress lines ending with its result (or an error line). */
+async function streamed(
+  req: ApiRequest,
+  work: (progress: (e: ProgressEvent) => void) => Promise<unknown>,
+): Promise<typeof STREAMED> {
+  const res = req.res;
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-cache' });
+  const write = (v: unknown) => {
+    if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify(v)}\n`);
+  };
+  try {
+    const result = await work(throttled((e) => write({ progress: e })));
+    write({ result });
+  } catch (e) {
+    const err =
+      e instanceof BrigError
+        ? e
+        : new BrigError('ERR_INTERNAL', (e as Error)?.message ?? String(e), { cause: e });
+    write({ error: err.toJSON() });
+  }
+  res.end();
+  return STREAMED;
+}
+
+export function register(r: Router, s: Services): void {
+  const registry = (): Registry => need(s.registry, 'the registry service');
+
+  r.post('/registry/pull', async (req) => {
+    const body = await req.json<{ reference?: unknown; platform?: unknown }>();
+    const reg = registry();
+    const images = need(s.images, 'the image service');
+    const content = need(s.content, 'the content store');
+    const ref = reg.parse(str(body.reference, 'reference'));
+    const explicit = body.platform === undefined ? undefined : parsePlatform(str(body.platform, 'platform'));
+    const platforms = explicit ? [explicit] : hostPlatforms(s);
+    return streamed(req, async (progress) => {
+      const lease = await content.createLease({
+        expiresInMs: 24 * 3600_000,
+        labels: { 'brig.pull': formatReference(ref) },
+      });
+      try {
+        const pulled = await reg.pull(ref, {
+          platforms,
+          strictPlatform: explicit !== undefined,
+          lease,
+          onProgress: progress,
+        });
+        const summary = await images.record(pulled.reference, pulled.manifest);
+        s.events.emit('image', 'pull', summary.id, {
+          name: pulled.reference,
+          digest: pulled.manifest.digest,
+        });
+        return {
+          name: pulled.reference,
+          id: summary.id,
+          manifestDigest: pulled.manifest.digest,
+          targetDigest: pulled.target.digest,
+          platform: formatPlatform(pulled.platform),
+          bytesFetched: pulled.bytesFetched,
+        };
+      } finally {
+        await content.deleteLease(lease).catch(() => {});
+      }
+    });
+  });
+
+  r.post('/registry/push', async (req) => {
+    const body = await req.json<{ image?: unknown }>();
+    const reg = registry();
+    const images = need(s.images, 'the image service');
+    const dest = reg.parse(str(body.image, 'image'));
+    const name = formatReference(dest);
+    const image = await images.inspect(name);
+    // other names of the same image on the same registry: blobs can be mounted from there
+    const mountFrom = image.names.flatMap((n) => {
+      try {
+        const o = reg.parse(n);
+        return o.domain === dest.domain && o.path !== dest.path ? [o.path] : [];
+      } catch {
+        return [];
+      }
+    });
+    return streamed(req, async (progress) => {
+      const pushed = await reg.push(dest, image.target, { mountFrom, onProgress: progress });
+      s.events.emit('image', 'push', image.id, { name, digest: pushed.digest });
+      return {
+        name,
+        digest: pushed.digest,
+        mediaType: pushed.mediaType,
+        size: pushed.size,
+        ...(pushed.keptPlatforms ? { keptPlatforms: pushed.keptPlatforms.map(formatPlatform) } : {}),
+        bytesUploaded: pushed.bytesUploaded,
+      };
+    });
+  });
+
+  r.post('/registry/login', async (req) => {
+    const body = await req.json<{ host?: unknown; username?: unknown; password?: unknown }>();
+    const host = await registry().login(str(body.host, 'host'), {
+      username: str(body.username, 'username'),
+      password: str(body.password, 'password'),
+    });
+    s.events.emit('registry', 'login', host, {});
+    return { host };
+  });
+
+  r.post('/registry/logout', async (req) => {
+    const body = await req.json<{ host?: unknown }>();
+    const reg = registry();
+    const hostArg = str(body.host, 'host');
+    const host = normaliseLoginHost(hostArg);
+    const removed = await reg.logout(hostArg);
+    if (removed) s.events.emit('registry', 'logout', host, {});
+    return { host, removed };
+  });
+}

@@ -1,0 +1,41 @@
+/**
+ * brig pull [--platform OS/ARCH[/VARIANT]] [-q] NAME[:TAG|@DIGEST]
+ *
+ * On a terminal: one live bar per layer. Otherwise: one plain line per change of a layer's state.
+ * With -q: only the image name at the end.
+ */
+import type { Command } from 'commander';
+import { type ProgressEvent, pullImage } from '../../client/registry.ts';
+import type { CliContext } from '../context.ts';
+import { progressDisplay } from './registry-progress.ts';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('pull')
+    .description('Pull an image from a registry')
+    .argument('<name>', 'NAME[:TAG|@DIGEST]')
+    .option(
+      '--platform <os/arch[/variant]>',
+      'platform to pull from a multi-platform image (default: the host’s)',
+    )
+    .option('-q, --quiet', 'print only the image name')
+    .action(async (name: string, o: { platform?: string; quiet?: boolean }) => {
+      const display = o.quiet ? undefined : progressDisplay('Downloading');
+      let res: Awaited<ReturnType<typeof pullImage>>;
+      try {
+        res = await pullImage(
+          ctx.client(),
+          name,
+          o.platform ? { platform: o.platform } : {},
+          display ? (e: ProgressEvent) => display.update(e) : undefined,
+        );
+      } finally {
+        display?.stop();
+      }
+      if (o.quiet) {
+        process.stdout.write(`${res.name}\n`);
+        return;
+      }
+      process.stdout.write(`Digest: ${res.manifestDigest}\nPlatform: ${res.platform}\nPulled ${res.name}\n`);
+    });
+}

@@ -1,0 +1,80 @@
+/**
+ * Progress display shared by pull and push: on a terminal one cli-progress bar per blob
+ * (redrawn in place), otherwise one plain line per change of a blob's state. Not a command:
+ * not listed in ./index.ts.
+ */
+import cliProgress from 'cli-progress';
+import type { ProgressEvent } from '../../client/registry.ts';
+import { formatSize } from '../output.ts';
+
+export interface ProgressDisplay {
+  update(e: ProgressEvent): void;
+  stop(): void;
+}
+
+const LABEL: Record<ProgressEvent['status'], string> = {
+  resolving: 'Resolving',
+  waiting: 'Waiting',
+  exists: 'Already exists',
+  downloading: 'Downloading',
+  uploading: 'Uploading',
+  mounted: 'Mounted',
+  retrying: 'Retrying',
+  verifying: 'Verifying',
+  done: 'Done',
+};
+
+function short(id: string): string {
+  return id.startsWith('sha256:') ? id.slice(7, 19) : id;
+}
+
+export function progressDisplay(verb: string, out: NodeJS.WriteStream = process.stderr): ProgressDisplay {
+  if (!out.isTTY) {
+    const last = new Map<string, string>();
+    return {
+      update(e) {
+        if (e.kind === 'manifest' && e.status !== 'resolving') return;
+        if (last.get(e.id) === e.status) return;
+        last.set(e.id, e.status);
+        const size = e.total !== undefined && e.status !== 'resolving' ? ` (${formatSize(e.total)})` : '';
+        out.write(`${short(e.id)}: ${LABEL[e.status]}${size}${e.message ? `: ${e.message}` : ''}\n`);
+      },
+      stop() {},
+    };
+  }
+  const multi = new cliProgress.MultiBar(
+    {
+      stream: out,
+      hideCursor: true,
+      clearOnComplete: false,
+      format: '{id} {status} |{bar}| {done} / {size}',
+      barsize: 30,
+      autopadding: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bars = new Map<string, cliProgress.SingleBar>();
+  return {
+    update(e) {
+      if (e.kind === 'manifest') return;
+      const total = e.total ?? 0;
+      const payload = {
+        id: short(e.id),
+        status: (e.status === 'downloading' || e.status === 'uploading' ? verb : LABEL[e.status]).padEnd(14),
+        done: formatSize(e.current ?? 0),
+        size: formatSize(total),
+      };
+      let bar = bars.get(e.id);
+      if (!bar) {
+        bar = multi.create(Math.max(1, total), e.current ?? 0, payload);
+        bars.set(e.id, bar);
+      }
+      const value =
+        e.status === 'exists' || e.status === 'done' || e.status === 'mounted' ? total : (e.current ?? 0);
+      bar.update(value, payload);
+    },
+    stop() {
+      multi.stop();
+    },
+  };
+}
