@@ -199,6 +199,7 @@ describe(
       mkdirSync(u('new/deep'), { recursive: true });
       writeFileSync(u('new/deep/file'), 'new');
       run('setfattr', ['-n', 'user.k', '-v', 'v', u('e/lowerfile')]);
+      writeFileSync(Buffer.from(`${upper}/raw-\xff-name`, 'latin1'), 'not utf-8');
       const changes = await changesFromTrees(lower, upper);
       const by = new Map(changes.map((c) => [c.path, c.kind]));
       const want: Record<string, Change['kind']> = {
@@ -218,6 +219,8 @@ describe(
       };
       for (const [p, k] of Object.entries(want)) assert.equal(by.get(p), k, p);
       assert.equal(by.has('a/sub/x'), false, 'unchanged paths are not listed');
+      const raw = changes.find((c) => c.rawPath !== undefined);
+      assert.deepEqual(raw?.rawPath, Buffer.from('raw-\xff-name', 'latin1'));
       assert.equal(by.has('to-file/inner'), false, 'children of a removed directory are not listed');
 
       const layer = join(base, 'layer.tar.zst');

@@ -180,6 +180,17 @@ describe('tar codec', () => {
     assert.equal(got[2]!.entry.uid, 1234567890, 'a global PAX value applies to every later entry');
   });
 
+  test('sizes beyond the 8 GiB octal field travel in PAX', () => {
+    const big = 2 ** 34 + 5;
+    const h = encodeHeader({ ...entry({ name: 'huge' }), size: big });
+    assert.ok(h.toString('latin1').includes(`size=${big}\n`));
+    const r = new TarReader();
+    r.feed(h);
+    assert.equal(r.next(), ENTRY);
+    assert.equal(r.entry!.size, big);
+    assert.equal(r.next(), NEED_MORE);
+  });
+
   test('parseNumeric: octal with padding, base-256, garbage', () => {
     assert.equal(parseNumeric(Buffer.from(' 0755 \0'), 0, 7, 'mode'), 0o755);
     assert.equal(parseNumeric(Buffer.from('\0\0\0\0'), 0, 4, 'mode'), 0);
