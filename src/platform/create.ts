@@ -33,3 +33,16 @@ export async function createPlatform(name: string, root: string): Promise<Create
   const { LinuxPlatform } = await import('./linux/linux-platform.ts');
   return { platform: new LinuxPlatform() };
 }
+
+/** A Platform of the same kind as `name` over another runner (plans use a recording runner). */
+export async function platformOver(
+  name: string,
+  runner: import('./exec.ts').CommandRunner,
+): Promise<Platform> {
+  if (name === 'freebsd' || name === 'freebsd-simulated') {
+    const { FreeBSDPlatform } = await import('./freebsd/freebsd-platform.ts');
+    return new FreeBSDPlatform({ runner, name });
+  }
+  const { LinuxPlatform } = await import('./linux/linux-platform.ts');
+  return new LinuxPlatform({ runner });
+}

@@ -7,6 +7,7 @@ import * as devfs from './devfs.ts';
 import * as events from './events.ts';
 import * as explain from './explain.ts';
 import * as images from './images.ts';
+import * as plans from './plans.ts';
 import * as registry from './registry.ts';
 import * as system from './system.ts';
 import * as volumes from './volumes.ts';
@@ -19,4 +20,5 @@ export const ROUTE_MODULES: Array<{ register(r: Router, s: Services): void }> = 
   devfs,
   explain,
   registry,
+  plans,
 ];

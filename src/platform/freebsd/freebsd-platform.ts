@@ -410,7 +410,8 @@ export function jailModifications(input: BundleInput): string[] {
   if (!allow.has('raw_sockets')) out.push('allow.noraw_sockets');
   if (!allow.has('chflags')) out.push('allow.nochflags');
   if (g.childrenMax !== undefined && g.childrenMax > 0) out.push(`children.max=${g.childrenMax}`);
-  if (g.securelevel !== undefined) out.push(`securelevel=${g.securelevel}`);
+  // -1 is the default (the host's level applies; a jail can only be raised above it)
+  if (g.securelevel !== undefined && g.securelevel >= 0) out.push(`securelevel=${g.securelevel}`);
   return out;
 }
 

@@ -1,0 +1,73 @@
+/**
+ * A CommandRunner that runs nothing: it records every command (for `brig run --dry-run` plans)
+ * and answers as a healthy, empty host would, so that code written for a real runner goes down
+ * its ordinary path. Answers, in order: the `answer` hook's, then the built-in ones:
+ *   `X --version`                      exit 0, `X version (planned)`
+ *   `zfs list -H -o name DS`           DS (the dataset exists)
+ *   `zfs list ... -d 1 DS`             DS (no children)
+ *   `zfs get -H -o value mountpoint DS`  /DS
+ *   `sysctl -n kern.racct.enable`      1
+ *   anything else                      exit 0, no output
+ * Only the commands issued between `start()` and `stop()` are kept (set-up queries are not part
+ * of a plan).
+ */
+import type { CommandResult, CommandRunner, RunOptions } from './exec.ts';
+
+export interface PlannedCommand {
+  cmd: string;
+  args: string[];
+  stdin?: string;
+  /** Run by another program (conmon runs the OCI runtime), shown indented. */
+  via?: string;
+  cwd?: string;
+}
+
+export type Answer = { code?: number; stdout?: string; stderr?: string };
+
+export class RecordingRunner implements CommandRunner {
+  readonly commands: PlannedCommand[] = [];
+  #recording = true;
+
+  constructor(private readonly answer?: (cmd: string, args: readonly string[]) => Answer | undefined) {}
+
+  start(): void {
+    this.#recording = true;
+  }
+  stop(): void {
+    this.#recording = false;
+  }
+
+  /** Records a command that another program runs (not through this runner). */
+  note(cmd: string, args: readonly string[], via?: string): void {
+    if (this.#recording) this.commands.push({ cmd, args: [...args], ...(via ? { via } : {}) });
+  }
+
+  async run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
+    if (this.#recording) {
+      const c: PlannedCommand = { cmd, args: [...args] };
+      if (opts.input !== undefined) c.stdin = opts.input.toString();
+      if (opts.cwd) c.cwd = opts.cwd;
+      this.commands.push(c);
+    }
+    const a = this.answer?.(cmd, args) ?? builtinAnswer(cmd, args);
+    return {
+      code: a.code ?? 0,
+      signal: null,
+      stdout: Buffer.from(a.stdout ?? ''),
+      stderr: Buffer.from(a.stderr ?? ''),
+    };
+  }
+}
+
+function builtinAnswer(cmd: string, args: readonly string[]): Answer {
+  const base = cmd.slice(cmd.lastIndexOf('/') + 1);
+  if (args.length === 1 && args[0] === '--version') return { stdout: `${base} version (planned)\n` };
+  if (base === 'zfs' && args[0] === 'list') {
+    const ds = args.at(-1) ?? '';
+    return { stdout: `${ds}\n` };
+  }
+  if (base === 'zfs' && args[0] === 'get' && args.includes('mountpoint'))
+    return { stdout: `/${args.at(-1)}\n` };
+  if (base === 'sysctl' && args.includes('kern.racct.enable')) return { stdout: '1\n' };
+  return {};
+}
