@@ -90,6 +90,9 @@ export interface ApplyLayerResult {
   entries: number;
 }
 
+/** Entries applied between two turns of the event loop (~5 ms of work for small files). */
+const YIELD_EVERY = 256;
+
 type Source = NodeJS.ReadableStream | AsyncIterable<Buffer>;
 
 export async function applyLayer(source: Source, opts: ApplyLayerOptions): Promise<ApplyLayerResult> {
@@ -163,6 +166,7 @@ export async function applyLayer(source: Source, opts: ApplyLayerOptions): Promi
 
   const reader = new TarReader();
   let current = '';
+  let sinceYield = 0;
   try {
     for await (const chunk of tarChunks) {
       hashU?.update(chunk);
@@ -175,6 +179,11 @@ export async function applyLayer(source: Source, opts: ApplyLayerOptions): Promi
           current = reader.entry!.name;
           const p = applier.begin(reader.entry!);
           if (p !== undefined) await p;
+          // Let the event loop breathe inside chunks of many small entries.
+          if (++sinceYield === YIELD_EVERY) {
+            sinceYield = 0;
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
         } else if (ev === ENTRY_END) applier.end();
       }
     }
