@@ -1,9 +1,10 @@
 /**
- * Plans (`brig run --dry-run`) through the API of a daemon running against the simulated
- * FreeBSD host: the commands of a start, in order, and the bundle; nothing on the host changes.
+ * Plans (`brig run --dry-run`) through the API of a daemon, on both platforms: against the
+ * simulated FreeBSD host, and on Linux (root): the commands of a start, in order, and the bundle;
+ * nothing on the host changes.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BrigClient } from '../../src/client/client.ts';
@@ -11,6 +12,8 @@ import { startDaemon } from '../../src/daemon/daemon.ts';
 import type { Plan } from '../../src/plans/plan.ts';
 import type { SimulatedFreeBSDHost } from '../../src/platform/fake/index.ts';
 import type { FreeBSDPlatform } from '../../src/platform/freebsd/freebsd-platform.ts';
+import { busyboxImage } from '../support/busybox.ts';
+import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
 
 test('plan on freebsd-simulated: unpack, clone, nullfs, devfs, rctl, conmon, ocijail; nothing changes', async (t) => {
@@ -94,3 +97,42 @@ test('plan on freebsd-simulated: unpack, clone, nullfs, devfs, rctl, conmon, oci
     (e: { code?: string }) => e.code === 'ERR_IMAGE_NOT_FOUND',
   );
 });
+
+test(
+  'plan on linux: the overlay/bind mount, conmon and the runtime, and the bundle; nothing mounted',
+  requires({ root: true, linux: true, commands: ['conmon', 'runc', 'umoci', 'mount'] }),
+  async (t) => {
+    const dir = tempDir(t, 'brig-plan-linux-');
+    const root = join(dir, 'root');
+    const socket = join(dir, 'brig.sock');
+    const d = await startDaemon({ root, socket, platform: 'linux', config: {}, log: () => {} });
+    t.after(() => d.stop());
+    await d.services.images!.import(busyboxImage().layout, { name: 'bb:latest' });
+    const client = new BrigClient(socket);
+    const plan = await client.request<Plan>('POST', '/containers/plan', {
+      body: { image: 'bb:latest', command: ['/bin/echo', 'hi'], memory: 64 * 2 ** 20 },
+    });
+    const id = plan.id;
+    const lines = plan.commands.map((c) => [c.cmd, ...c.args].join(' '));
+    const rootfs = join(root, 'containers', id, 'rootfs');
+    const mountLine = lines.findIndex((l) => l.startsWith('mount ') && l.endsWith(` ${rootfs}`));
+    assert.ok(mountLine >= 0, lines.join('\n'));
+    const conmon = plan.commands.findIndex((c) => c.cmd.endsWith('conmon'));
+    assert.ok(conmon > mountLine);
+    const rt = plan.commands[conmon + 1]!;
+    assert.equal(rt.via, 'conmon');
+    assert.deepEqual(rt.args.slice(2, 4), ['create', '--bundle']);
+    const start = plan.commands[conmon + 2]!;
+    assert.deepEqual(start.args.slice(2), ['start', id]);
+    assert.ok('linux' in plan.bundle);
+    assert.deepEqual(plan.bundle.process.args, ['/bin/echo', 'hi']);
+    // nothing was mounted or created
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(join(root, 'containers')));
+    assert.equal(existsSync(join(root, 'containers', id)), false);
+    const keys: string[] = [];
+    await d.services.snapshots!.walk((s) => {
+      keys.push(s.name);
+    });
+    assert.ok(!keys.some((k) => k.includes(id)), 'no snapshot row for the planned container');
+  },
+);
