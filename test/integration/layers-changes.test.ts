@@ -109,7 +109,10 @@ function mountOverlay(target: string, opts: string): () => void {
 
 describe(
   'whiteouts, opaque directories and change sets',
-  requires({ root: true, commands: ['mount', 'umount', 'getfattr', 'setfattr', 'mknod'] }),
+  requires({
+    root: true,
+    commands: ['mount', 'umount', 'getfattr', 'setfattr', 'mknod', 'xargs', 'tar', 'cp'],
+  }),
   () => {
     test('delete mode: whiteouts remove lower paths, opaque clears lower children, same-layer entries survive', async (t) => {
       const base = tempDir(t, 'brig-wh-');

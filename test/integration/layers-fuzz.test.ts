@@ -21,7 +21,7 @@ const ALLOWED = new Set(['ERR_LAYER_UNSAFE_PATH', 'ERR_LAYER_INVALID', 'ERR_LAYE
 
 describe(
   'random hostile layers',
-  requires({ root: true, commands: ['getfattr', 'setfattr', 'mknod'] }),
+  requires({ root: true, commands: ['getfattr', 'setfattr', 'mknod', 'xargs'] }),
   () => {
     test('never change anything outside the root', async (t) => {
       const base = tempDir(t, 'brig-fuzz-');

@@ -113,7 +113,19 @@ describe(
   'layers against GNU tar',
   requires({
     root: true,
-    commands: ['tar', 'setfattr', 'getfattr', 'setcap', 'mknod', 'mkfifo', 'zstd', 'gzip'],
+    commands: [
+      'tar',
+      'setfattr',
+      'getfattr',
+      'setcap',
+      'mknod',
+      'mkfifo',
+      'zstd',
+      'gzip',
+      'xargs',
+      'find',
+      'touch',
+    ],
   }),
   () => {
     test('a GNU tar (POSIX format, xattrs) applied by brig equals GNU tar extraction', async (t) => {

@@ -438,7 +438,7 @@ function makeSentinel(base: string): string {
 
 describe(
   'hostile layers never touch anything outside the root',
-  requires({ root: true, commands: ['python3', 'tar', 'getfattr', 'setfattr', 'mknod', 'mkfifo'] }),
+  requires({ root: true, commands: ['python3', 'tar', 'getfattr', 'setfattr', 'mknod', 'mkfifo', 'xargs'] }),
   () => {
     for (const c of cases) {
       test(c.name, async (t) => {
