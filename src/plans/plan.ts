@@ -79,6 +79,8 @@ export interface PlanDeps {
   runtime: { name: string; path?: string; conmon?: string };
   /** `policy.devfs.rulesets` */
   rulesets?: { first: number; max: number };
+  /** Answers read-only queries while planning (the host's runner; a fork of a simulated host). */
+  ask?: CommandRunner;
   /** Makes the Platform of the daemon's kind over another runner. */
   platformFor(runner: CommandRunner): Platform | Promise<Platform>;
 }
@@ -117,7 +119,16 @@ export async function planRun(deps: PlanDeps, req: PlanRequest): Promise<Plan> {
         labels: r.labels,
         info: r.info,
       });
-    const zfsBase = zfsMountBase(rows);
+    let zfsBase = zfsMountBase(rows);
+    const dataset = (deps.snapshots as { dataset?: string }).dataset;
+    if (!zfsBase && dataset && deps.ask) {
+      // the parent dataset's mountpoint, inherited by the numbered datasets
+      const r = await deps.ask.run('zfs', ['get', '-H', '-o', 'value', 'mountpoint', dataset], {
+        check: false,
+      });
+      const mp = r.stdout.toString().trim();
+      if (r.code === 0 && mp.startsWith('/')) zfsBase = mp;
+    }
     const rec = new RecordingRunner((cmd, args) => {
       const base = cmd.slice(cmd.lastIndexOf('/') + 1);
       if (base === 'zfs' && args[0] === 'get' && args.includes('mountpoint') && zfsBase) {
@@ -126,7 +137,7 @@ export async function planRun(deps: PlanDeps, req: PlanRequest): Promise<Plan> {
       }
       if (args.includes('state') && args.at(-1) === id) return { stdout: stateAnswer };
       return undefined;
-    });
+    }, deps.ask);
     let stateAnswer = '{}';
     rec.stop();
     const platform = await deps.platformFor(rec);

@@ -8,6 +8,8 @@
  *   `zfs get -H -o value mountpoint DS`  /DS
  *   `sysctl -n kern.racct.enable`      1
  *   anything else                      exit 0, no output
+ * With `ask`, read-only queries (isQuery) are answered by that runner instead (the real host's,
+ * or a fork of the simulated one), so answers such as a dataset's mountpoint are the host's own.
  * Only the commands issued between `start()` and `stop()` are kept (set-up queries are not part
  * of a plan).
  */
@@ -28,7 +30,10 @@ export class RecordingRunner implements CommandRunner {
   readonly commands: PlannedCommand[] = [];
   #recording = true;
 
-  constructor(private readonly answer?: (cmd: string, args: readonly string[]) => Answer | undefined) {}
+  constructor(
+    private readonly answer?: (cmd: string, args: readonly string[]) => Answer | undefined,
+    private readonly ask?: CommandRunner,
+  ) {}
 
   start(): void {
     this.#recording = true;
@@ -49,7 +54,12 @@ export class RecordingRunner implements CommandRunner {
       if (opts.cwd) c.cwd = opts.cwd;
       this.commands.push(c);
     }
-    const a = this.answer?.(cmd, args) ?? builtinAnswer(cmd, args);
+    const hook = this.answer?.(cmd, args);
+    if (!hook && this.ask && isQuery(cmd, args)) {
+      const r = await this.ask.run(cmd, args, { check: false }).catch(() => undefined);
+      if (r && r.code === 0) return r;
+    }
+    const a = hook ?? builtinAnswer(cmd, args);
     return {
       code: a.code ?? 0,
       signal: null,
@@ -70,4 +80,17 @@ function builtinAnswer(cmd: string, args: readonly string[]): Answer {
     return { stdout: `/${args.at(-1)}\n` };
   if (base === 'sysctl' && args.includes('kern.racct.enable')) return { stdout: '1\n' };
   return {};
+}
+
+/** Commands that only read host state (safe to ask the real host while planning). */
+export function isQuery(cmd: string, args: readonly string[]): boolean {
+  const base = cmd.slice(cmd.lastIndexOf('/') + 1);
+  if (args.length === 1 && args[0] === '--version') return true;
+  if (base === 'zfs') return args[0] === 'list' || args[0] === 'get';
+  if (base === 'sysctl') return args[0] === '-n' && args.every((a) => !a.includes('='));
+  if (base === 'jls') return true;
+  if (base === 'mount') return args.length === 0 || (args.length === 1 && args[0] === '-p');
+  if (base === 'rctl') return args.length === 0 || args[0] === '-u' || !args[0]!.startsWith('-');
+  if (base === 'devfs') return args.join(' ') === 'rule showsets';
+  return false;
 }

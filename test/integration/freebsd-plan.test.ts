@@ -67,7 +67,7 @@ test('plan on freebsd-simulated: unpack, clone, nullfs, devfs, rctl, conmon, oci
     'zfs set readonly=on zroot/brig/1',
     'zfs clone zroot/brig/1@committed zroot/brig/2',
     'zfs get -H -o value mountpoint zroot/brig/2',
-    `mount -t nullfs -o rw -- /zroot/brig/2 <ROOT>/containers/${id}/rootfs`,
+    `mount -t nullfs -o rw -- <ROOT>/zfs/2 <ROOT>/containers/${id}/rootfs`,
     'sysctl -n kern.racct.enable',
     `rctl -a jail:${id}:memoryuse:deny=67108864`,
     `rctl -a jail:${id}:maxproc:deny=50`,

@@ -7,6 +7,7 @@ import type { Services } from '../../daemon/services.ts';
 import { BrigError } from '../../errors/errors.ts';
 import { type PlanRequest, planRun } from '../../plans/plan.ts';
 import { platformOver } from '../../platform/create.ts';
+import type { CommandRunner } from '../../platform/exec.ts';
 import type { Router } from '../router.ts';
 
 function strings(v: unknown, what: string): string[] | undefined {
@@ -45,6 +46,11 @@ export function parsePlanRequest(b: Record<string, unknown>): PlanRequest {
   return r;
 }
 
+function forkOf(runner: CommandRunner): CommandRunner {
+  const f = (runner as { fork?: () => CommandRunner }).fork;
+  return f ? f.call(runner) : runner;
+}
+
 export function register(r: Router, s: Services): void {
   r.post('/containers/plan', async (req) => {
     const body = await req.json<Record<string, unknown>>();
@@ -61,6 +67,13 @@ export function register(r: Router, s: Services): void {
         runtime: s.config.runtime,
         rulesets: s.config.policy.devfs.rulesets,
         platformFor: (runner) => platformOver(s.platformName, runner),
+        // FreeBSD: read-only queries (zfs get, sysctl -n, ...) are answered by the host itself, or
+        // by a throwaway copy of the simulated host
+        ...(s.platformName === 'freebsd'
+          ? { ask: s.platform.runner }
+          : s.platformName === 'freebsd-simulated'
+            ? { ask: forkOf(s.platform.runner) }
+            : {}),
       },
       parsePlanRequest(body ?? {}),
     );

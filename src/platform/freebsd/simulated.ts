@@ -68,10 +68,6 @@ export function simulatedPlatform(host: SimulatedFreeBSDHost): FreeBSDPlatform {
       conmonPid: read(join(bundle, 'conmon.pid')),
     };
   };
-  p.processAlive = (pid) => {
-    const st = host.state();
-    if (st.processes[String(pid)]) return true;
-    return Object.values(st.containers).some((c) => c.conmon?.pid === pid && c.status !== 'stopped');
-  };
+  p.processAlive = (pid) => host.isProcessAlive(pid);
   return p;
 }
