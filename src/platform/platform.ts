@@ -38,6 +38,7 @@
  * which calls the host's mount(8) through the platform's `runner`.
  */
 
+import type { RuleInput } from '../devfs/compose.ts';
 import type { DefaultPaths } from './defaults.ts';
 import type { CommandRunner } from './exec.ts';
 
@@ -174,6 +175,38 @@ export interface Platform {
   exitDetails(scope: string): Promise<{ oomKilled: boolean }>;
   /** Scopes under this daemon's parent that no known container owns (crash leftovers). */
   orphanScopes(daemonTag: string, known: ReadonlySet<string>): Promise<string[]>;
+
+  /** Whether a host process exists and is not a zombie (conmon's parent may reap it late). */
+  alive(pid: number): boolean;
+
+  /** Mount points at or below `dir`, deepest first. */
+  mountsBelow(dir: string): Promise<string[]>;
+  /** Unmounts every mount at or below `dir`, deepest first (crash leftovers too). Idempotent. */
+  unmountBelow(dir: string): Promise<void>;
+
+  /**
+   * Optional (FreeBSD): after `runtime create`, before `runtime start`. Applies what the runtime
+   * cannot (`jail -m`: children.max, securelevel, allow.* it grants unasked) and returns facts
+   * to record with the container (`jid`). Undo: the runtime delete removes the jail.
+   */
+  afterCreate?(id: string, scope: string): Promise<{ jid?: number }>;
+  /**
+   * Optional: runs conmon (its argument vector from src/runtime/conmon.ts `conmonArgs`) until the
+   * runtime created the container, through this platform's runner. Platforms whose host is
+   * simulated (freebsd-simulated) or planned (--dry-run) provide it; when absent the caller
+   * spawns the real conmon (`conmonCreate`).
+   */
+  startConmon?(
+    conmonPath: string,
+    args: readonly string[],
+    bundle: string,
+  ): Promise<{ pid: number; conmonPid: number }>;
+  /** Optional: whether a host process lives (default: signal 0 on this machine). */
+  processAlive?(pid: number): boolean;
+  /** Optional (FreeBSD): loads a composed devfs ruleset as number N (`devfs rule -s N ...`). */
+  loadDevfsRuleset?(number: number, ruleset: { rules: readonly RuleInput[] }): Promise<void>;
+  /** Optional (FreeBSD): deletes devfs ruleset N once the allocator freed it. */
+  deleteDevfsRuleset?(number: number): Promise<void>;
 
   stats(scope: string): Promise<ContainerStats>;
   /** Processes of the container (for `brig top`). */

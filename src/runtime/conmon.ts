@@ -143,17 +143,6 @@ export async function conmonCreate(
   return { pid: msg.value, conmonPid };
 }
 
-/** Whether a pid is alive (signal 0). */
-export function alive(pid: number): boolean {
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Asks conmon to resize the container's terminal. */
 export async function resizeTerminal(bundle: string, rows: number, cols: number): Promise<void> {
   const { open } = await import('node:fs/promises');

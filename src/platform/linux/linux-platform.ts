@@ -3,6 +3,7 @@
  * mount(8) for root filesystems. See ../platform.ts for the contract.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrigError } from '../../errors/errors.ts';
@@ -390,6 +391,40 @@ export class LinuxPlatform implements Platform {
   async orphanScopes(daemonTag: string, known: ReadonlySet<string>): Promise<string[]> {
     const parent = scopeParent(await ownCgroup(), daemonTag);
     return (await childCgroups(parent)).map((n) => `${parent}/${n}`).filter((s) => !known.has(s));
+  }
+
+  alive(pid: number): boolean {
+    if (!(pid > 0)) return false;
+    try {
+      const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return false;
+    }
+  }
+
+  async mountsBelow(dir: string): Promise<string[]> {
+    const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+    const unescape = (s: string) =>
+      s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+    const out: string[] = [];
+    for (const line of text.split('\n')) {
+      const mp = line.split(' ')[4];
+      if (!mp) continue;
+      const p = unescape(mp);
+      if (p === dir || p.startsWith(`${dir}/`)) out.push(p);
+    }
+    return out.sort((a, b) => b.length - a.length);
+  }
+
+  async unmountBelow(dir: string): Promise<void> {
+    for (let i = 0; i < 8; i++) {
+      const mps = await this.mountsBelow(dir);
+      if (!mps.length) return;
+      for (const mp of mps) await this.runner.run('umount', [mp], { check: false });
+    }
+    for (const mp of await this.mountsBelow(dir))
+      await this.runner.run('umount', ['-l', mp], { check: false });
   }
 
   async stats(scope: string): Promise<ContainerStats> {

@@ -1,0 +1,105 @@
+/**
+ * The containers service's seams, implemented over the other services. Constructed only by
+ * src/daemon/daemon.ts (tests build their own).
+ *   - imageSource(images): ImageService.inspect -> ResolvedImage
+ *   - snapshotRootfs(snapshotter, content, apply): the container root = the active snapshot
+ *     `ctr-<id>` prepared on the image's top chain id (src/snapshots/unpack.ts)
+ *   - volumeMounts(volumes): -v/--mount/--tmpfs parsed and resolved by src/volumes
+ */
+import type { ContentStore } from '../content/store.ts';
+import type { ImageService } from '../images/image-service.ts';
+import type { Snapshotter } from '../snapshots/snapshotter.ts';
+import { type LayerApplier, prepareImageRootfs } from '../snapshots/unpack.ts';
+import {
+  parseMountFlag,
+  parseTmpfsFlag,
+  parseVolumeFlag,
+  type MountRequest as VolumeMountRequest,
+} from '../volumes/mount-spec.ts';
+import { imageVolumes, resolveMounts } from '../volumes/resolve-mounts.ts';
+import type { VolumeService } from '../volumes/volume-service.ts';
+import type { MountRequest, StoredMount } from './container.ts';
+import type { ImageSource, MountResolver, ResolvedImage, RootfsStore } from './service.ts';
+
+export function imageSource(images: ImageService): ImageSource {
+  return {
+    async resolve(ref: string): Promise<ResolvedImage> {
+      const d = await images.inspect(ref);
+      return {
+        id: d.id,
+        name: d.names[0] ?? d.id,
+        config: d.config,
+        layers: {
+          layers: d.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+          diffIds: d.layers.map((l) => l.diffId),
+        },
+        brig: d.brig as ResolvedImage['brig'],
+      };
+    },
+  };
+}
+
+const KEY_PREFIX = 'ctr-';
+
+export function snapshotRootfs(
+  snapshotter: Snapshotter,
+  content: ContentStore,
+  apply: LayerApplier,
+): RootfsStore {
+  return {
+    prepare(id, image) {
+      return prepareImageRootfs(
+        snapshotter,
+        content,
+        image.layers as Parameters<typeof prepareImageRootfs>[2],
+        `${KEY_PREFIX}${id}`,
+        { apply, labels: { 'brig.container': id } },
+      );
+    },
+    async remove(id) {
+      await snapshotter.remove(`${KEY_PREFIX}${id}`).catch((e: { code?: string }) => {
+        if (e.code !== 'ERR_SNAPSHOT_NOT_FOUND') throw e;
+      });
+    },
+    async list() {
+      const ids: string[] = [];
+      await snapshotter.walk((s) => {
+        if (s.kind === 'active' && s.name.startsWith(KEY_PREFIX)) ids.push(s.name.slice(KEY_PREFIX.length));
+      });
+      return ids;
+    },
+  };
+}
+
+export function parseMountRequest(m: MountRequest): VolumeMountRequest {
+  return m.kind === 'volume'
+    ? parseVolumeFlag(m.value)
+    : m.kind === 'mount'
+      ? parseMountFlag(m.value)
+      : parseTmpfsFlag(m.value);
+}
+
+export function volumeMounts(volumes: VolumeService): MountResolver {
+  return {
+    async resolve(containerId, requests, image) {
+      const parsed = requests.map(parseMountRequest);
+      const declared = imageVolumes({
+        ...(image.config.config?.Volumes ? { Volumes: image.config.config.Volumes } : {}),
+        ...(image.brig ? { brig: image.brig as { volumes?: Record<string, { destination: string }> } } : {}),
+      });
+      const r = await resolveMounts(parsed, declared, volumes, containerId);
+      const mounts: StoredMount[] = r.mounts.map((m) => ({
+        type: m.type,
+        source: m.source,
+        destination: m.destination,
+        options: m.options,
+        ...(m.volume ? { volume: m.volume } : {}),
+        ...(m.populate ? { populate: true } : {}),
+      }));
+      return { mounts, undo: () => r.undo() };
+    },
+    async releaseAll(containerId, opts) {
+      await volumes.releaseContainer(containerId, opts);
+    },
+  };
+}

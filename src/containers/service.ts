@@ -1,0 +1,877 @@
+/**
+ * ContainerService: the lifecycle of containers (see ./container.ts for states and reasons).
+ *
+ * Start, step by step, each with its undo (run in reverse when a later step fails, so a failed
+ * start leaves no snapshot, mount, volume use, cgroup, runtime state or conmon behind):
+ *   snapshot  rootfs.prepare: the container's writable root snapshot   undo: rootfs.remove
+ *   mount     mountAll(snapshot mounts, <dir>/rootfs)                  undo: unmount below it
+ *   volumes   mounts.resolve: volumes acquired, binds, tmpfs           undo: release
+ *   bundle    /etc files, user from the rootfs, config.json           (files only)
+ *   resources platform.prepareResources (rctl; nothing on Linux)       undo: releaseResources
+ *   create    conmon + `runtime create`                                undo: runtime delete -f,
+ *   start     `runtime start`                                            wait for conmon, scope
+ * `StartHooks.beforeStep` runs before each step (tests inject failures there).
+ *
+ * Exit: conmon's exit file wakes the ExitWatcher; `handleExit` reads the OOM verdict, releases
+ * everything the run held (the same undo, in the same order), records exit code and reason,
+ * emits `die`, wakes `wait`ers, then removes (--rm) or schedules a restart (policy, back-off).
+ *
+ * Daemon start (`init`): the watcher starts first, then `reconcile` compares each record with
+ * the runtime: running ones whose process lives stay watched; those that died meanwhile get
+ * their real exit code from the exit file (or 'dead' reason failed when none was written), and
+ * their policy; runtime states, cgroups, mounts and snapshots that no record owns are removed.
+ *
+ * Operations on one container are serialised (a per-id promise chain).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BrigError } from '../errors/errors.ts';
+import type { EventLog } from '../events/events.ts';
+import type { ContainerConfig, ImageConfig } from '../images/oci.ts';
+import type { DB } from '../metadata/db.ts';
+import type { OciMount, Platform, PrivilegeGrant, RuntimeInfo } from '../platform/platform.ts';
+import {
+  type BrigRunSection,
+  buildSpec,
+  DEFAULT_RLIMITS,
+  readUserDb,
+  resolveProcess,
+  resolveUser,
+  writeEtcFiles,
+  writeSpec,
+} from '../runtime/bundle.ts';
+import { conmonCreate, resizeTerminal } from '../runtime/conmon.ts';
+import { ExitWatcher } from '../runtime/exit-watcher.ts';
+import { OciRuntime } from '../runtime/oci-runtime.ts';
+import type { Mount } from '../snapshots/snapshotter.ts';
+import {
+  type Container,
+  type ContainerSpec,
+  canExec,
+  canKill,
+  canRemove,
+  canStart,
+  canStop,
+  exitReason,
+  type MountRequest,
+  restartDelay,
+  type StoredMount,
+  shouldRestart,
+} from './container.ts';
+import { newContainerId, randomName, shortId, VALID_NAME } from './names.ts';
+import { ContainerStore } from './store.ts';
+
+export interface ResolvedImage {
+  /** The config digest. */
+  id: string;
+  /** The normalised reference. */
+  name: string;
+  config: ImageConfig;
+  layers: { layers: Array<{ mediaType: string; digest: string; size: number }>; diffIds: string[] };
+  brig?: BrigRunSection;
+}
+
+export interface ImageSource {
+  resolve(ref: string): Promise<ResolvedImage>;
+}
+
+/** The container's writable root: a snapshot keyed by the container id. */
+export interface RootfsStore {
+  prepare(id: string, image: ResolvedImage): Promise<Mount[]>;
+  /** Missing is fine. */
+  remove(id: string): Promise<void>;
+  /** Container ids that have a root snapshot (reconciliation). */
+  list(): Promise<string[]>;
+}
+
+/**
+ * Volumes, binds and tmpfs (the adapter over src/volumes). Resolved once, at create: volumes are
+ * created and acquired then and stay the container's until it is removed; a failed create undoes.
+ */
+export interface MountResolver {
+  resolve(
+    containerId: string,
+    requests: readonly MountRequest[],
+    image: ResolvedImage,
+  ): Promise<{ mounts: StoredMount[]; undo(): Promise<void> }>;
+  /** At removal. Idempotent. */
+  releaseAll(containerId: string, opts: { removeAnonymous: boolean }): Promise<void>;
+}
+
+/** The policy/devfs seam: the grant for this container (capabilities, devices, IPC...). */
+export type GrantResolver = (
+  image: ResolvedImage,
+  spec: ContainerSpec,
+  containerId: string,
+) => Promise<PrivilegeGrant>;
+
+export type StartStep = 'snapshot' | 'mount' | 'volumes' | 'bundle' | 'resources' | 'create' | 'start';
+export const START_STEPS: readonly StartStep[] = [
+  'snapshot',
+  'mount',
+  'volumes',
+  'bundle',
+  'resources',
+  'create',
+  'start',
+];
+
+export interface StartHooks {
+  beforeStep?(step: StartStep, id: string): void | Promise<void>;
+}
+
+export interface ContainerServiceOptions {
+  root: string;
+  db: DB;
+  events: EventLog;
+  platform: Platform;
+  images: ImageSource;
+  rootfs: RootfsStore;
+  mounts: MountResolver;
+  grant?: GrantResolver;
+  runtime: { name: string; path?: string; conmon?: string };
+  hooks?: StartHooks;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface CreateRequest extends Partial<ContainerSpec> {
+  image: string;
+  name?: string;
+}
+
+const STOP_TIMEOUT_DEFAULT = 10;
+
+/** A process-wide unique, short tag for this daemon's scopes (cgroups): from the root path. */
+export function daemonTagOf(root: string): string {
+  return createHash('sha256').update(root).digest('hex').slice(0, 10);
+}
+
+export class ContainerService {
+  readonly store: ContainerStore;
+  private readonly o: ContainerServiceOptions;
+  private rt: OciRuntime | undefined;
+  private info: RuntimeInfo | undefined;
+  private watcher: ExitWatcher | undefined;
+  private locks = new Map<string, Promise<unknown>>();
+  private waiters = new Map<string, Array<(c: Container) => void>>();
+  private timers = new Map<string, NodeJS.Timeout>();
+  private closed = false;
+  readonly daemonTag: string;
+  readonly dirs: { containers: string; runtime: string; exits: string; sockets: string };
+
+  constructor(o: ContainerServiceOptions) {
+    this.o = o;
+    this.store = new ContainerStore(o.db);
+    this.daemonTag = daemonTagOf(o.root);
+    const runtime = join(o.root, 'runtime');
+    this.dirs = {
+      containers: join(o.root, 'containers'),
+      runtime,
+      exits: join(runtime, 'exits'),
+      sockets: join(runtime, 's'),
+    };
+  }
+
+  private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) {
+    this.o.log?.(level, msg, fields);
+  }
+
+  /** Probes the runtime (cached), starts the exit watcher, reconciles. */
+  async init(): Promise<void> {
+    await mkdir(this.dirs.containers, { recursive: true });
+    await mkdir(this.dirs.sockets, { recursive: true });
+    await this.runtime();
+    this.watcher = new ExitWatcher(
+      this.dirs.exits,
+      (id, status) => this.handleExit(id, status),
+      (e) => this.log('error', 'exit handling failed', { error: String(e) }),
+    );
+    await this.watcher.start();
+    await this.reconcile();
+  }
+
+  async runtime(): Promise<{ rt: OciRuntime; info: RuntimeInfo }> {
+    if (!this.rt || !this.info) {
+      const r = this.o.runtime;
+      this.info = await this.o.platform.runtime({
+        want: r.name,
+        ...(r.path ? { path: r.path } : {}),
+        ...(r.conmon ? { conmon: r.conmon } : {}),
+        workDir: this.dirs.runtime,
+      });
+      this.rt = new OciRuntime(this.info, this.o.platform.runner);
+    }
+    return { rt: this.rt, info: this.info };
+  }
+
+  /** Stops watching; containers keep running (they are conmon's, not brigd's). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.watcher?.close();
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    await Promise.allSettled([...this.locks.values()]);
+  }
+
+  private withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return next;
+  }
+
+  dir(id: string): string {
+    return join(this.dirs.containers, id);
+  }
+
+  // ---------------------------------------------------------------- create
+
+  async create(req: CreateRequest): Promise<Container> {
+    const image = await this.o.images.resolve(req.image);
+    if (req.name !== undefined && !VALID_NAME.test(req.name)) {
+      throw new BrigError('ERR_INVALID_ARGUMENT', `invalid container name ${JSON.stringify(req.name)}`, {
+        hint: 'Use letters, digits, _ . - (starting with a letter or digit).',
+      });
+    }
+    const spec: ContainerSpec = {
+      image: req.image,
+      command: req.command ?? [],
+      env: req.env ?? [],
+      tty: req.tty ?? false,
+      stdin: req.stdin ?? false,
+      readOnly: req.readOnly ?? false,
+      mounts: req.mounts ?? [],
+      restart: req.restart ?? { name: 'no', maxRetries: 0 },
+      autoRemove: req.autoRemove ?? false,
+      labels: req.labels ?? {},
+      ...(req.entrypoint !== undefined ? { entrypoint: req.entrypoint } : {}),
+      ...(req.workdir ? { workdir: req.workdir } : {}),
+      ...(req.user ? { user: req.user } : {}),
+      ...(req.hostname ? { hostname: req.hostname } : {}),
+      ...(req.memory !== undefined ? { memory: req.memory } : {}),
+      ...(req.cpus !== undefined ? { cpus: req.cpus } : {}),
+      ...(req.pidsLimit !== undefined ? { pidsLimit: req.pidsLimit } : {}),
+      ...(req.stopSignal ? { stopSignal: req.stopSignal } : {}),
+      ...(req.stopTimeout !== undefined ? { stopTimeout: req.stopTimeout } : {}),
+      ...(req.grants ? { grants: req.grants } : {}),
+    };
+    if (spec.restart.name !== 'no' && spec.autoRemove) {
+      throw new BrigError('ERR_INVALID_ARGUMENT', '--rm and --restart cannot be combined');
+    }
+    const id = newContainerId();
+    // resolve the process now: a missing command or parameter fails before anything exists
+    const proc = resolveProcess(image.config.config ?? {}, image.brig, {
+      command: spec.command,
+      ...(spec.entrypoint !== undefined ? { entrypoint: spec.entrypoint } : {}),
+      env: spec.env,
+      ...(spec.workdir ? { workdir: spec.workdir } : {}),
+      ...(spec.user ? { user: spec.user } : {}),
+      terminal: spec.tty,
+      hostname: spec.hostname ?? shortId(id),
+    });
+    const c: Container = {
+      id,
+      name: req.name ?? randomName((n) => this.store.nameTaken(n)),
+      image: req.image,
+      imageId: image.id,
+      state: 'created',
+      createdAt: Date.now(),
+      spec,
+      status: {
+        restartCount: 0,
+        process: { args: proc.args, env: proc.env, cwd: proc.cwd, user: proc.user },
+      },
+      labels: { ...(image.config.config?.Labels ?? {}), ...spec.labels },
+    };
+    const vol = await this.o.mounts.resolve(id, spec.mounts, image);
+    c.spec.resolvedMounts = vol.mounts;
+    try {
+      await mkdir(this.dir(id), { recursive: true });
+      this.store.insert(c);
+    } catch (e) {
+      await rm(this.dir(id), { recursive: true, force: true });
+      await vol.undo();
+      throw e;
+    }
+    this.o.events.emit('container', 'create', id, { name: c.name, image: c.image });
+    return c;
+  }
+
+  // ---------------------------------------------------------------- start
+
+  start(ref: string): Promise<Container> {
+    const c0 = this.store.find(ref);
+    return this.withLock(c0.id, async () => {
+      const c = this.store.get(c0.id)!;
+      if (c.state === 'running') return c;
+      if (!canStart(c.state)) {
+        throw new BrigError('ERR_CONTAINER_STATE', `container ${c.name} is ${c.state} and cannot be started`);
+      }
+      this.cancelRestart(c.id);
+      c.status.stoppedByUser = false;
+      return this.startLocked(c, false);
+    });
+  }
+
+  private async startLocked(c: Container, isRestart: boolean): Promise<Container> {
+    const { rt, info } = await this.runtime();
+    const dir = this.dir(c.id);
+    const rootfs = join(dir, 'rootfs');
+    const undo: Array<() => Promise<void>> = [];
+    const step = async (s: StartStep) => this.o.hooks?.beforeStep?.(s, c.id);
+    let scope: string | undefined;
+    await this.watcher?.discard(c.id);
+    await rm(join(dir, 'exit'), { force: true });
+    await rm(join(dir, 'oom'), { force: true });
+    try {
+      const image = await this.o.images.resolve(c.spec.image);
+      await step('snapshot');
+      const rootMounts = await this.o.rootfs.prepare(c.id, image);
+      undo.push(() => this.o.rootfs.remove(c.id));
+
+      await step('mount');
+      await mkdir(rootfs, { recursive: true });
+      undo.push(() => this.o.platform.unmountBelow(rootfs));
+      const { mountAll } = await import('../snapshots/mount.ts');
+      await mountAll(rootMounts, rootfs, this.o.platform.runner);
+
+      await step('volumes');
+      const volMounts = await this.volumeMounts(c, rootfs);
+
+      await step('bundle');
+      const hostname = c.spec.hostname ?? shortId(c.id);
+      const proc = resolveProcess(image.config.config ?? ({} as ContainerConfig), image.brig, {
+        command: c.spec.command,
+        ...(c.spec.entrypoint !== undefined ? { entrypoint: c.spec.entrypoint } : {}),
+        env: c.spec.env,
+        ...(c.spec.workdir ? { workdir: c.spec.workdir } : {}),
+        ...(c.spec.user ? { user: c.spec.user } : {}),
+        terminal: c.spec.tty,
+        hostname,
+      });
+      const { passwd, group } = await readUserDb(rootfs);
+      const user = resolveUser(proc.user, passwd, group);
+      const grant = (await this.o.grant?.(image, c.spec, c.id)) ?? {};
+      const limits = {
+        ...(c.spec.memory !== undefined ? { memory: c.spec.memory } : {}),
+        ...(c.spec.cpus !== undefined ? { cpus: c.spec.cpus } : {}),
+        ...(c.spec.pidsLimit !== undefined ? { pids: c.spec.pidsLimit } : {}),
+      };
+      const section = await this.o.platform.bundleSection({
+        id: c.id,
+        daemonTag: this.daemonTag,
+        name: c.name,
+        limits,
+        grant,
+        readOnlyRoot: c.spec.readOnly,
+        terminal: c.spec.tty,
+      });
+      scope = section.scope;
+      const etcFiles = await writeEtcFiles(dir, hostname);
+      const spec = buildSpec({
+        process: proc,
+        user,
+        terminal: c.spec.tty,
+        hostname,
+        readOnlyRoot: c.spec.readOnly,
+        mounts: volMounts,
+        etcFiles,
+        rlimits: await this.o.platform.clampRlimits(DEFAULT_RLIMITS),
+        annotations: { 'org.brig.container.name': c.name, 'org.brig.container.id': c.id },
+        section,
+      });
+      await writeSpec(dir, spec);
+
+      await step('resources');
+      undo.push(() => this.o.platform.releaseResources(c.id, scope!));
+      await this.o.platform.prepareResources(c.id, scope, limits);
+
+      await step('create');
+      undo.push(() => this.deleteRuntimeState(c.id, rt));
+      const started = await conmonCreate(info.conmon.path, info, {
+        id: c.id,
+        cuuid: shortId(c.id),
+        name: c.name,
+        bundle: dir,
+        logPath: join(dir, 'ctr.log'),
+        exitDir: this.dirs.exits,
+        socketDir: this.dirs.sockets,
+        terminal: c.spec.tty,
+        stdin: c.spec.stdin,
+      });
+
+      await step('start');
+      await rt.start(c.id);
+
+      c.state = 'running';
+      c.status = {
+        ...c.status,
+        pid: started.pid,
+        conmonPid: started.conmonPid,
+        startedAt: Date.now(),
+        scope,
+        process: { args: proc.args, env: proc.env, cwd: proc.cwd, user: proc.user },
+      };
+      delete c.status.exitCode;
+      delete c.status.reason;
+      delete c.status.error;
+      delete c.status.finishedAt;
+      delete c.status.restartAt;
+      if (isRestart) c.status.restartCount += 1;
+      this.store.update(c.id, c.state, c.status);
+      this.o.events.emit('container', isRestart ? 'restart' : 'start', c.id, {
+        name: c.name,
+        pid: String(started.pid),
+      });
+      return c;
+    } catch (e) {
+      for (const u of undo.reverse()) {
+        try {
+          await u();
+        } catch (ue) {
+          this.log('warn', 'undo of a failed start failed', { id: c.id, error: String(ue) });
+        }
+      }
+      await this.watcher?.discard(c.id);
+      const err =
+        e instanceof BrigError
+          ? e
+          : new BrigError('ERR_RUNTIME_START', `start failed: ${(e as Error).message}`, { cause: e });
+      // A start that fails is an exit with reason failed-to-start (the record stays).
+      c.state = 'exited';
+      c.status = {
+        ...c.status,
+        reason: 'failed-to-start',
+        error: err.message,
+        exitCode: 125,
+        finishedAt: Date.now(),
+      };
+      delete c.status.pid;
+      delete c.status.conmonPid;
+      delete c.status.scope;
+      this.store.update(c.id, c.state, c.status);
+      this.o.events.emit('container', 'start-failed', c.id, { name: c.name, error: err.message });
+      this.notify(c);
+      throw err;
+    }
+  }
+
+  /** `runtime delete -f`, then waits for its conmon to go (it writes an exit file we drop). */
+  private async deleteRuntimeState(id: string, rt: OciRuntime): Promise<void> {
+    const conmonPid = Number(
+      (await readFile(join(this.dir(id), 'conmon.pid'), 'utf8').catch(() => '0')).trim(),
+    );
+    await rt.delete(id, true);
+    for (let i = 0; i < 500 && this.o.platform.alive(conmonPid); i++) await sleep(10);
+    await this.watcher?.discard(id);
+  }
+
+  // ---------------------------------------------------------------- exit
+
+  /** Called by the exit watcher with conmon's status; also by reconciliation. */
+  handleExit(id: string, status: number): Promise<void> {
+    return this.withLock(id, async () => {
+      const c = this.store.get(id);
+      if (c?.state !== 'running') return;
+      await this.recordExit(c, status);
+    });
+  }
+
+  private async recordExit(c: Container, status: number): Promise<void> {
+    const oomFile = existsSync(join(this.dir(c.id), 'oom'));
+    const details = c.status.scope
+      ? await this.o.platform.exitDetails(c.status.scope).catch(() => ({ oomKilled: false }))
+      : { oomKilled: false };
+    await this.release(c);
+    const reason = exitReason(status, oomFile || details.oomKilled);
+    c.state = 'exited';
+    c.status = { ...c.status, exitCode: status, reason, finishedAt: Date.now() };
+    delete c.status.pid;
+    delete c.status.conmonPid;
+    delete c.status.scope;
+    this.store.update(c.id, c.state, c.status);
+    this.o.events.emit('container', 'die', c.id, { name: c.name, exitCode: String(status), reason });
+    if (reason === 'oom-killed') this.o.events.emit('container', 'oom', c.id, { name: c.name });
+    this.notify(c);
+    if (c.spec.autoRemove) {
+      await this.removeLocked(c);
+      return;
+    }
+    if (!this.closed && shouldRestart(c.spec.restart, c.status)) this.scheduleRestart(c);
+  }
+
+  /** Releases everything a run holds. Each part is idempotent, so it also cleans leftovers. */
+  private async release(c: Container): Promise<void> {
+    const { rt } = await this.runtime();
+    const errors: unknown[] = [];
+    const attempt = async (fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    await attempt(() => rt.delete(c.id, true));
+    if (c.status.scope) await attempt(() => this.o.platform.releaseResources(c.id, c.status.scope!));
+    await attempt(() => this.o.platform.unmountBelow(join(this.dir(c.id), 'rootfs')));
+    await attempt(() => this.o.rootfs.remove(c.id));
+    if (errors.length) {
+      this.log('error', 'releasing a container failed', { id: c.id, errors: errors.map(String) });
+      c.state = 'dead';
+      throw new BrigError(
+        'ERR_RUNTIME',
+        `container ${c.name}: cannot release what it held: ${errors.map(String).join('; ')}`,
+      );
+    }
+  }
+
+  private scheduleRestart(c: Container): void {
+    const ranMs = (c.status.finishedAt ?? 0) - (c.status.startedAt ?? 0);
+    const n = ranMs >= 10_000 ? 0 : c.status.restartCount;
+    const delay = restartDelay(n);
+    c.status.restartAt = Date.now() + delay;
+    this.store.update(c.id, c.state, c.status);
+    const timer = setTimeout(() => {
+      this.timers.delete(c.id);
+      void this.withLock(c.id, async () => {
+        const cur = this.store.get(c.id);
+        if (cur?.state !== 'exited' || cur.status.restartAt === undefined || this.closed) return;
+        try {
+          await this.startLocked(cur, true);
+        } catch (e) {
+          this.log('warn', 'restart failed', { id: c.id, error: String(e) });
+          const again = this.store.get(c.id);
+          if (
+            again &&
+            !this.closed &&
+            shouldRestart(again.spec.restart, { ...again.status, exitCode: 125 })
+          ) {
+            again.status.restartCount += 1;
+            this.scheduleRestart(again);
+          }
+        }
+      });
+    }, delay);
+    timer.unref();
+    this.timers.set(c.id, timer);
+  }
+
+  private cancelRestart(id: string): void {
+    const t = this.timers.get(id);
+    if (t) clearTimeout(t);
+    this.timers.delete(id);
+  }
+
+  private notify(c: Container): void {
+    const ws = this.waiters.get(c.id);
+    if (!ws) return;
+    this.waiters.delete(c.id);
+    for (const w of ws) w(c);
+  }
+
+  // ---------------------------------------------------------------- stop, kill, restart
+
+  /** Sends the stop signal, then SIGKILL after the timeout (seconds). */
+  async stop(ref: string, opts: { timeout?: number; signal?: string } = {}): Promise<Container> {
+    const c = this.store.find(ref);
+    // Decided under the lock: an exit being recorded right now cannot schedule a restart after it.
+    const state = await this.withLock(c.id, async () => {
+      this.cancelRestart(c.id);
+      const cur = this.store.get(c.id);
+      if (!cur) return undefined;
+      cur.status.stoppedByUser = true;
+      delete cur.status.restartAt;
+      this.store.update(cur.id, cur.state, cur.status);
+      return cur.state;
+    });
+    if (!state || !canStop(state)) return this.store.find(c.id);
+    const image = await this.o.images.resolve(c.spec.image).catch(() => undefined);
+    const signal = opts.signal ?? c.spec.stopSignal ?? image?.config.config?.StopSignal ?? 'SIGTERM';
+    const timeout = opts.timeout ?? c.spec.stopTimeout ?? STOP_TIMEOUT_DEFAULT;
+    const exited = this.waitExit(c.id);
+    const { rt } = await this.runtime();
+    await rt.kill(c.id, signal);
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeout * 1000);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!done) {
+      await rt.kill(c.id, 'SIGKILL', true);
+      await exited;
+    }
+    this.o.events.emit('container', 'stop', c.id, { name: c.name });
+    return this.store.get(c.id)!;
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<Container> {
+    const c = this.store.find(ref);
+    if (!canKill(c.state)) {
+      throw new BrigError('ERR_CONTAINER_STATE', `container ${c.name} is not running`);
+    }
+    await this.markStoppedByUser(c.id);
+    const { rt } = await this.runtime();
+    if (!(await rt.kill(c.id, signal))) {
+      throw new BrigError('ERR_RUNTIME', `cannot send ${signal} to container ${c.name}`);
+    }
+    this.o.events.emit('container', 'kill', c.id, { name: c.name, signal });
+    return this.store.get(c.id)!;
+  }
+
+  async restart(ref: string, opts: { timeout?: number } = {}): Promise<Container> {
+    const c = this.store.find(ref);
+    if (c.state === 'running') await this.stop(c.id, opts);
+    return this.start(c.id);
+  }
+
+  private markStoppedByUser(id: string): Promise<void> {
+    return this.withLock(id, async () => {
+      const c = this.store.get(id);
+      if (!c) return;
+      c.status.stoppedByUser = true;
+      this.store.update(id, c.state, c.status);
+    });
+  }
+
+  /** Resolves once the container is no longer running (immediately when it is not). */
+  private waitExit(id: string): Promise<Container> {
+    return new Promise((resolve) => {
+      const c = this.store.get(id);
+      if (c?.state !== 'running') {
+        if (c) resolve(c);
+        return;
+      }
+      const list = this.waiters.get(id) ?? [];
+      list.push(resolve);
+      this.waiters.set(id, list);
+    });
+  }
+
+  /**
+   * `brig wait`: blocks until the container's next exit (or returns its last one when it is not
+   * running and no restart is pending).
+   */
+  async wait(ref: string): Promise<{ exitCode: number; reason?: string; error?: string }> {
+    const c = this.store.find(ref);
+    const pending = c.state === 'exited' && c.status.restartAt !== undefined;
+    const done = c.state === 'running' || pending ? await this.waitNext(c.id) : c;
+    return {
+      exitCode: done.status.exitCode ?? 0,
+      ...(done.status.reason ? { reason: done.status.reason } : {}),
+      ...(done.status.error ? { error: done.status.error } : {}),
+    };
+  }
+
+  private waitNext(id: string): Promise<Container> {
+    return new Promise((resolve) => {
+      const list = this.waiters.get(id) ?? [];
+      list.push(resolve);
+      this.waiters.set(id, list);
+    });
+  }
+
+  // ---------------------------------------------------------------- remove
+
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    const c = this.store.find(ref);
+    if (!canRemove(c.state, opts.force ?? false)) {
+      throw new BrigError('ERR_CONTAINER_RUNNING', `container ${c.name} is running`);
+    }
+    this.cancelRestart(c.id);
+    if (c.state === 'running') {
+      await this.markStoppedByUser(c.id);
+      const exited = this.waitExit(c.id);
+      const { rt } = await this.runtime();
+      await rt.kill(c.id, 'SIGKILL', true);
+      // autoRemove containers remove themselves on exit
+      await exited;
+    }
+    await this.withLock(c.id, async () => {
+      const cur = this.store.get(c.id);
+      if (cur) await this.removeLocked(cur, opts.volumes ?? false);
+    });
+  }
+
+  private async removeLocked(c: Container, removeVolumes = false): Promise<void> {
+    if (c.state === 'dead' || c.state === 'running') await this.release(c).catch(() => {});
+    await this.o.mounts
+      .releaseAll(c.id, { removeAnonymous: c.spec.autoRemove || removeVolumes })
+      .catch((e) => this.log('warn', 'releasing volumes failed', { id: c.id, error: String(e) }));
+    await rm(this.dir(c.id), { recursive: true, force: true });
+    this.store.delete(c.id);
+    this.o.events.emit('container', 'destroy', c.id, { name: c.name });
+    this.notify(c);
+  }
+
+  /**
+   * The OCI mounts of the container's volumes, binds and tmpfs. A volume made for this container
+   * first gets the image's files at its destination (docker's behaviour), once.
+   */
+  private async volumeMounts(c: Container, rootfs: string): Promise<OciMount[]> {
+    const out: OciMount[] = [];
+    const { realpath, readdir } = await import('node:fs/promises');
+    for (const m of c.spec.resolvedMounts ?? []) {
+      if (m.populate && !(c.status.populated ?? []).includes(m.destination)) {
+        const from = await realpath(join(rootfs, m.destination)).catch(() => undefined);
+        const inside = from !== undefined && (from === rootfs || from.startsWith(`${rootfs}/`));
+        const empty = (await readdir(m.source).catch(() => ['?'])).length === 0;
+        if (inside && empty)
+          await this.o.platform.runner.run('cp', ['-a', '--', `${from}/.`, `${m.source}/`]);
+        c.status.populated = [...(c.status.populated ?? []), m.destination];
+      }
+      if (m.type === 'tmpfs') {
+        out.push({ destination: m.destination, type: 'tmpfs', source: 'tmpfs', options: m.options });
+      } else {
+        const opts = m.options.filter((o) => o !== 'bind' && o !== 'rbind');
+        out.push({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', ...opts] });
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  get(ref: string): Container {
+    return this.store.find(ref);
+  }
+
+  list(opts: { all?: boolean } = {}): Container[] {
+    const all = this.store.list();
+    return opts.all ? all : all.filter((c) => c.state === 'running');
+  }
+
+  logPath(ref: string): string {
+    return join(this.dir(this.store.find(ref).id), 'ctr.log');
+  }
+
+  async stats(ref: string) {
+    const c = this.store.find(ref);
+    if (c.state !== 'running' || !c.status.scope) {
+      throw new BrigError('ERR_CONTAINER_STATE', `container ${c.name} is not running`);
+    }
+    return this.o.platform.stats(c.status.scope);
+  }
+
+  async top(ref: string) {
+    const c = this.store.find(ref);
+    if (c.state !== 'running' || !c.status.scope) {
+      throw new BrigError('ERR_CONTAINER_STATE', `container ${c.name} is not running`);
+    }
+    return this.o.platform.processes(c.status.scope);
+  }
+
+  /** For exec: the runtime and the running container. */
+  async execTarget(ref: string): Promise<{ c: Container; rt: OciRuntime }> {
+    const c = this.store.find(ref);
+    if (!canExec(c.state)) throw new BrigError('ERR_CONTAINER_STATE', `container ${c.name} is not running`);
+    return { c, rt: (await this.runtime()).rt };
+  }
+
+  async resize(ref: string, rows: number, cols: number): Promise<void> {
+    const c = this.store.find(ref);
+    await resizeTerminal(this.dir(c.id), rows, cols);
+  }
+
+  /** The attach socket path (conmon's, through its short symlink). */
+  attachSocket(ref: string): string {
+    const c = this.store.find(ref);
+    return join(this.dirs.sockets, shortId(c.id), 'attach');
+  }
+
+  // ---------------------------------------------------------------- reconciliation
+
+  /**
+   * Makes the records true again after brigd was down (see the header). Returns what it did.
+   */
+  async reconcile(): Promise<{ stillRunning: string[]; exited: string[]; cleaned: string[] }> {
+    const { rt } = await this.runtime();
+    const states = new Map((await rt.list()).map((s) => [s.id, s]));
+    const out = { stillRunning: [] as string[], exited: [] as string[], cleaned: [] as string[] };
+    const records = this.store.list();
+    const known = new Set(records.map((c) => c.id));
+    for (const c of records) {
+      await this.withLock(c.id, async () => {
+        const cur = this.store.get(c.id);
+        if (!cur) return;
+        if (cur.state === 'running') {
+          const st = states.get(cur.id);
+          const conmonAlive = this.o.platform.alive(cur.status.conmonPid ?? 0);
+          if (st && (st.status === 'running' || st.status === 'paused') && conmonAlive) {
+            out.stillRunning.push(cur.id);
+            return;
+          }
+          // died while brigd was away: the exit file has its status (the watcher's sweep may
+          // already have handled it; then the state is no longer 'running')
+          let code = await this.watcher?.read(cur.id);
+          if (code === undefined) {
+            const persisted = await readFile(join(this.dir(cur.id), 'exit'), 'utf8').catch(() => undefined);
+            code = persisted !== undefined ? Number.parseInt(persisted, 10) : undefined;
+          }
+          if (st && st.status === 'running' && !conmonAlive) {
+            // conmon is gone but the process lives: nobody will report its exit; stop it.
+            await rt.kill(cur.id, 'SIGKILL', true);
+            code ??= 137;
+          }
+          await this.recordExit(cur, code ?? 255);
+          if (code === undefined) {
+            cur.status.error = 'the container ended while brigd was not running and left no exit status';
+            this.store.update(cur.id, cur.state, cur.status);
+          }
+          await this.watcher?.discard(cur.id);
+          out.exited.push(cur.id);
+        } else if (cur.state === 'exited' && cur.status.restartAt !== undefined && !this.closed) {
+          this.scheduleRestart(cur);
+        } else if (cur.state === 'dead') {
+          try {
+            await this.release(cur);
+            cur.state = 'exited';
+            this.store.update(cur.id, cur.state, cur.status);
+          } catch {}
+        }
+      });
+    }
+    // orphans: runtime states, scopes, mounts, snapshots, directories that no record owns
+    for (const id of states.keys()) {
+      if (!known.has(id)) {
+        await rt.delete(id, true).catch(() => {});
+        out.cleaned.push(`runtime:${id}`);
+      }
+    }
+    const scopes = new Set(records.map((c) => c.status.scope).filter((s): s is string => !!s));
+    for (const s of await this.o.platform.orphanScopes(this.daemonTag, scopes)) {
+      await this.o.platform.releaseResources(s.slice(s.lastIndexOf('/') + 1), s).catch(() => {});
+      out.cleaned.push(`scope:${s}`);
+    }
+    const { readdir } = await import('node:fs/promises');
+    for (const name of await readdir(this.dirs.containers).catch(() => [] as string[])) {
+      if (!known.has(name)) {
+        await this.o.platform.unmountBelow(join(this.dir(name), 'rootfs')).catch(() => {});
+        await rm(this.dir(name), { recursive: true, force: true });
+        out.cleaned.push(`dir:${name}`);
+      }
+    }
+    for (const id of await this.o.rootfs.list()) {
+      const c = this.store.get(id);
+      if (c?.state !== 'running') {
+        if (c) await this.o.platform.unmountBelow(join(this.dir(id), 'rootfs')).catch(() => {});
+        await this.o.rootfs.remove(id).catch(() => {});
+        out.cleaned.push(`snapshot:${id}`);
+      }
+    }
+    if (out.exited.length || out.cleaned.length) this.log('info', 'reconciled containers', out);
+    return out;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
