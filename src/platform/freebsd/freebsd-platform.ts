@@ -98,7 +98,16 @@ export class FreeBSDPlatform implements Platform {
     args: readonly string[],
     bundle: string,
   ) => Promise<{ pid: number; conmonPid: number }>;
-  processAlive?: (pid: number) => boolean;
+  /** Whether a host process lives: signal 0 here; the simulated host answers from its state. */
+  alive: (pid: number) => boolean = (pid) => {
+    if (!(pid > 0)) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
 
   constructor(opts: FreeBSDPlatformOptions) {
     this.runner = opts.runner;

@@ -68,6 +68,6 @@ export function simulatedPlatform(host: SimulatedFreeBSDHost): FreeBSDPlatform {
       conmonPid: read(join(bundle, 'conmon.pid')),
     };
   };
-  p.processAlive = (pid) => host.isProcessAlive(pid);
+  p.alive = (pid) => host.isProcessAlive(pid);
   return p;
 }
