@@ -34,6 +34,11 @@ test(
     assert.match(r.stdout, new RegExp(`busybox\\s+1\\s+${id.slice(7, 19)}`));
     r = await d.brig(['image', 'ls', '-q']);
     assert.equal(r.stdout, `${id.slice(7, 19)}\n`);
+    // images survive a daemon restart
+    await d.stop();
+    await d.restart();
+    r = await d.brig(['image', 'ls', '-q']);
+    assert.equal(r.stdout, `${id.slice(7, 19)}\n`);
 
     r = await d.brig(['image', 'tag', 'busybox:1', 'example.org/tools/busybox:stable']);
     assert.equal(r.code, 0, r.stderr);
