@@ -6,7 +6,7 @@
 
 import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
-import { constants, createGunzip, createGzip } from 'node:zlib';
+import { constants, createGunzip, createGzip, type ZlibOptions } from 'node:zlib';
 import { BrigError } from '../errors/errors.ts';
 
 type Zstd = typeof import('zstd-napi');
@@ -47,7 +47,12 @@ export function detectCompression(head: Buffer): Compression {
 export function decompressor(c: Exclude<Compression, 'none'>): Transform {
   // A 4 MiB output buffer lets gunzip run ahead while the applier works on the previous chunk
   // (measured: median unpack 560 -> 445 ms on the Debian layer).
-  if (c === 'gzip') return createGunzip({ chunkSize: 1 << 20, highWaterMark: 4 << 20 });
+  // (Node passes stream options through; @types/node's ZlibOptions does not list them.)
+  const gunzipOptions: ZlibOptions & { highWaterMark: number } = {
+    chunkSize: 1 << 20,
+    highWaterMark: 4 << 20,
+  };
+  if (c === 'gzip') return createGunzip(gunzipOptions);
   return new (zstd().DecompressStream)();
 }
 
