@@ -12,7 +12,7 @@ import { MAX_MANIFEST_BYTES } from '../content/references.ts';
 import type { ContentStore, Descriptor, Digest } from '../content/store.ts';
 import { BrigError, fromErrno, isBrigError } from '../errors/errors.ts';
 import { detectCompression } from '../layers/compression.ts';
-import { applyLayer, createLayer } from '../layers/layers.ts';
+import { applyLayer, createLayer } from '../layers/index.ts';
 import { encodeHeader, endOfArchive, padding } from '../layers/tar/writer.ts';
 import type { DB } from '../metadata/db.ts';
 import { bufferSink, type EntrySink, walkArchive } from './archive.ts';
