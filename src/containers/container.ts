@@ -78,6 +78,8 @@ export interface StoredMount {
 /** What brigd knows about the last run: stored as JSON in `containers.status`. */
 export interface ContainerStatus {
   pid?: number;
+  /** FreeBSD: the jail id of the current run. */
+  jid?: number;
   conmonPid?: number;
   exitCode?: number;
   reason?: ExitReason;

@@ -42,7 +42,7 @@ import {
   writeEtcFiles,
   writeSpec,
 } from '../runtime/bundle.ts';
-import { conmonCreate, resizeTerminal } from '../runtime/conmon.ts';
+import { conmonArgs, conmonCreate, resizeTerminal } from '../runtime/conmon.ts';
 import { ExitWatcher } from '../runtime/exit-watcher.ts';
 import { OciRuntime } from '../runtime/oci-runtime.ts';
 import type { Mount } from '../snapshots/snapshotter.ts';
@@ -394,7 +394,7 @@ export class ContainerService {
 
       await step('create');
       undo.push(() => this.deleteRuntimeState(c.id, rt));
-      const started = await conmonCreate(info.conmon.path, info, {
+      const conmonOpts = {
         id: c.id,
         cuuid: shortId(c.id),
         name: c.name,
@@ -404,7 +404,13 @@ export class ContainerService {
         socketDir: this.dirs.sockets,
         terminal: c.spec.tty,
         stdin: c.spec.stdin,
-      });
+      };
+      // a simulated (freebsd-simulated) host runs conmon through its runner
+      const started = this.o.platform.startConmon
+        ? await this.o.platform.startConmon(info.conmon.path, conmonArgs(info, conmonOpts), dir)
+        : await conmonCreate(info.conmon.path, info, conmonOpts);
+      // FreeBSD: jail parameters ocijail cannot set (jail -m), and the jail id
+      const host = (await this.o.platform.afterCreate?.(c.id, scope)) ?? {};
 
       await step('start');
       await rt.start(c.id);
@@ -414,6 +420,7 @@ export class ContainerService {
         ...c.status,
         pid: started.pid,
         conmonPid: started.conmonPid,
+        ...(host.jid !== undefined ? { jid: host.jid } : {}),
         startedAt: Date.now(),
         scope,
         process: { args: proc.args, env: proc.env, cwd: proc.cwd, user: proc.user },

@@ -61,6 +61,8 @@ export class OciRuntime {
 
   /** Sends a signal to the init process (all processes with `all`). Gone already is fine. */
   async kill(id: string, signal: string, all = false): Promise<boolean> {
+    // ocijail takes signal names without SIG (`TERM`); runc and crun take both
+    if (this.info.name === 'ocijail') signal = signal.replace(/^SIG/, '');
     const r = await this.runner.run(
       this.info.path,
       this.args('kill', ...(all ? ['--all'] : []), id, signal),
