@@ -83,7 +83,7 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
     external: ['zstd-napi'],
     logLevel: 'warning',
     banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+      js: "import { createRequire as __benchRequire } from 'node:module'; const require = __benchRequire(import.meta.url);",
     },
   });
   // the bundle resolves zstd-napi from the project
