@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { formatPlan } from '../../src/cli/plan-output.ts';
 import { BrigClient } from '../../src/client/client.ts';
 import { startDaemon } from '../../src/daemon/daemon.ts';
 import type { Plan } from '../../src/plans/plan.ts';
 import type { SimulatedFreeBSDHost } from '../../src/platform/fake/index.ts';
 import type { FreeBSDPlatform } from '../../src/platform/freebsd/freebsd-platform.ts';
 import { busyboxImage } from '../support/busybox.ts';
+import { golden } from '../support/freebsd.ts';
 import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -91,6 +93,14 @@ test('plan on freebsd-simulated: unpack, clone, nullfs, devfs, rctl, conmon, oci
   assert.deepEqual(plan.bundle.process.args, ['/bin/sh', '-c', 'echo hi']);
   assert.equal((plan.bundle.mounts[0] as { options: string[] }).options[0], 'ruleset=1000');
   assert.ok('freebsd' in plan.bundle);
+  // the text `brig run --dry-run` prints
+  // (the layer's digest depends on the files' mtimes: not part of the golden)
+  golden(
+    'plan.txt',
+    formatPlan(plan)
+      .replaceAll(root, '<ROOT>')
+      .replace(/sha256:[0-9a-f]{64}/g, 'sha256:<DIGEST>'),
+  );
   // a refused privilege fails the plan as it would fail run
   await assert.rejects(
     client.request('POST', '/containers/plan', { body: { image: 'nope:latest' } }),

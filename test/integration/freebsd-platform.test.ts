@@ -5,15 +5,13 @@
  * injected at every command of the start leaving the host exactly as it was.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isBrigError } from '../../src/errors/errors.ts';
 import type { LoggedCommand } from '../../src/platform/fake/index.ts';
 import { FreeBSDPlatform } from '../../src/platform/freebsd/freebsd-platform.ts';
-import { CTR_ID, freebsdWorld, GRANT, LIMITS, startSequence, teardown } from '../support/freebsd.ts';
-
-const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'freebsd');
+import { CTR_ID, freebsdWorld, GRANT, golden, LIMITS, startSequence, teardown } from '../support/freebsd.ts';
 
 function render(log: readonly LoggedCommand[], dir: string): string {
   return log
@@ -24,21 +22,6 @@ function render(log: readonly LoggedCommand[], dir: string): string {
     .join('\n')
     .replaceAll(dir, '<TMP>')
     .concat('\n');
-}
-
-/** Compares with the golden file, keeping its leading `#` comment lines (the review notes). */
-function golden(name: string, actual: string): void {
-  const file = join(FIXTURES, name);
-  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  const comments = old
-    .split('\n')
-    .filter((l, i, all) => l.startsWith('#') && all.slice(0, i).every((x) => x.startsWith('#')));
-  const body = old.split('\n').slice(comments.length).join('\n');
-  if (process.env.BRIG_UPDATE_GOLDEN === '1') {
-    writeFileSync(file, [...comments, actual].join('\n'));
-    return;
-  }
-  assert.equal(actual, body, `${name} differs (BRIG_UPDATE_GOLDEN=1 rewrites it; review the diff)`);
 }
 
 test('freebsd: start and removal of a container: commands, bundle, jail, rctl, devfs', async (t) => {

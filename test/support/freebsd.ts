@@ -5,7 +5,8 @@
  * interfaces in the order src/containers/service.ts runs them (snapshot, mount, bundle,
  * resources, conmon + create, afterCreate, start), each step with its undo.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { rulesetOf } from '../../src/devfs/compose.ts';
@@ -160,4 +161,24 @@ export async function startSequence(
 
 export async function teardown(s: Started): Promise<void> {
   for (const u of [...s.undo].reverse()) await u();
+}
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'freebsd');
+
+/**
+ * Compares with the golden file `test/fixtures/freebsd/NAME`, whose review notes (what was checked
+ * against which manual page) come first and end with a line `# ---`; BRIG_UPDATE_GOLDEN=1
+ * rewrites the content and keeps the notes.
+ */
+export function golden(name: string, actual: string): void {
+  const file = join(FIXTURES, name);
+  const old = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const cut = old.indexOf('\n# ---\n');
+  const header = cut < 0 ? '' : old.slice(0, cut + 7);
+  const body = cut < 0 ? old : old.slice(cut + 7);
+  if (process.env.BRIG_UPDATE_GOLDEN === '1') {
+    writeFileSync(file, header + actual);
+    return;
+  }
+  assert.equal(actual, body, `${name} differs (BRIG_UPDATE_GOLDEN=1 rewrites it; review the diff)`);
 }
