@@ -82,7 +82,7 @@ export class ContainerPrivileges {
   async beforeCreate(
     image: ImageLike,
     spec: SpecLike,
-    caller: PeerCredentials | undefined,
+    caller: Partial<PeerCredentials> | undefined,
   ): Promise<PrivilegeDecision> {
     const b = brigOf(image);
     checkRunRequirements(
@@ -99,7 +99,7 @@ export class ContainerPrivileges {
     id: string,
     decision: PrivilegeDecision,
     image: ImageLike,
-    caller: PeerCredentials | undefined,
+    caller: Partial<PeerCredentials> | undefined,
   ): Promise<() => Promise<void>> {
     await this.#svc.acquireForContainer(id, decision.composed);
     this.#svc.recordOverrides(id, decision, facts(image), caller);

@@ -80,6 +80,8 @@ describe('PrivilegeService.check', () => {
     const img = image({ allow: ['raw_sockets'] });
     const run = { grants: ['allow.raw_sockets'] };
     await assert.rejects(svc.check(img, run, undefined), code('ERR_GRANT_NOT_ALLOWED'));
+    // an API request's caller that was never identified ({}) is not an administrator
+    await assert.rejects(svc.check(img, run, {}), code('ERR_GRANT_NOT_ALLOWED'));
     await assert.rejects(
       svc.check(img, run, { uid: 1001, gid: 1001, groups: [100] }),
       code('ERR_GRANT_NOT_ALLOWED'),

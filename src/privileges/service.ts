@@ -122,12 +122,12 @@ export class PrivilegeService {
   }
 
   /** Root, or a member (primary or supplementary) of a group in `admin.groups`. */
-  async isAdministrator(caller: PeerCredentials | undefined): Promise<boolean> {
-    if (!caller) return false;
+  async isAdministrator(caller: Partial<PeerCredentials> | undefined): Promise<boolean> {
+    if (!caller || caller.uid === undefined) return false;
     if (caller.uid === 0) return true;
     for (const g of this.#o.adminGroups) {
       const gid = /^\d+$/.test(g) ? Number(g) : await this.#o.resolveGroup(g);
-      if (gid !== undefined && (caller.gid === gid || caller.groups.includes(gid))) return true;
+      if (gid !== undefined && (caller.gid === gid || (caller.groups ?? []).includes(gid))) return true;
     }
     return false;
   }
@@ -139,7 +139,7 @@ export class PrivilegeService {
   async check(
     image: ImageFacts,
     run: RunFacts,
-    caller: PeerCredentials | undefined,
+    caller: Partial<PeerCredentials> | undefined,
     opts: { trusted?: boolean } = {},
   ): Promise<PrivilegeDecision> {
     const grants = run.grants ?? [];
@@ -194,7 +194,7 @@ export class PrivilegeService {
     containerId: string,
     decision: PrivilegeDecision,
     image: ImageFacts,
-    caller: PeerCredentials | undefined,
+    caller: Partial<PeerCredentials> | undefined,
   ): void {
     const user = caller?.user ?? this.#userName(caller?.uid);
     for (const item of [...decision.grant.overrides, ...decision.runOverrides]) {
@@ -202,7 +202,7 @@ export class PrivilegeService {
         privilege: item,
         image: image.ref ?? '',
         imageDigest: image.digest,
-        uid: caller ? String(caller.uid) : '',
+        uid: caller?.uid !== undefined ? String(caller.uid) : '',
         ...(user ? { user } : {}),
         ...(caller?.pid !== undefined ? { pid: String(caller.pid) } : {}),
       });
@@ -264,16 +264,16 @@ export class PrivilegeService {
   ): Promise<PeerCredentials | undefined> {
     if (!grants || grants.length === 0) return undefined;
     const c = await this.identify(socket);
-    if (c && into)
-      Object.assign(into, { uid: c.uid, gid: c.gid, ...(c.pid !== undefined ? { pid: c.pid } : {}) });
+    // all of it (groups and user too), so that a route may pass req.caller on as the caller
+    if (c && into) Object.assign(into, c);
     return c;
   }
 
-  async #assertAdministrator(caller: PeerCredentials | undefined): Promise<void> {
+  async #assertAdministrator(caller: Partial<PeerCredentials> | undefined): Promise<void> {
     if (await this.isAdministrator(caller)) return;
     throw new BrigError(
       'ERR_GRANT_NOT_ALLOWED',
-      `--grant needs an administrator of the daemon (root${this.#o.adminGroups.length ? ` or a member of ${this.#o.adminGroups.join(', ')}` : ''}); the caller is ${caller ? `uid ${caller.uid}` : 'unknown'}`,
+      `--grant needs an administrator of the daemon (root${this.#o.adminGroups.length ? ` or a member of ${this.#o.adminGroups.join(', ')}` : ''}); the caller is ${caller?.uid !== undefined ? `uid ${caller.uid}` : 'unknown'}`,
       {
         hint: 'Run as root, add the user to a group listed in admin.groups, or ask the operator to grant it in the policy.',
         details: { uid: caller?.uid ?? null },
