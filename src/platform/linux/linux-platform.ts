@@ -32,14 +32,16 @@ import {
   scopeParent,
 } from './cgroups.ts';
 
-/** docker's default capability set. */
+/**
+ * docker's default capability set, without CAP_NET_RAW: raw sockets are a privilege an image
+ * must ask for (`allow.raw_sockets`, granted by the host policy; src/privileges adds the cap).
+ */
 export const DEFAULT_CAPABILITIES = [
   'CAP_CHOWN',
   'CAP_DAC_OVERRIDE',
   'CAP_FSETID',
   'CAP_FOWNER',
   'CAP_MKNOD',
-  'CAP_NET_RAW',
   'CAP_SETGID',
   'CAP_SETUID',
   'CAP_SETFCAP',
