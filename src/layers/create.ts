@@ -172,18 +172,25 @@ export async function createLayer(opts: CreateLayerOptions): Promise<CreateLayer
 
   async function* tarStream(): AsyncGenerator<Buffer> {
     const seen = new Map<string, string>();
-    let out: Buffer[] = [];
-    let outLen = 0;
-    const push = (b: Buffer) => {
-      out.push(b);
-      outLen += b.length;
-    };
+    // Output is assembled in 1 MiB buffers; file content is read straight into them.
+    let buf = Buffer.allocUnsafe(CHUNK);
+    let len = 0;
     const take = () => {
-      const b = out.length === 1 ? out[0]! : Buffer.concat(out, outLen);
-      out = [];
-      outLen = 0;
+      const b = buf.subarray(0, len);
+      buf = Buffer.allocUnsafe(CHUNK);
+      len = 0;
       return b;
     };
+    function* put(b: Buffer): Generator<Buffer> {
+      let off = 0;
+      while (off < b.length) {
+        const n = Math.min(b.length - off, CHUNK - len);
+        b.copy(buf, len, off, off + n);
+        len += n;
+        off += n;
+        if (len === CHUNK) yield take();
+      }
+    }
     for (const { k } of keys) {
       const item = plan.get(k)!;
       const base: TarEntry = {
@@ -204,7 +211,7 @@ export async function createLayer(opts: CreateLayerOptions): Promise<CreateLayer
       if (item !== 'node') {
         // Whiteouts and opaque markers: empty files, mode 0, owner root, time 0 (or the clamp).
         base.mtime = clamp !== undefined ? Math.min(0, clamp) : 0;
-        push(encodeHeader(base));
+        yield* put(encodeHeader(base));
         continue;
       }
       const abs = `${rootB}/${k}`;
@@ -245,41 +252,34 @@ export async function createLayer(opts: CreateLayerOptions): Promise<CreateLayer
         if (first !== undefined) {
           e.type = 'hardlink';
           e.linkname = first;
-          push(encodeHeader(e));
+          yield* put(encodeHeader(e));
           continue;
         }
         seen.set(id, k);
       }
       if (type !== 'file') {
-        push(encodeHeader(e));
+        yield* put(encodeHeader(e));
         continue;
       }
       e.size = st.size;
-      push(encodeHeader(e));
+      yield* put(encodeHeader(e));
       const fd = openSync(fsPath(abs), constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
         let left = st.size;
         while (left > 0) {
-          const want = Math.min(CHUNK, left);
-          const buf = Buffer.allocUnsafe(want);
-          let got = 0;
-          while (got < want) {
-            const n = readSync(fd, buf, got, want - got, null);
-            if (n === 0) throw new BrigError('ERR_INTERNAL', `${k} shrank while it was being archived`);
-            got += n;
-          }
-          left -= want;
-          push(buf);
-          if (outLen >= CHUNK) yield take();
+          const n = readSync(fd, buf, len, Math.min(CHUNK - len, left), null);
+          if (n === 0) throw new BrigError('ERR_INTERNAL', `${k} shrank while it was being archived`);
+          len += n;
+          left -= n;
+          if (len === CHUNK) yield take();
         }
       } finally {
         closeSync(fd);
       }
-      push(padding(st.size));
-      if (outLen >= CHUNK) yield take();
+      yield* put(padding(st.size));
     }
-    push(endOfArchive());
-    yield take();
+    yield* put(endOfArchive());
+    if (len > 0) yield take();
   }
 
   async function* hashTar(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
