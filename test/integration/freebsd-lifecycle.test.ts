@@ -126,7 +126,7 @@ test('freebsd service: run, jid, stop, rm leave the host as it was', async (t) =
 test('freebsd service: kill, restart policy on-failure, exit while the daemon is down', async (t) => {
   const h = await harness(t);
   const before = h.w.host.state();
-  const c = await h.svc.create({ image: 'fbsd', restart: { name: 'on-failure', maxRetries: 1 } as never });
+  const c = await h.svc.create({ image: 'fbsd', restart: { name: 'on-failure', maxRetries: 1 } });
   await h.svc.start(c.id);
   const jid1 = h.svc.get(c.id).status.jid!;
   await h.w.host.exitProcess(c.id, 3);
@@ -194,6 +194,13 @@ test('freebsd service: a failure at every host command of a start leaves the hos
       failures++;
       assert.notEqual(h.svc.get(c.id).state, 'running', `after failing ${what}`);
       assert.deepEqual(h.w.host.state(), before, `host state after failing command ${i}: ${what}`);
+      // the records: the container is not running, its root snapshot row is gone
+      const rows: string[] = [];
+      await h.w.snapshots.walk((x) => {
+        rows.push(x.name);
+      });
+      assert.deepEqual(rows, ['layer'], `snapshot rows after failing ${what}`);
+      assert.equal(h.svc.get(c.id).status.pid === undefined || h.svc.get(c.id).state !== 'running', true);
     } else {
       // a query that may fail (check: false) without failing the start: remove cleanly
       await h.svc.remove(c.id, { force: true });
@@ -203,4 +210,27 @@ test('freebsd service: a failure at every host command of a start leaves the hos
   }
   // only queries run with check: false may fail without failing the start
   assert.ok(failures >= n - 3, `${failures} of ${n} injected failures failed the start`);
+});
+
+test('freebsd service: restart always after exit 0; a user stop is final; --rm removes everything', async (t) => {
+  const h = await harness(t);
+  const before = h.w.host.state();
+  const c = await h.svc.create({ image: 'fbsd', restart: { name: 'always', maxRetries: 0 } });
+  await h.svc.start(c.id);
+  const jid1 = h.svc.get(c.id).status.jid!;
+  await h.w.host.exitProcess(c.id, 0);
+  await h.waitFor('restarted', () => {
+    const x = h.svc.get(c.id);
+    return x.state === 'running' && x.status.jid !== jid1 && x;
+  });
+  await h.svc.stop(c.id, { timeout: 1 });
+  await h.waitFor('stopped', () => h.svc.get(c.id).state === 'exited');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(h.svc.get(c.id).state, 'exited', 'no restart after a user stop');
+  await h.svc.remove(c.id);
+  const r = await h.svc.create({ image: 'fbsd', autoRemove: true });
+  await h.svc.start(r.id);
+  await h.w.host.exitProcess(r.id, 0);
+  await h.waitFor('auto-removed', () => !h.svc.list({ all: true }).some((x) => x.id === r.id));
+  assert.deepEqual(h.w.host.state(), before);
 });
