@@ -156,4 +156,36 @@ test('freebsd: rctl rules per limit; no grant means no extra privilege', async (
   assert.equal(all.annotations['org.freebsd.jail.allow.no_such_thing'], undefined);
   assert.equal(all.annotations['org.freebsd.jail.vnet'], 'new');
   assert.equal(all.annotations['org.brig.jail.modify'], 'children.max=2 securelevel=2');
+  assert.equal(
+    all.defaultMounts.find((m) => m.destination === '/proc'),
+    undefined,
+  );
+  const proc = await p.bundleSection({
+    id: CTR_ID,
+    daemonTag: 't',
+    name: 'n',
+    limits: {},
+    grant: { allow: ['mount.procfs'] },
+    readOnlyRoot: false,
+    terminal: false,
+  });
+  assert.deepEqual(proc.defaultMounts.at(-1), {
+    destination: '/proc',
+    type: 'procfs',
+    source: 'proc',
+    options: ['nosuid', 'noexec'],
+  });
+});
+
+test('freebsd: procfs at /proc for a container granted allow.mount.procfs', async (t) => {
+  const w = await freebsdWorld(t);
+  const before = w.host.state();
+  const s = await startSequence(w, { grant: { allow: ['mount.procfs'] }, limits: {} });
+  const m = w.host.state().mounts.find((x) => x.fstype === 'procfs');
+  assert.ok(m?.target.endsWith('/rootfs/proc'));
+  const jail = Object.values(w.host.state().jails).find((j) => j.name === CTR_ID)!;
+  assert.equal(jail.params['allow.mount.procfs'], true);
+  assert.equal(jail.params['children.max'], 0);
+  await teardown(s);
+  assert.deepEqual(w.host.state(), before);
 });

@@ -16,6 +16,7 @@
  *     grant does not hold never reaches the running jail. The wanted parameters travel in the
  *     bundle's `org.brig.jail.modify` annotation, so afterCreate reads them back from
  *     `ocijail state` (which also gives the jid) and needs no memory of its own.
+ *   - /dev/fd: fdescfs, always; /proc: procfs when the grant holds allow.mount.procfs.
  *   - devfs: mounted at /dev by ocijail from config.json with `ruleset=N`, N the container's
  *     ruleset (grant.devfsRuleset, allocated by src/devfs), else 4 ($devfsrules_jail). Rules are
  *     loaded with `loadDevfsRuleset` (the `devfs rule -s N ...` commands of src/devfs) when the
@@ -191,6 +192,14 @@ export class FreeBSDPlatform implements Platform {
       { destination: '/dev', type: 'devfs', source: 'devfs', options: [`ruleset=${ruleset}`] },
       { destination: '/dev/fd', type: 'fdescfs', source: 'fdesc', options: [] },
     ];
+    // procfs only for images granted it (FreeBSD programs rarely need it; it shows the jail's processes)
+    if (allow.has('mount.procfs'))
+      defaultMounts.push({
+        destination: '/proc',
+        type: 'procfs',
+        source: 'proc',
+        options: ['nosuid', 'noexec'],
+      });
     const annotations: Record<string, string> = {
       'org.freebsd.jail.vnet': g.vnet ? 'new' : 'inherit',
     };
