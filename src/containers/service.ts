@@ -122,6 +122,15 @@ export interface StartHooks {
   beforeStep?(step: StartStep, id: string): void | Promise<void>;
 }
 
+/** The privileges seam at create and remove (src/privileges/containers.ts). */
+export interface CreatePrivileges {
+  /** Policy check and the image's required parameters/volumes: throws before anything exists. */
+  beforeCreate(image: ResolvedImage, spec: ContainerSpec, caller: unknown): Promise<unknown>;
+  /** Takes what the decision grants for the new id; returns its undo. */
+  admit(id: string, decision: unknown, image: ResolvedImage, caller: unknown): Promise<() => Promise<void>>;
+  release(id: string): Promise<void>;
+}
+
 export interface ContainerServiceOptions {
   root: string;
   db: DB;
@@ -131,6 +140,7 @@ export interface ContainerServiceOptions {
   rootfs: RootfsStore;
   mounts: MountResolver;
   grant?: GrantResolver;
+  privileges?: CreatePrivileges;
   runtime: { name: string; path?: string; conmon?: string };
   hooks?: StartHooks;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -158,6 +168,8 @@ export class ContainerService {
   private waiters = new Map<string, Array<(c: Container) => void>>();
   private timers = new Map<string, NodeJS.Timeout>();
   private closed = false;
+  /** Exits of removed containers (by id and name), so `wait` after `--rm` still answers. */
+  private removedExits = new Map<string, { exitCode: number; reason?: string; error?: string }>();
   readonly daemonTag: string;
   readonly dirs: { containers: string; runtime: string; exits: string; sockets: string };
 
@@ -232,7 +244,7 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- create
 
-  async create(req: CreateRequest): Promise<Container> {
+  async create(req: CreateRequest, caller?: unknown): Promise<Container> {
     const image = await this.o.images.resolve(req.image);
     if (req.name !== undefined && !VALID_NAME.test(req.name)) {
       throw new BrigError('ERR_INVALID_ARGUMENT', `invalid container name ${JSON.stringify(req.name)}`, {
@@ -264,6 +276,9 @@ export class ContainerService {
     if (spec.restart.name !== 'no' && spec.autoRemove) {
       throw new BrigError('ERR_INVALID_ARGUMENT', '--rm and --restart cannot be combined');
     }
+    // privileges first (src/privileges/containers.ts): required parameters and volumes named
+    // with their descriptions, then the policy; both before anything exists
+    const decision = await this.o.privileges?.beforeCreate(image, spec, caller);
     const id = newContainerId();
     // resolve the process now: a missing command or parameter fails before anything exists
     const proc = resolveProcess(image.config.config ?? {}, image.brig, {
@@ -289,14 +304,17 @@ export class ContainerService {
       },
       labels: { ...(image.config.config?.Labels ?? {}), ...spec.labels },
     };
-    const vol = await this.o.mounts.resolve(id, spec.mounts, image);
-    c.spec.resolvedMounts = vol.mounts;
+    const undo: Array<() => Promise<void>> = [];
     try {
+      if (this.o.privileges) undo.push(await this.o.privileges.admit(id, decision, image, caller));
+      const vol = await this.o.mounts.resolve(id, spec.mounts, image);
+      undo.push(() => vol.undo());
+      c.spec.resolvedMounts = vol.mounts;
       await mkdir(this.dir(id), { recursive: true });
+      undo.push(() => rm(this.dir(id), { recursive: true, force: true }));
       this.store.insert(c);
     } catch (e) {
-      await rm(this.dir(id), { recursive: true, force: true });
-      await vol.undo();
+      for (const u of undo.reverse()) await u().catch(() => {});
       throw e;
     }
     this.o.events.emit('container', 'create', id, { name: c.name, image: c.image });
@@ -305,7 +323,8 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- start
 
-  start(ref: string): Promise<Container> {
+  /** `beforeStart` runs once the runtime created the container, before its process starts (attach). */
+  start(ref: string, opts: { beforeStart?: (c: Container) => Promise<void> } = {}): Promise<Container> {
     const c0 = this.store.find(ref);
     return this.withLock(c0.id, async () => {
       const c = this.store.get(c0.id)!;
@@ -315,11 +334,15 @@ export class ContainerService {
       }
       this.cancelRestart(c.id);
       c.status.stoppedByUser = false;
-      return this.startLocked(c, false);
+      return this.startLocked(c, false, opts.beforeStart);
     });
   }
 
-  private async startLocked(c: Container, isRestart: boolean): Promise<Container> {
+  private async startLocked(
+    c: Container,
+    isRestart: boolean,
+    beforeStart?: (c: Container) => Promise<void>,
+  ): Promise<Container> {
     const { rt, info } = await this.runtime();
     const dir = this.dir(c.id);
     const rootfs = join(dir, 'rootfs');
@@ -412,6 +435,7 @@ export class ContainerService {
       // FreeBSD: jail parameters ocijail cannot set (jail -m), and the jail id
       const host = (await this.o.platform.afterCreate?.(c.id, scope)) ?? {};
 
+      await beforeStart?.(c);
       await step('start');
       await rt.start(c.id);
 
@@ -668,9 +692,18 @@ export class ContainerService {
    * running and no restart is pending).
    */
   async wait(ref: string): Promise<{ exitCode: number; reason?: string; error?: string }> {
-    const c = this.store.find(ref);
+    let c: Container;
+    try {
+      c = this.store.find(ref);
+    } catch (e) {
+      const gone = this.removedExits.get(ref);
+      if (gone) return gone;
+      throw e;
+    }
     const pending = c.state === 'exited' && c.status.restartAt !== undefined;
     const done = c.state === 'running' || pending ? await this.waitNext(c.id) : c;
+    if (done.status.exitCode === undefined && this.removedExits.has(c.id))
+      return this.removedExits.get(c.id)!;
     return {
       exitCode: done.status.exitCode ?? 0,
       ...(done.status.reason ? { reason: done.status.reason } : {}),
@@ -713,8 +746,21 @@ export class ContainerService {
     await this.o.mounts
       .releaseAll(c.id, { removeAnonymous: c.spec.autoRemove || removeVolumes })
       .catch((e) => this.log('warn', 'releasing volumes failed', { id: c.id, error: String(e) }));
+    await this.o.privileges
+      ?.release(c.id)
+      .catch((e) => this.log('warn', 'releasing privileges failed', { id: c.id, error: String(e) }));
     await rm(this.dir(c.id), { recursive: true, force: true });
     this.store.delete(c.id);
+    if (c.status.exitCode !== undefined) {
+      const r = {
+        exitCode: c.status.exitCode,
+        ...(c.status.reason ? { reason: c.status.reason } : {}),
+        ...(c.status.error ? { error: c.status.error } : {}),
+      };
+      this.removedExits.set(c.id, r);
+      this.removedExits.set(c.name, r);
+      while (this.removedExits.size > 2000) this.removedExits.delete(this.removedExits.keys().next().value!);
+    }
     this.o.events.emit('container', 'destroy', c.id, { name: c.name });
     this.notify(c);
   }

@@ -11,17 +11,21 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { Router } from '../api/router.ts';
 import { ROUTE_MODULES } from '../api/routes/index.ts';
 import { serve } from '../api/server.ts';
+import { imageSource, snapshotRootfs, volumeMounts } from '../containers/adapters.ts';
+import { ContainerService } from '../containers/service.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import { BrigError } from '../errors/errors.ts';
 import { EventLog } from '../events/events.ts';
 import { LocalImageService } from '../images/local-image-service.ts';
 import { platformOf } from '../images/platform.ts';
+import { applyLayer } from '../layers/layers.ts';
 import { openDatabase } from '../metadata/db.ts';
 import { createPlatform } from '../platform/create.ts';
 import { defaultPaths, resolveGroup } from '../platform/defaults.ts';
 import { type CommandRunner, hostRunner } from '../platform/exec.ts';
 import { hostDeviceInventory, hostIdTables } from '../platform/linux/dev-inventory.ts';
 import { peerLookup } from '../platform/peer.ts';
+import { ContainerPrivileges } from '../privileges/containers.ts';
 import { PrivilegeService } from '../privileges/service.ts';
 import { RegistryHosts, resolveRegistries } from '../registry/config.ts';
 import { CredentialStore } from '../registry/credentials.ts';
@@ -182,6 +186,53 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
           loaded: rec.loaded.join(' '),
           removed: rec.removed.join(' '),
         });
+    }
+
+    // containers: runtime probe, exit watcher, reconciliation with what really runs
+    {
+      const privileges = new ContainerPrivileges(services.privileges);
+      const containers = new ContainerService({
+        root,
+        db,
+        events,
+        platform: made.platform,
+        images: imageSource(services.images),
+        rootfs: snapshotRootfs(storage.snapshotter, services.content, (src, o) => applyLayer(src, o)),
+        mounts: volumeMounts(services.volumes),
+        grant: (image, spec, id) => privileges.grant(image, spec, id),
+        privileges: {
+          beforeCreate: (image, spec, caller) => privileges.beforeCreate(image, spec, caller as never),
+          admit: (id, decision, image, caller) =>
+            privileges.admit(id, decision as never, image, caller as never),
+          release: (id) => privileges.release(id),
+        },
+        runtime: config.runtime,
+        log: (level, msg, fields) => log(level, msg, fields as never),
+      });
+      // No working runtime is not fatal: images, volumes and the rest still serve, and the
+      // container routes answer ERR_RUNTIME_UNAVAILABLE; `brig system info` shows why.
+      try {
+        await containers.init();
+        services.containers = containers;
+        services.onShutdown.push(() => containers.close());
+      } catch (e) {
+        await containers.close();
+        log('error', 'containers are unavailable', { error: (e as Error).message });
+        services.info.runtime = { configured: config.runtime.name, error: (e as Error).message };
+      }
+    }
+    if (services.containers) {
+      const { info } = await services.containers.runtime();
+      services.info.runtime = {
+        name: info.name,
+        path: info.path,
+        version: info.version,
+        configured: config.runtime.name,
+        conmon: info.conmon,
+        ...(info.rejected.length
+          ? { rejected: info.rejected.map((r) => `${r.name}: ${r.reason}`).join('; ') }
+          : {}),
+      };
     }
 
     const router = new Router();

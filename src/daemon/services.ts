@@ -3,6 +3,7 @@
  * Optional fields are services still being delivered; their routes check for them.
  */
 
+import type { ContainerService } from '../containers/service.ts';
 import type { ContentStore } from '../content/store.ts';
 import type { EventLog } from '../events/events.ts';
 import type { ImageService } from '../images/image-service.ts';
@@ -47,4 +48,6 @@ export interface Services {
   platform?: Platform;
   /** Policy checks, --grant, devfs rulesets (src/privileges). */
   privileges?: PrivilegeService;
+  /** Container lifecycle (src/containers/service.ts). */
+  containers?: ContainerService;
 }

@@ -80,7 +80,7 @@ export function conmonArgs(runtime: RuntimeInfo, o: ConmonStart): string[] {
     'error',
   ];
   if (o.terminal) a.push('-t');
-  if (o.stdin) a.push('-i', '--leave-stdin-open');
+  if (o.stdin) a.push('-i');
   return a;
 }
 

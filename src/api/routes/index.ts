@@ -3,6 +3,7 @@
  */
 import type { Services } from '../../daemon/services.ts';
 import type { Router } from '../router.ts';
+import * as containers from './containers.ts';
 import * as devfs from './devfs.ts';
 import * as events from './events.ts';
 import * as explain from './explain.ts';
@@ -14,6 +15,7 @@ import * as volumes from './volumes.ts';
 
 export const ROUTE_MODULES: Array<{ register(r: Router, s: Services): void }> = [
   system,
+  containers,
   events,
   volumes,
   images,

@@ -407,13 +407,13 @@ export class LinuxPlatform implements Platform {
 
   async mountsBelow(dir: string): Promise<string[]> {
     const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-    const unescape = (s: string) =>
+    const unesc = (s: string) =>
       s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
     const out: string[] = [];
     for (const line of text.split('\n')) {
       const mp = line.split(' ')[4];
       if (!mp) continue;
-      const p = unescape(mp);
+      const p = unesc(mp);
       if (p === dir || p.startsWith(`${dir}/`)) out.push(p);
     }
     return out.sort((a, b) => b.length - a.length);
@@ -476,7 +476,7 @@ export class LinuxPlatform implements Platform {
 /**
  * perl-base is part of every Debian system (Essential: yes) and has Socket and IO::Select.
  * Packets from the socket go to stdout as [u32 BE length][bytes]; stdin bytes become packets;
- * stdin EOF shuts the socket's write side.
+ * stdin EOF shuts the socket's write side. A zero-length packet first says "connected".
  */
 const SEQPACKET_BRIDGE = `
 use strict; use Socket; use IO::Select;
@@ -484,8 +484,9 @@ my $p = $ARGV[0];
 socket(my $s, AF_UNIX, SOCK_SEQPACKET, 0) or die "socket: $!\\n";
 connect($s, pack_sockaddr_un($p)) or die "connect $p: $!\\n";
 binmode STDIN; binmode STDOUT;
-my $sel = IO::Select->new($s, \\*STDIN);
 sub wall { my ($fh, $d) = @_; while (length $d) { my $n = syswrite($fh, $d); exit 0 unless defined $n && $n > 0; substr($d, 0, $n) = ''; } }
+wall(\\*STDOUT, pack('N', 0));
+my $sel = IO::Select->new($s, \\*STDIN);
 while (1) {
   for my $fh ($sel->can_read) {
     my $buf;

@@ -1,0 +1,545 @@
+/**
+ * Containers: create, start, stop, kill, restart, rm, ps, inspect, wait, logs, top, stats,
+ * attach and exec (hijacked streams, frames of src/client/containers.ts), cp (archive).
+ * docs/api.md § Containers.
+ */
+import { type FSWatcher, watch } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { FRAME, FrameDecoder, frame, type LogEntry } from '../../client/containers.ts';
+import { type Container, parseRestartPolicy, parseSize } from '../../containers/container.ts';
+import type { ContainerService, CreateRequest } from '../../containers/service.ts';
+import type { Services } from '../../daemon/services.ts';
+import { BrigError } from '../../errors/errors.ts';
+import { spawnChild } from '../../platform/exec.ts';
+import { created, noContent, type Router, STREAMED } from '../router.ts';
+
+function service(s: Services): ContainerService {
+  if (!s.containers) {
+    throw new BrigError('ERR_RUNTIME_UNAVAILABLE', 'containers are not available in this daemon', {
+      hint: 'See the runtime section of `brig system info` and brigd’s log.',
+    });
+  }
+  return s.containers;
+}
+
+export function view(c: Container, full = false) {
+  const r = c.spec.restart;
+  return {
+    id: c.id,
+    name: c.name,
+    image: c.image,
+    imageId: c.imageId,
+    state: c.state,
+    createdAt: c.createdAt,
+    ...(c.status.startedAt !== undefined ? { startedAt: c.status.startedAt } : {}),
+    ...(c.status.finishedAt !== undefined ? { finishedAt: c.status.finishedAt } : {}),
+    ...(c.status.exitCode !== undefined ? { exitCode: c.status.exitCode } : {}),
+    ...(c.status.reason ? { reason: c.status.reason } : {}),
+    ...(c.status.error ? { error: c.status.error } : {}),
+    ...(c.status.pid !== undefined ? { pid: c.status.pid } : {}),
+    // FreeBSD: the jail id (brig ps, brig inspect)
+    ...(c.status.jid !== undefined ? { jid: c.status.jid } : {}),
+    restartCount: c.status.restartCount,
+    restartPolicy: r.name === 'on-failure' && r.maxRetries ? `on-failure:${r.maxRetries}` : r.name,
+    command: c.status.process?.args ?? c.spec.command,
+    labels: c.labels,
+    ...(full ? { spec: c.spec, status: c.status } : {}),
+  };
+}
+
+const str = (v: unknown, what: string): string | undefined => {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new BrigError('ERR_API_BODY', `${what} must be a string`);
+  return v;
+};
+const strs = (v: unknown, what: string): string[] | undefined => {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+    throw new BrigError('ERR_API_BODY', `${what} must be an array of strings`);
+  }
+  return v as string[];
+};
+const num = (v: unknown, what: string): number | undefined => {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new BrigError('ERR_API_BODY', `${what} must be a non-negative number`);
+  }
+  return v;
+};
+
+/** Validates the create body (the CLI already parsed the flags; other clients may not have). */
+export function createRequest(b: Record<string, unknown>): CreateRequest {
+  const image = str(b.image, 'image');
+  if (!image) throw new BrigError('ERR_API_BODY', 'image is required');
+  const restart = parseRestartPolicy(str(b.restart, 'restart'));
+  if (!restart) {
+    throw new BrigError('ERR_INVALID_ARGUMENT', `invalid restart policy ${String(b.restart)}`, {
+      hint: 'Use no, on-failure[:N], always or unless-stopped.',
+    });
+  }
+  let memory = b.memory;
+  if (typeof memory === 'string') memory = parseSize(memory);
+  const mounts = b.mounts;
+  if (
+    mounts !== undefined &&
+    (!Array.isArray(mounts) ||
+      mounts.some(
+        (m) =>
+          typeof m !== 'object' ||
+          !m ||
+          !['volume', 'mount', 'tmpfs'].includes(m.kind) ||
+          typeof m.value !== 'string',
+      ))
+  ) {
+    throw new BrigError('ERR_API_BODY', 'mounts must be [{kind: volume|mount|tmpfs, value}]');
+  }
+  const labels = b.labels;
+  if (labels !== undefined && (typeof labels !== 'object' || labels === null || Array.isArray(labels))) {
+    throw new BrigError('ERR_API_BODY', 'labels must be an object of strings');
+  }
+  const r: CreateRequest = {
+    image,
+    restart,
+    ...(b.name !== undefined ? { name: str(b.name, 'name')! } : {}),
+    ...(b.command !== undefined ? { command: strs(b.command, 'command')! } : {}),
+    ...(b.entrypoint !== undefined ? { entrypoint: str(b.entrypoint, 'entrypoint')! } : {}),
+    ...(b.env !== undefined ? { env: strs(b.env, 'env')! } : {}),
+    ...(b.workdir !== undefined ? { workdir: str(b.workdir, 'workdir')! } : {}),
+    ...(b.user !== undefined ? { user: str(b.user, 'user')! } : {}),
+    ...(b.hostname !== undefined ? { hostname: str(b.hostname, 'hostname')! } : {}),
+    tty: b.tty === true,
+    stdin: b.stdin === true,
+    readOnly: b.readOnly === true,
+    autoRemove: b.autoRemove === true,
+    ...(mounts ? { mounts: mounts as CreateRequest['mounts'] } : {}),
+    ...(memory !== undefined ? { memory: num(memory, 'memory')! } : {}),
+    ...(b.cpus !== undefined ? { cpus: num(b.cpus, 'cpus')! } : {}),
+    ...(b.pidsLimit !== undefined ? { pidsLimit: num(b.pidsLimit, 'pidsLimit')! } : {}),
+    ...(b.stopSignal !== undefined ? { stopSignal: str(b.stopSignal, 'stopSignal')! } : {}),
+    ...(b.stopTimeout !== undefined ? { stopTimeout: num(b.stopTimeout, 'stopTimeout')! } : {}),
+    ...(labels ? { labels: labels as Record<string, string> } : {}),
+    ...(b.grants !== undefined ? { grants: strs(b.grants, 'grants')! } : {}),
+  };
+  return r;
+}
+
+/** ps --filter: status=, name=, label=K[=V], id=, ancestor= */
+export function matches(c: Container, filters: string[]): boolean {
+  for (const f of filters) {
+    const i = f.indexOf('=');
+    const k = i < 0 ? f : f.slice(0, i);
+    const v = i < 0 ? '' : f.slice(i + 1);
+    switch (k) {
+      case 'status':
+      case 'state':
+        if (c.state !== v) return false;
+        break;
+      case 'name':
+        if (!c.name.includes(v)) return false;
+        break;
+      case 'id':
+        if (!c.id.startsWith(v)) return false;
+        break;
+      case 'ancestor':
+        if (c.image !== v && c.imageId !== v) return false;
+        break;
+      case 'label': {
+        const j = v.indexOf('=');
+        const lk = j < 0 ? v : v.slice(0, j);
+        if (!(lk in c.labels) || (j >= 0 && c.labels[lk] !== v.slice(j + 1))) return false;
+        break;
+      }
+      case 'reason':
+        if (c.status.reason !== v) return false;
+        break;
+      default:
+        throw new BrigError('ERR_INVALID_ARGUMENT', `unknown filter ${k}`, {
+          hint: 'Filters: status=, name=, id=, label=K[=V], ancestor=, reason=.',
+        });
+    }
+  }
+  return true;
+}
+
+/** `--since`: unix seconds, RFC 3339, or a duration before now (10s, 5m, 2h). */
+export function parseSince(v: string, now = Date.now()): number {
+  const d = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v);
+  if (d)
+    return now - Number(d[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[d[2] as 'ms' | 's' | 'm' | 'h'];
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new BrigError('ERR_INVALID_ARGUMENT', `cannot parse --since ${v}`);
+  return t;
+}
+
+/** One k8s-file line: `<RFC3339Nano> <stream> <F|P> <text>`. */
+export function parseLogLine(line: string): LogEntry | undefined {
+  const a = line.indexOf(' ');
+  const b = line.indexOf(' ', a + 1);
+  const c = line.indexOf(' ', b + 1);
+  if (a < 0 || b < 0) return undefined;
+  const stream = line.slice(a + 1, b);
+  if (stream !== 'stdout' && stream !== 'stderr') return undefined;
+  const tag = c < 0 ? line.slice(b + 1) : line.slice(b + 1, c);
+  return { time: line.slice(0, a), stream, partial: tag === 'P', text: c < 0 ? '' : line.slice(c + 1) };
+}
+
+async function streamLogs(
+  svc: ContainerService,
+  ref: string,
+  q: URLSearchParams,
+  res: Duplex | NodeJS.WritableStream,
+) {
+  const c = svc.get(ref);
+  const path = svc.logPath(c.id);
+  const follow = q.get('follow') === '1' || q.get('follow') === 'true';
+  const since = q.get('since') ? parseSince(q.get('since')!) : undefined;
+  const tailQ = q.get('tail');
+  const tail = tailQ !== null && tailQ !== 'all' ? Number(tailQ) : undefined;
+  if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0)) {
+    throw new BrigError('ERR_INVALID_ARGUMENT', `--tail must be a number or all, not ${tailQ}`);
+  }
+  let offset = 0;
+  let rest = '';
+  const fh = await open(path, 'r').catch(() => undefined);
+  const readNew = async (): Promise<LogEntry[]> => {
+    if (!fh) return [];
+    const out: LogEntry[] = [];
+    for (;;) {
+      const buf = Buffer.alloc(1 << 16);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+      rest += buf.subarray(0, bytesRead).toString('utf8');
+      let i: number;
+      while ((i = rest.indexOf('\n')) >= 0) {
+        const e = parseLogLine(rest.slice(0, i));
+        rest = rest.slice(i + 1);
+        if (e && (since === undefined || Date.parse(e.time) >= since)) out.push(e);
+      }
+    }
+    return out;
+  };
+  const write = (e: LogEntry) => res.write(`${JSON.stringify(e)}\n`);
+  try {
+    let first = await readNew();
+    if (tail !== undefined) {
+      // the last `tail` whole lines (a line is its partial pieces up to the full one)
+      let lines = 0;
+      let k = first.length;
+      while (k > 0 && lines < tail) {
+        k--;
+        if (!first[k]!.partial) lines++;
+        while (k > 0 && first[k - 1]!.partial) k--;
+      }
+      if (lines === 0) k = first.length;
+      first = first.slice(k);
+    }
+    for (const e of first) write(e);
+    if (!follow) return;
+    // follow: wake on file changes; end once the container is no longer running (and no restart
+    // is pending) and everything written has been sent
+    let wake: (() => void) | undefined;
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(join(path, '..'), () => wake?.());
+    } catch {}
+    let closed = false;
+    (res as Duplex).on?.('close', () => {
+      closed = true;
+      wake?.();
+    });
+    try {
+      while (!closed) {
+        for (const e of await readNew()) write(e);
+        let cur: Container;
+        try {
+          cur = svc.get(c.id);
+        } catch {
+          break;
+        }
+        const done = cur.state !== 'running' && cur.status.restartAt === undefined;
+        if (done) {
+          for (const e of await readNew()) write(e);
+          break;
+        }
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 250).unref();
+        });
+      }
+    } finally {
+      watcher?.close();
+    }
+  } finally {
+    await fh?.close();
+  }
+}
+
+function sendError(socket: Duplex, e: unknown) {
+  const body =
+    e instanceof BrigError ? e.toJSON() : { code: 'ERR_INTERNAL', kind: 'internal', message: String(e) };
+  socket.write(frame(FRAME.error, JSON.stringify(body)));
+}
+
+const UPGRADE_RESPONSE =
+  'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: brig-stream\r\n\r\n';
+
+/** Attach: relays the container's stdio through conmon's attach socket (SEQPACKET, via a bridge). */
+async function attach(s: Services, ref: string, startIt: boolean, socket: Duplex, head: Buffer) {
+  const svc = service(s);
+  const platform = s.platform!;
+  socket.write(UPGRADE_RESPONSE);
+  let bridge: ReturnType<typeof spawnChild> | undefined;
+  const decoder = new FrameDecoder();
+  const onInput = (b: Buffer) => {
+    for (const f of decoder.push(b)) {
+      if (f.type === FRAME.stdin) bridge?.stdin?.write(f.payload);
+      else if (f.type === FRAME.stdinClose) bridge?.stdin?.end();
+      else if (f.type === FRAME.resize) {
+        const { rows, cols } = JSON.parse(f.payload.toString()) as { rows: number; cols: number };
+        void svc.resize(ref, rows, cols).catch(() => {});
+      }
+    }
+  };
+  const pending: Buffer[] = head.length ? [head] : [];
+  socket.on('data', (b: Buffer) => (bridge ? onInput(b) : pending.push(b)));
+  const connect = async () => {
+    const { cmd, args } = platform.seqpacketBridge(svc.attachSocket(ref));
+    const child = spawnChild(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    bridge = child;
+    let buf = Buffer.alloc(0);
+    let ready: (() => void) | undefined;
+    let failed: ((e: Error) => void) | undefined;
+    const connected = new Promise<void>((res, rej) => {
+      ready = res;
+      failed = rej;
+    });
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdout!.on('data', (b: Buffer) => {
+      buf = Buffer.concat([buf, b]);
+      while (buf.length >= 4) {
+        const len = buf.readUInt32BE(0);
+        if (buf.length < 4 + len) break;
+        const pkt = buf.subarray(4, 4 + len);
+        buf = buf.subarray(4 + len);
+        if (len === 0) {
+          ready?.();
+          continue;
+        }
+        const type = pkt[0] === 2 ? FRAME.stderr : FRAME.stdout;
+        socket.write(frame(type, pkt.subarray(1)));
+      }
+    });
+    child.on('exit', () => {
+      failed?.(new BrigError('ERR_RUNTIME', `cannot attach: ${err.trim() || 'the attach socket closed'}`));
+      socket.end();
+    });
+    child.stdin!.on('error', () => {});
+    await connected;
+    for (const b of pending.splice(0)) onInput(b);
+  };
+  socket.on('close', () => bridge?.kill());
+  socket.on('error', () => bridge?.kill());
+  try {
+    if (startIt) await svc.start(ref, { beforeStart: connect });
+    else await connect();
+    socket.write(frame(FRAME.ready));
+  } catch (e) {
+    sendError(socket, e);
+    socket.end();
+    bridge?.kill();
+  }
+}
+
+/** Exec: `runtime exec` with piped stdio (a pty from the runtime with tty). */
+async function exec(s: Services, ref: string, q: URLSearchParams, socket: Duplex, head: Buffer) {
+  const svc = service(s);
+  socket.write(UPGRADE_RESPONSE);
+  try {
+    let cfg: {
+      args?: unknown;
+      env?: unknown;
+      user?: unknown;
+      workdir?: unknown;
+      tty?: unknown;
+      stdin?: unknown;
+    };
+    try {
+      cfg = JSON.parse(q.get('config') ?? '{}');
+    } catch {
+      throw new BrigError('ERR_API_BODY', 'config is not JSON');
+    }
+    const args = strs(cfg.args, 'args');
+    if (!args?.length) throw new BrigError('ERR_NO_COMMAND', 'exec needs a command');
+    const { c, rt } = await svc.execTarget(ref);
+    const user = str(cfg.user, 'user');
+    let uidgid: string | undefined;
+    if (user) {
+      const { readUserDb, resolveUser } = await import('../../runtime/bundle.ts');
+      const db = await readUserDb(join(svc.dir(c.id), 'rootfs'));
+      const u = resolveUser(user, db.passwd, db.group);
+      uidgid = `${u.uid}:${u.gid}`;
+    }
+    const env = [...(c.status.process?.env ?? []), ...(strs(cfg.env, 'env') ?? [])];
+    const workdir = str(cfg.workdir, 'workdir');
+    const child = spawnChild(
+      rt.info.path,
+      rt.execArgs(c.id, {
+        args,
+        env,
+        tty: cfg.tty === true,
+        ...(workdir ? { cwd: posix.normalize(workdir) } : {}),
+        ...(uidgid ? { user: uidgid } : {}),
+      }),
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const decoder = new FrameDecoder();
+    const onInput = (b: Buffer) => {
+      for (const f of decoder.push(b)) {
+        if (f.type === FRAME.stdin) child.stdin!.write(f.payload);
+        else if (f.type === FRAME.stdinClose) child.stdin!.end();
+      }
+    };
+    child.stdin!.on('error', () => {});
+    if (head.length) onInput(head);
+    socket.on('data', onInput);
+    if (cfg.stdin !== true) child.stdin!.end();
+    child.stdout!.on('data', (b: Buffer) => socket.write(frame(FRAME.stdout, b)));
+    child.stderr!.on('data', (b: Buffer) => socket.write(frame(FRAME.stderr, b)));
+    socket.on('close', () => child.kill('SIGKILL'));
+    socket.write(frame(FRAME.ready));
+    const code = await new Promise<number>((resolve) => {
+      child.on('error', () => resolve(126));
+      child.on('close', (code, signal) =>
+        resolve(code ?? (signal ? 128 + (signalNumber(signal) ?? 9) : 255)),
+      );
+    });
+    socket.write(frame(FRAME.exit, JSON.stringify({ exitCode: code })));
+    socket.end();
+  } catch (e) {
+    sendError(socket, e);
+    socket.end();
+  }
+}
+
+function signalNumber(sig: NodeJS.Signals): number | undefined {
+  const n = (
+    {
+      SIGHUP: 1,
+      SIGINT: 2,
+      SIGQUIT: 3,
+      SIGKILL: 9,
+      SIGTERM: 15,
+      SIGUSR1: 10,
+      SIGUSR2: 12,
+      SIGPIPE: 13,
+    } as Record<string, number>
+  )[sig];
+  return n;
+}
+
+async function archiveOut(svc: ContainerService, ref: string, path: string, res: NodeJS.WritableStream) {
+  const { c } = await svc.execTarget(ref);
+  const rootfs = join(svc.dir(c.id), 'rootfs');
+  const { safeJoin } = await import('../../containers/copy.ts');
+  const { parent, base } = await safeJoin(rootfs, path);
+  const child = spawnChild('tar', ['-C', parent, '-cf', '-', '--', base], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stderr!.resume();
+  child.stdout!.pipe(res as NodeJS.WritableStream);
+  await new Promise<void>((resolve) => child.on('close', () => resolve()));
+}
+
+export function register(r: Router, s: Services): void {
+  r.post('/containers', async (req) => {
+    const body = await req.json<Record<string, unknown>>();
+    const request = createRequest(body);
+    // privileges: the caller (peer of the socket) is found only when --grant is used; it fills
+    // req.caller (uid, gid, groups, user) for the administrator check (src/privileges/service.ts)
+    await s.privileges?.callerFor(request.grants, req.raw.socket, req.caller);
+    const c = await service(s).create(request, req.caller);
+    return created(view(c));
+  });
+  r.get('/containers', (req) => {
+    const all = req.query.get('all') === '1' || req.query.get('all') === 'true';
+    const filters = req.query.getAll('filter');
+    return service(s)
+      .list({ all: all || filters.some((f) => f.startsWith('status=') || f.startsWith('state=')) })
+      .filter((c) => matches(c, filters))
+      .map((c) => view(c));
+  });
+  r.get('/containers/:id', (req) => view(service(s).get(req.params.id!), true));
+  r.post('/containers/:id/start', async (req) => view(await service(s).start(req.params.id!)));
+  r.post('/containers/:id/stop', async (req) => {
+    const t = req.query.get('t');
+    const signal = req.query.get('signal');
+    return view(
+      await service(s).stop(req.params.id!, {
+        ...(t !== null ? { timeout: Number(t) } : {}),
+        ...(signal ? { signal } : {}),
+      }),
+    );
+  });
+  r.post('/containers/:id/kill', async (req) =>
+    view(await service(s).kill(req.params.id!, req.query.get('signal') || 'SIGKILL')),
+  );
+  r.post('/containers/:id/restart', async (req) => {
+    const t = req.query.get('t');
+    return view(await service(s).restart(req.params.id!, t !== null ? { timeout: Number(t) } : {}));
+  });
+  r.delete('/containers/:id', async (req) => {
+    await service(s).remove(req.params.id!, {
+      force: req.query.get('force') === '1',
+      volumes: req.query.get('volumes') === '1',
+    });
+    return noContent;
+  });
+  r.post('/containers/:id/wait', (req) => service(s).wait(req.params.id!));
+  r.get('/containers/:id/top', (req) => service(s).top(req.params.id!));
+  r.get('/containers/:id/stats', (req) => service(s).stats(req.params.id!));
+  r.post('/containers/:id/resize', async (req) => {
+    await service(s).resize(req.params.id!, Number(req.query.get('h')), Number(req.query.get('w')));
+    return noContent;
+  });
+  r.get('/containers/:id/logs', async (req) => {
+    const svc = service(s);
+    svc.get(req.params.id!);
+    req.res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    try {
+      await streamLogs(svc, req.params.id!, req.query, req.res);
+    } catch (e) {
+      const body = e instanceof BrigError ? e.toJSON() : { code: 'ERR_INTERNAL', message: String(e) };
+      req.res.write(`${JSON.stringify({ error: body })}\n`);
+    }
+    req.res.end();
+    return STREAMED;
+  });
+  r.get('/containers/:id/archive', async (req) => {
+    const svc = service(s);
+    const path = req.query.get('path');
+    if (!path) throw new BrigError('ERR_INVALID_ARGUMENT', 'path is required');
+    await svc.execTarget(req.params.id!);
+    req.res.writeHead(200, { 'content-type': 'application/x-tar' });
+    await archiveOut(svc, req.params.id!, path, req.res);
+    req.res.end();
+    return STREAMED;
+  });
+  r.put('/containers/:id/archive', async (req) => {
+    const svc = service(s);
+    const path = req.query.get('path');
+    if (!path) throw new BrigError('ERR_INVALID_ARGUMENT', 'path is required');
+    const { c } = await svc.execTarget(req.params.id!);
+    const { extractInto } = await import('../../containers/copy.ts');
+    await extractInto(join(svc.dir(c.id), 'rootfs'), path, req.raw);
+    return noContent;
+  });
+  r.upgrade('/containers/:id/attach', (req, socket, head) =>
+    attach(s, req.params.id!, req.query.get('start') === '1', socket, head),
+  );
+  r.upgrade('/containers/:id/exec', (req, socket, head) => exec(s, req.params.id!, req.query, socket, head));
+}

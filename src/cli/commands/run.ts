@@ -1,0 +1,77 @@
+/**
+ * brig run [flags] IMAGE [COMMAND [ARG...]]
+ *   -d: start and print the id. Otherwise the container's output is shown (with -i/-t through
+ *   the attach stream, else from its log) and brig exits with the container's status; 125 when
+ *   brig itself fails (also when the container fails to start).
+ *   --dry-run: print the plan of host commands and the config.json, do nothing.
+ */
+import type { Command } from 'commander';
+import { containers } from '../../client/containers.ts';
+import { planRun } from '../../client/plans.ts';
+import { BrigError } from '../../errors/errors.ts';
+import type { CliContext } from '../context.ts';
+import { printJson } from '../output.ts';
+import { formatPlan } from '../plan-output.ts';
+import { addCreateFlags, type CreateFlags, createBody } from './container-flags.ts';
+import { interactive } from './container-io.ts';
+
+export function register(program: Command, ctx: CliContext): void {
+  addCreateFlags(
+    program
+      .command('run')
+      .description('Create and start a container')
+      .argument('<image>')
+      .argument('[command...]')
+      .option('-d, --detach', 'run in the background and print the container id')
+      .option('--dry-run', 'print what would be done (host commands, config.json) and do nothing')
+      .option('--json', 'with --dry-run: print the plan as JSON')
+      .passThroughOptions(),
+  ).action(
+    async (
+      image: string,
+      command: string[],
+      o: CreateFlags & { detach?: boolean; dryRun?: boolean; json?: boolean },
+    ) => {
+      const body = createBody(image, command, o);
+      const client = ctx.client();
+      if (o.dryRun) {
+        const {
+          mounts: _m,
+          restart: _r,
+          autoRemove: _a,
+          labels: _l,
+          stdin: _s,
+          stopSignal: _ss,
+          stopTimeout: _st,
+          ...req
+        } = body;
+        const plan = await planRun(client, req);
+        if (o.json) printJson(plan);
+        else process.stdout.write(formatPlan(plan));
+        return;
+      }
+      if (o.detach && o.rm === true && o.restart && o.restart !== 'no') {
+        throw new BrigError('ERR_INVALID_ARGUMENT', '--rm and --restart cannot be combined');
+      }
+      const c = await containers.create(client, body);
+      if (o.detach) {
+        await containers.start(client, c.id);
+        process.stdout.write(`${c.id}\n`);
+        return;
+      }
+      // attached before the process starts: no output is lost, even from a --rm container
+      try {
+        await interactive(client, c.id, { tty: o.tty === true, stdin: o.interactive === true, start: true });
+      } catch (e) {
+        // docker's rule: a --rm container that could not start is removed too
+        if (o.rm) await containers.remove(client, c.id, { force: true, volumes: true }).catch(() => {});
+        throw e;
+      }
+      const r = await containers.wait(client, c.id);
+      if (r.reason === 'failed-to-start') {
+        throw new BrigError('ERR_RUNTIME_START', r.error ?? 'the container failed to start');
+      }
+      ctx.exitCode = r.exitCode;
+    },
+  );
+}
