@@ -128,7 +128,7 @@ export class FreeBSDPlatform implements Platform {
     conmon?: string;
     workDir: string;
   }): Promise<RuntimeInfo> {
-    if (this.#info && this.#info.stateRoot.startsWith(opts.workDir)) return this.#info;
+    if (this.#info?.stateRoot.startsWith(opts.workDir)) return this.#info;
     const candidates = opts.want === 'auto' || opts.want === '' ? ['ocijail', 'runj'] : [opts.want];
     const rejected: Array<{ name: string; reason: string }> = [];
     const conmonPath = opts.conmon ?? CONMON;
