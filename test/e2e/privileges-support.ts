@@ -43,18 +43,24 @@ export interface TestUser {
   /** Groups created for the test, by role. */
   groups: Record<string, string>;
   brig(socket: string, args: string[]): Promise<CliResult>;
-  /** GET `path` on the API as this user: the HTTP status and the parsed body. */
-  get(socket: string, path: string): Promise<{ status: number; body: { error?: { code: string } } }>;
+  /** GET (or POST `body`) `path` on the API as this user: the HTTP status and the parsed body. */
+  get(
+    socket: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: { error?: { code: string } } }>;
 }
 
 const GET_SCRIPT = `
 const http = require('node:http');
-const req = http.get({ socketPath: process.argv[1], path: process.argv[2] }, (res) => {
+const body = process.argv[3];
+const req = http.request({ socketPath: process.argv[1], path: process.argv[2], method: body ? 'POST' : 'GET', headers: { 'content-type': 'application/json' } }, (res) => {
   let b = '';
   res.on('data', (c) => (b += c));
   res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, body: JSON.parse(b) })));
 });
 req.on('error', (e) => { process.stderr.write(String(e)); process.exit(2); });
+req.end(body);
 `;
 
 /** A user (and groups `sock`, `adm`, ...) removed after the test. */
@@ -86,8 +92,14 @@ export function makeUser(t: TestContext, groupRoles: string[], memberOf: string[
     uid,
     gid,
     groups,
-    get: async (socket, path) => {
-      const r = await asUser(['-e', GET_SCRIPT, socket, path]);
+    get: async (socket, path, body) => {
+      const r = await asUser([
+        '-e',
+        GET_SCRIPT,
+        socket,
+        path,
+        ...(body === undefined ? [] : [JSON.stringify(body)]),
+      ]);
       if (r.code !== 0) throw new Error(`request as ${name} failed: ${r.stderr}`);
       return JSON.parse(r.stdout);
     },
