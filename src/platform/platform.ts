@@ -201,8 +201,15 @@ export interface Platform {
     args: readonly string[],
     bundle: string,
   ): Promise<{ pid: number; conmonPid: number }>;
-  /** Optional: whether a host process lives (default: signal 0 on this machine). */
-  processAlive?(pid: number): boolean;
+  /**
+   * Optional: runs a non-interactive `runtime exec` to completion through the runner, for hosts
+   * where brigd cannot spawn the runtime itself (freebsd-simulated). Absent: the caller spawns it.
+   */
+  runExec?(
+    runtimePath: string,
+    args: readonly string[],
+    input?: Buffer,
+  ): Promise<import('./exec.ts').CommandResult>;
   /** Optional (FreeBSD): loads a composed devfs ruleset as number N (`devfs rule -s N ...`). */
   loadDevfsRuleset?(number: number, ruleset: { rules: readonly RuleInput[] }): Promise<void>;
   /** Optional (FreeBSD): deletes devfs ruleset N once the allocator freed it. */

@@ -85,6 +85,11 @@ export class OciRuntime {
     }
   }
 
+  /** ocijail and runj take exec only as a runtime-spec `process` file (no --cwd, --env, --user). */
+  get execNeedsProcessFile(): boolean {
+    return this.info.name === 'ocijail' || this.info.name === 'runj';
+  }
+
   /** Arguments for `exec` (the caller spawns it, to stream stdio). */
   execArgs(
     id: string,
@@ -102,4 +107,22 @@ export class OciRuntime {
     if (!opts.processFile) a.push(...opts.args);
     return a;
   }
+}
+
+/** The runtime-spec `process` object of an exec, for runtimes that take it as a file. */
+export function execProcess(opts: {
+  args: string[];
+  env: string[];
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  tty: boolean;
+}): Record<string, unknown> {
+  return {
+    terminal: opts.tty,
+    user: { uid: opts.uid ?? 0, gid: opts.gid ?? 0 },
+    args: opts.args,
+    env: opts.env,
+    cwd: opts.cwd ?? '/',
+  };
 }

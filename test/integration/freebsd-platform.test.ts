@@ -5,7 +5,7 @@
  * injected at every command of the start leaving the host exactly as it was.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isBrigError } from '../../src/errors/errors.ts';
@@ -188,4 +188,28 @@ test('freebsd: procfs at /proc for a container granted allow.mount.procfs', asyn
   assert.equal(jail.params['children.max'], 0);
   await teardown(s);
   assert.deepEqual(w.host.state(), before);
+});
+
+test('freebsd: exec through ocijail with a process file (the simulated host answers)', async (t) => {
+  const w = await freebsdWorld(t);
+  const s = await startSequence(w, { limits: {} });
+  const seen: string[][] = [];
+  w.host.setExecHandler((req) => {
+    seen.push(req.argv);
+    return { code: 3, stdout: `in ${req.jail}\n` };
+  });
+  const { execProcess } = await import('../../src/runtime/oci-runtime.ts');
+  assert.equal(s.rt.execNeedsProcessFile, true);
+  const file = join(s.bundle, 'exec-1.json');
+  writeFileSync(
+    file,
+    JSON.stringify(execProcess({ args: ['/bin/sh', '-c', 'id'], env: ['PATH=/bin'], tty: false })),
+  );
+  const args = s.rt.execArgs(CTR_ID, { args: [], env: [], tty: false, processFile: file });
+  assert.deepEqual(args.slice(2), ['exec', '--process', file, CTR_ID]);
+  const r = await w.platform.runExec!(s.rt.info.path, args);
+  assert.equal(r.code, 3);
+  assert.equal(r.stdout.toString(), `in ${CTR_ID}\n`);
+  assert.deepEqual(seen, [['/bin/sh', '-c', 'id']]);
+  await teardown(s);
 });

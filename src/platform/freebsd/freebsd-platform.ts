@@ -99,6 +99,11 @@ export class FreeBSDPlatform implements Platform {
     args: readonly string[],
     bundle: string,
   ) => Promise<{ pid: number; conmonPid: number }>;
+  runExec?: (
+    runtimePath: string,
+    args: readonly string[],
+    input?: Buffer,
+  ) => Promise<import('../exec.ts').CommandResult>;
   /** Whether a host process lives: signal 0 here; the simulated host answers from its state. */
   alive: (pid: number) => boolean = (pid) => {
     if (!(pid > 0)) return false;

@@ -69,5 +69,7 @@ export function simulatedPlatform(host: SimulatedFreeBSDHost): FreeBSDPlatform {
     };
   };
   p.alive = (pid) => host.isProcessAlive(pid);
+  p.runExec = (runtimePath, args, input) =>
+    host.run(runtimePath, args, { check: false, ...(input ? { input } : {}) });
   return p;
 }
