@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Bundles the CLI and the daemon with esbuild into dist/. Native addons stay external.
 // The createRequire banner lets bundled CommonJS dependencies call require() from ESM.
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -20,9 +20,18 @@ const common = {
   define: { BRIG_VERSION: JSON.stringify(pkg.version) },
   logLevel: 'warning',
 };
-const entries = [
-  ['src/cli/main.ts', 'dist/brig.mjs'],
-  ['src/daemon/main.ts', 'dist/brigd.mjs'],
-];
-await Promise.all(entries.map(([entry, outfile]) => build({ ...common, entryPoints: [entry], outfile })));
-for (const [, out] of entries) chmodSync(out, 0o755);
+// The CLI is split: dist/brig.mjs is a small entry that answers `brig --version` and loads the
+// program (commander and every command, dist/brig-program-*.mjs) only when it is needed.
+for (const f of readdirSync('dist')) if (/^brig-.*\.mjs(\.map)?$/.test(f)) rmSync(`dist/${f}`);
+await Promise.all([
+  build({
+    ...common,
+    entryPoints: { brig: 'src/cli/main.ts' },
+    outdir: 'dist',
+    splitting: true,
+    chunkNames: 'brig-[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
+  }),
+  build({ ...common, entryPoints: ['src/daemon/main.ts'], outfile: 'dist/brigd.mjs' }),
+]);
+for (const out of ['dist/brig.mjs', 'dist/brigd.mjs']) chmodSync(out, 0o755);

@@ -2,56 +2,32 @@
  * brig: the command-line client of brigd. It holds no logic and never touches the daemon's state:
  * every verb is one file in ./commands that calls the API through src/client.
  * Exit status: 0 success, 125 brig's own error, the container's status for `run` without -d.
+ *
+ * `brig --version` alone is answered here, before the program (commander and every command) is
+ * loaded: the bundle's lazy import keeps that start-up close to node's own (bench/README.md).
  */
-import { Command, CommanderError } from 'commander';
-import { isBrigError } from '../errors/errors.ts';
 import { VERSION } from '../version.ts';
-import { COMMAND_MODULES } from './commands/index.ts';
-import { createContext } from './context.ts';
 
-export const EXIT_BRIG_ERROR = 125;
+const EXIT_BRIG_ERROR = 125;
 
-async function main(argv: string[]): Promise<number> {
-  const program = new Command('brig')
-    .description('brig: containers on FreeBSD jails and Linux')
-    .version(`brig version ${VERSION}`, '-v, --version')
-    .option('-H, --host <unix://path>', 'daemon socket (default: $BRIG_HOST or unix:///var/run/brig.sock)')
-    .exitOverride()
-    .configureOutput({ outputError: (s, write) => write(s) })
-    .showHelpAfterError('(run with --help for usage)')
-    .enablePositionalOptions();
-  const ctx = createContext(program);
-  for (const m of COMMAND_MODULES) m.register(program, ctx);
-  for (const c of program.commands) c.exitOverride();
-  try {
-    await program.parseAsync(argv);
-    return ctx.exitCode;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      if (
-        e.code === 'commander.helpDisplayed' ||
-        e.code === 'commander.version' ||
-        e.code === 'commander.help'
-      )
-        return 0;
-      if (e.exitCode === 0) return 0;
-      return EXIT_BRIG_ERROR;
-    }
-    if (isBrigError(e)) {
-      process.stderr.write(`Error: ${e.message}\n`);
-      if (e.hint) process.stderr.write(`Hint: ${e.hint}\n`);
-      return EXIT_BRIG_ERROR;
-    }
-    process.stderr.write(`Error: ${(e as Error)?.stack ?? String(e)}\n`);
-    return EXIT_BRIG_ERROR;
-  }
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  process.stdout.write(`brig version ${VERSION}\n`);
+} else {
+  import('./program.ts')
+    .then(
+      (p) => p.runProgram(process.argv),
+      (e: unknown) => {
+        process.stderr.write(`Error: ${(e as Error)?.stack ?? String(e)}\n`);
+        return EXIT_BRIG_ERROR;
+      },
+    )
+    .then(
+      (code) => {
+        process.exitCode = code;
+      },
+      () => {
+        process.exitCode = EXIT_BRIG_ERROR;
+      },
+    );
 }
-
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  () => {
-    process.exitCode = EXIT_BRIG_ERROR;
-  },
-);

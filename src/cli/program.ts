@@ -1,0 +1,47 @@
+/**
+ * brig's program: every verb (one file each in ./commands) registered on commander, run, and
+ * errors turned into `Error:` / `Hint:` lines and exit 125. Loaded by ./main.ts.
+ */
+import { Command, CommanderError } from 'commander';
+import { isBrigError } from '../errors/errors.ts';
+import { VERSION } from '../version.ts';
+import { COMMAND_MODULES } from './commands/index.ts';
+import { createContext } from './context.ts';
+
+export const EXIT_BRIG_ERROR = 125;
+
+export async function runProgram(argv: string[]): Promise<number> {
+  const program = new Command('brig')
+    .description('brig: containers on FreeBSD jails and Linux')
+    .version(`brig version ${VERSION}`, '-v, --version')
+    .option('-H, --host <unix://path>', 'daemon socket (default: $BRIG_HOST or unix:///var/run/brig.sock)')
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(s) })
+    .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions();
+  const ctx = createContext(program);
+  for (const m of COMMAND_MODULES) m.register(program, ctx);
+  for (const c of program.commands) c.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return ctx.exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+      )
+        return 0;
+      if (e.exitCode === 0) return 0;
+      return EXIT_BRIG_ERROR;
+    }
+    if (isBrigError(e)) {
+      process.stderr.write(`Error: ${e.message}\n`);
+      if (e.hint) process.stderr.write(`Hint: ${e.hint}\n`);
+      return EXIT_BRIG_ERROR;
+    }
+    process.stderr.write(`Error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return EXIT_BRIG_ERROR;
+  }
+}
