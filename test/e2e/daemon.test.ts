@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BRIGD, childEnv, runBrig, startDaemon } from '../support/daemon.ts';
+import { BRIG, BRIGD, childEnv, runBrig, startDaemon } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 
 test('system info over the socket, socket mode 0660, --version', async (t) => {
@@ -20,6 +20,43 @@ test('system info over the socket, socket mode 0660, --version', async (t) => {
   const v = await d.brig(['--version']);
   assert.equal(v.code, 0);
   assert.match(v.stdout, /^brig version \d+\.\d+\.\d+/);
+});
+
+test('brig --version is answered by the small entry file, without loading the program', () => {
+  // dist/brig.mjs loads commander and every command only through a dynamic import, so that
+  // `brig --version` starts in little more than node's own start-up (bench/README.md).
+  const entry = readFileSync(BRIG, 'utf8');
+  const staticImports = [...entry.matchAll(/^import\s[^;]*?from\s*"(\.\/[^"]+)"/gm)].map((m) => m[1]!);
+  const loaded = [entry, ...staticImports.map((f) => readFileSync(join(BRIG, '..', f), 'utf8'))].join('\n');
+  assert.ok(loaded.length < 20_000, `--version loads ${loaded.length} bytes of brig`);
+  assert.doesNotMatch(loaded, /commander/i);
+  const r = spawnSync(process.execPath, [BRIG, '--version'], { env: childEnv(), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^brig version \d+\.\d+\.\d+\n$/);
+});
+
+test('two daemons on different roots and sockets run side by side, each with its own state', async (t) => {
+  const a = await startDaemon(t);
+  const b = await startDaemon(t);
+  const infoA = JSON.parse((await a.brig(['system', 'info', '--json'])).stdout);
+  const infoB = JSON.parse((await b.brig(['system', 'info', '--json'])).stdout);
+  assert.equal(infoA.root, a.root);
+  assert.equal(infoB.root, b.root);
+  assert.notEqual(a.root, b.root);
+  const rootfs = join(a.dir, 'rootfs');
+  mkdirSync(join(rootfs, 'etc'), { recursive: true });
+  writeFileSync(join(rootfs, 'etc', 'hello'), 'hello\n');
+  const imp = await a.brig(['image', 'import', rootfs, 'only-in-a:1']);
+  assert.equal(imp.code, 0, imp.stderr);
+  const listA = JSON.parse((await a.brig(['images', '--json'])).stdout);
+  assert.deepEqual(
+    listA.map((i: { names: string[] }) => i.names),
+    [['docker.io/library/only-in-a:1']],
+  );
+  assert.deepEqual(JSON.parse((await b.brig(['images', '--json'])).stdout), []);
+  // one stopping leaves the other answering
+  assert.equal(await a.stop(), 0);
+  assert.equal((await b.brig(['system', 'info', '--json'])).code, 0);
 });
 
 test('a second daemon on the same root is refused, and the first keeps working', async (t) => {
