@@ -14,7 +14,6 @@ import { serve } from '../api/server.ts';
 import { imageSource, snapshotRootfs, volumeMounts } from '../containers/adapters.ts';
 import { ContainerService } from '../containers/service.ts';
 import { LocalContentStore } from '../content/local-store.ts';
-import { BrigError } from '../errors/errors.ts';
 import { EventLog } from '../events/events.ts';
 import { LocalImageService } from '../images/local-image-service.ts';
 import { platformOf } from '../images/platform.ts';
@@ -22,7 +21,7 @@ import { applyLayer } from '../layers/layers.ts';
 import { openDatabase } from '../metadata/db.ts';
 import { createPlatform } from '../platform/create.ts';
 import { defaultPaths, resolveGroup } from '../platform/defaults.ts';
-import { type CommandRunner, hostRunner } from '../platform/exec.ts';
+import { hostRunner } from '../platform/exec.ts';
 import { hostDeviceInventory, hostIdTables } from '../platform/linux/dev-inventory.ts';
 import { peerLookup } from '../platform/peer.ts';
 import { ContainerPrivileges } from '../privileges/containers.ts';
@@ -158,18 +157,13 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     // privileges: policy checks, --grant callers, devfs rulesets (src/privileges); the ruleset
     // mapping is reconciled with the containers table (and, on FreeBSD, the kernel's rulesets)
     const privOs = services.platformName === 'linux' ? 'linux' : 'freebsd';
-    // freebsd-simulated: devfs(8) must reach the simulated host, never the real one
-    const privRunner: CommandRunner | undefined = made.platform.runner;
     services.privileges = new PrivilegeService({
       policy: config.policy,
       db,
       events,
       os: privOs,
-      runner: privRunner ?? {
-        run: () => {
-          throw new BrigError('ERR_UNSUPPORTED_PLATFORM', 'devfs rulesets need the simulated host');
-        },
-      },
+      // the platform's runner: under freebsd-simulated devfs(8) reaches the simulated host only
+      runner: made.platform.runner,
       adminGroups: config.admin.groups,
       resolveGroup: (g) => resolveGroup(g),
       peer: peerLookup(services.platformName, hostRunner),
@@ -177,7 +171,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       ...(privOs === 'linux' ? { inventory: () => hostDeviceInventory(), ids: () => hostIdTables() } : {}),
       log,
     });
-    if (privRunner) {
+    {
       const live = (db.prepare('SELECT id FROM containers').all() as Array<{ id: string }>).map((r) => r.id);
       const rec = await services.privileges.reconcile(live);
       if (rec.released.length || rec.removed.length || rec.loaded.length)

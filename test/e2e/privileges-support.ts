@@ -19,7 +19,11 @@ function putBlob(layout: string, bytes: Buffer): { digest: string; size: number 
 }
 
 /** A copy of the busybox layout with `brig` set in its config (tag `latest`). */
-export function layoutWithBrig(t: TestContext, brig: unknown): string {
+export function layoutWithBrig(
+  t: TestContext,
+  brig: unknown,
+  patch: (config: Record<string, unknown>) => void = () => {},
+): string {
   const layout = join(tempDir(t), 'layout');
   cpSync(busyboxImage().layout, layout, { recursive: true });
   const blob = (d: string) => readFileSync(join(layout, 'blobs', 'sha256', d.replace('sha256:', '')));
@@ -30,6 +34,7 @@ export function layoutWithBrig(t: TestContext, brig: unknown): string {
   const manifest = JSON.parse(blob(mdesc.digest).toString()) as { config: { digest: string; size: number } };
   const config = JSON.parse(blob(manifest.config.digest).toString()) as Record<string, unknown>;
   config.brig = brig;
+  patch(config);
   Object.assign(manifest.config, putBlob(layout, Buffer.from(JSON.stringify(config))));
   Object.assign(mdesc, putBlob(layout, Buffer.from(JSON.stringify(manifest))));
   writeFileSync(join(layout, 'index.json'), JSON.stringify(index));
