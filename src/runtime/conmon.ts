@@ -17,8 +17,8 @@
  * Logs: `-l k8s-file:PATH`, lines `<RFC3339Nano> stdout|stderr F|P <text>`.
  * Terminal (`-t`): conmon receives the pty from the runtime through its console socket and
  * serves it on the attach socket `<bundle>/attach` (SOCK_SEQPACKET; reached through the short
- * symlink `<socket-dir>/<cuuid>` -> bundle). Packets from conmon: [1 byte stream: 1 stdout,
- * 2 stderr][data]; packets to conmon: raw stdin bytes. Resize: write `1 ROWS COLS\n` to the fifo
+ * symlink `<socket-dir>/<cuuid>` -> bundle). Packets from conmon: [1 byte stream: 2 stdout,
+ * 3 stderr][data]; packets to conmon: raw stdin bytes. Resize: write `1 ROWS COLS\n` to the fifo
  * `<bundle>/ctl`.
  */
 import { readFile } from 'node:fs/promises';

@@ -4,7 +4,7 @@
  * docs/api.md § Containers.
  */
 import { type FSWatcher, watch } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { FRAME, FrameDecoder, frame, type LogEntry } from '../../client/containers.ts';
@@ -330,7 +330,7 @@ async function attach(s: Services, ref: string, startIt: boolean, socket: Duplex
           ready?.();
           continue;
         }
-        const type = pkt[0] === 2 ? FRAME.stderr : FRAME.stdout;
+        const type = pkt[0] === 3 ? FRAME.stderr : FRAME.stdout; // conmon: 2 stdout, 3 stderr
         socket.write(frame(type, pkt.subarray(1)));
       }
     });
@@ -386,17 +386,42 @@ async function exec(s: Services, ref: string, q: URLSearchParams, socket: Duplex
     }
     const env = [...(c.status.process?.env ?? []), ...(strs(cfg.env, 'env') ?? [])];
     const workdir = str(cfg.workdir, 'workdir');
-    const child = spawnChild(
-      rt.info.path,
-      rt.execArgs(c.id, {
-        args,
-        env,
-        tty: cfg.tty === true,
-        ...(workdir ? { cwd: posix.normalize(workdir) } : {}),
-        ...(uidgid ? { user: uidgid } : {}),
-      }),
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
+    // ocijail and runj take the process as a runtime-spec file (FreeBSD)
+    let processFile: string | undefined;
+    if (rt.execNeedsProcessFile) {
+      const { execProcess } = await import('../../runtime/oci-runtime.ts');
+      const [uid, gid] = (uidgid ?? '0:0').split(':').map(Number);
+      processFile = join(svc.dir(c.id), `exec-${process.hrtime.bigint()}.json`);
+      const cwd = workdir ? posix.normalize(workdir) : (c.status.process?.cwd ?? '/');
+      const spec = execProcess({ args, env, cwd, uid: uid ?? 0, gid: gid ?? 0, tty: cfg.tty === true });
+      await writeFile(processFile, JSON.stringify(spec));
+    }
+    const execArgs = rt.execArgs(c.id, {
+      args,
+      env,
+      tty: cfg.tty === true,
+      ...(workdir ? { cwd: posix.normalize(workdir) } : {}),
+      ...(uidgid ? { user: uidgid } : {}),
+      ...(processFile ? { processFile } : {}),
+    });
+    // freebsd-simulated: nothing can be spawned; the simulated host runs it (no tty, no stdin)
+    const runExec = s.platform?.runExec;
+    if (runExec && cfg.tty !== true) {
+      socket.write(frame(FRAME.ready));
+      const r = await runExec
+        .call(s.platform, rt.info.path, execArgs)
+        .finally(() => (processFile ? rm(processFile, { force: true }) : undefined));
+      if (r.stdout.length) socket.write(frame(FRAME.stdout, r.stdout));
+      if (r.stderr.length) socket.write(frame(FRAME.stderr, r.stderr));
+      socket.write(frame(FRAME.exit, JSON.stringify({ exitCode: r.code })));
+      socket.end();
+      return;
+    }
+    const child = spawnChild(rt.info.path, execArgs, { stdio: ['pipe', 'pipe', 'pipe'] });
+    if (processFile) {
+      const f = processFile;
+      child.on('close', () => void rm(f, { force: true }));
+    }
     const decoder = new FrameDecoder();
     const onInput = (b: Buffer) => {
       for (const f of decoder.push(b)) {
