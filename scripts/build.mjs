@@ -2,6 +2,7 @@
 // Bundles the CLI and the daemon with esbuild into dist/. Native addons stay external.
 // The createRequire banner lets bundled CommonJS dependencies call require() from ESM.
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -22,8 +23,9 @@ const common = {
 };
 // The CLI is split: dist/brig.mjs is a small entry that answers `brig --version` and loads the
 // program (commander and every command, dist/brig-program-*.mjs) only when it is needed.
-for (const f of readdirSync('dist')) if (/^brig-.*\.mjs(\.map)?$/.test(f)) rmSync(`dist/${f}`);
-await Promise.all([
+// Chunks of earlier builds are removed after the new ones are written (never before: a brig
+// running meanwhile must find its chunks).
+const [cli] = await Promise.all([
   build({
     ...common,
     entryPoints: { brig: 'src/cli/main.ts' },
@@ -31,7 +33,12 @@ await Promise.all([
     splitting: true,
     chunkNames: 'brig-[name]-[hash]',
     outExtension: { '.js': '.mjs' },
+    metafile: true,
   }),
   build({ ...common, entryPoints: ['src/daemon/main.ts'], outfile: 'dist/brigd.mjs' }),
 ]);
+const written = new Set(Object.keys(cli.metafile.outputs).map((p) => basename(p)));
+for (const f of readdirSync('dist')) {
+  if (/^brig-.*\.mjs(\.map)?$/.test(f) && !written.has(f)) rmSync(`dist/${f}`, { force: true });
+}
 for (const out of ['dist/brig.mjs', 'dist/brigd.mjs']) chmodSync(out, 0o755);
