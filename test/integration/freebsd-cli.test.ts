@@ -1,6 +1,6 @@
 /**
  * The built brigd and brig with `--platform freebsd-simulated`: dry run, run -d, the jail id in
- * `brig ps` and `brig inspect`, stop, rm; the simulated host (persisted under the daemon's root)
+ * `brig ps` and `brig inspect`, exec, stop, rm; the simulated host (persisted under the daemon's root)
  * ends as it began. Needs `npm run build`.
  */
 import assert from 'node:assert/strict';
@@ -54,6 +54,9 @@ test('brig on freebsd-simulated: --dry-run, run -d, ps/inspect show the jail id,
   assert.equal(ps.find((c) => c.id === id)?.jid, jail.jid);
   const inspect = JSON.parse(await ok(['inspect', 'web'])) as unknown;
   assert.match(JSON.stringify(inspect), new RegExp(`"jid":${jail.jid}\\b`));
+
+  // exec: ocijail gets a process file (the simulated host answers exit 0)
+  await ok(['exec', 'web', '/bin/sh', '-c', 'id']);
 
   await ok(['stop', '-t', '2', 'web']);
   const after = JSON.parse(await ok(['ps', '-a', '--json'])) as Array<{
