@@ -450,8 +450,10 @@ function jailOf(scope: string): string | undefined {
 function mountTarget(line: string): string | undefined {
   const on = / on (\/.*) \([^()]*\)$/.exec(line);
   if (on) return on[1];
+  // fstab format (mount -p): fields separated by blanks, blanks inside a path written as \040
   const f = line.split(/\s+/);
-  return f.length >= 3 && f[1]!.startsWith('/') ? f[1] : undefined;
+  if (f.length < 3 || !f[1]!.startsWith('/')) return undefined;
+  return f[1]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }
 
 /** ps(1) cputime `[dd-][hh:]mm:ss.cc` in seconds. */
