@@ -64,7 +64,7 @@ async function main(): Promise<void> {
 
 main().catch((e) => {
   if (isBrigError(e)) {
-    console.error(`brigd: ${e.message}`);
+    console.error(`brigd: ${e.message} (${e.code})`);
     if (e.hint) console.error(`hint: ${e.hint}`);
   } else if ((e as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS')) {
     console.error(`brigd: ${(e as Error).message}\n${USAGE}`);

@@ -15,8 +15,15 @@ test('system info over the socket, socket mode 0660, --version', async (t) => {
   assert.equal(info.root, d.root);
   assert.equal(info.platform.name, 'linux');
   assert.ok(info.version);
+  assert.equal(info.node, process.version);
+  assert.equal(info.apiVersion, 1);
+  // the storage driver and the runtime actually chosen on this host, not the configured 'auto'
+  assert.match(info.storage.driver, /^(overlay|native|zfs)$/);
+  assert.match(info.runtime.name, /^(runc|crun)$/);
   const human = await d.brig(['system', 'info']);
-  assert.match(human.stdout, /^root:\s+\S+/m);
+  for (const key of ['version', 'root', 'platform.name', 'storage.driver', 'runtime.name']) {
+    assert.match(human.stdout, new RegExp(`^${key.replace('.', '\\.')}:\\s+\\S+`, 'm'));
+  }
   const v = await d.brig(['--version']);
   assert.equal(v.code, 0);
   assert.match(v.stdout, /^brig version \d+\.\d+\.\d+/);
@@ -70,7 +77,7 @@ test('a second daemon on the same root is refused, and the first keeps working',
     },
   );
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /already owns/);
+  assert.match(r.stderr, /\(ERR_DAEMON_RUNNING\)/);
   assert.equal((await d.brig(['system', 'info', '--json'])).code, 0);
 });
 
@@ -80,6 +87,7 @@ test('unknown configuration keys and wrong types are refused at start-up with th
   for (const [text, key] of [
     ['storage:\n  drivr: native\n', 'storage.drivr'],
     ['log:\n  level: loud\n', 'log.level'],
+    ['storage: 5\n', 'storage'],
   ] as const) {
     writeFileSync(cfg, text);
     const r = spawnSync(
@@ -91,6 +99,7 @@ test('unknown configuration keys and wrong types are refused at start-up with th
       },
     );
     assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /\(ERR_CONFIG_INVALID\)/);
     assert.ok(r.stderr.includes(key), r.stderr);
   }
 });
