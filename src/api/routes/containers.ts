@@ -373,6 +373,11 @@ async function exec(s: Services, ref: string, q: URLSearchParams, socket: Duplex
     } catch {
       throw new BrigError('ERR_API_BODY', 'config is not JSON');
     }
+    if (cfg.tty === true) {
+      throw new BrigError('ERR_EXEC_FAILED', 'exec with a terminal (-t) is not supported yet', {
+        hint: 'Run without -t, or start the container with -it.',
+      });
+    }
     const args = strs(cfg.args, 'args');
     if (!args?.length) throw new BrigError('ERR_NO_COMMAND', 'exec needs a command');
     const { c, rt } = await svc.execTarget(ref);
