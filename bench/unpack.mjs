@@ -10,9 +10,12 @@
 //   brig (in-process)  applyLayer() called in this process (what brigd does)
 //   brig (process)     a fresh `node` running an esbuild bundle of applyLayer: start-up included,
 //                      as a CLI would pay it
+//   brig image unpack  the real command: `brig image unpack` through a brigd running on the tmpfs
+//                      (dist/, `npm run build`; the image imported once before the rounds);
+//                      client start-up, the API round trip and the daemon's unpack included
 //   tar -xzf           GNU tar (with its gzip child) as root
 //   umoci unpack       the whole image into a runtime bundle
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   createReadStream,
   existsSync,
@@ -55,8 +58,10 @@ const tag = index.manifests[0].annotations['org.opencontainers.image.ref.name'];
 
 const mnt = mkdtempSync('/var/tmp/brig-bench-mnt-');
 execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4g', 'tmpfs', mnt]);
+let daemon;
 const cleanup = () => {
-  spawnSync('umount', [mnt]);
+  daemon?.kill('SIGTERM');
+  spawnSync('umount', ['-l', mnt]);
   rmSync(mnt, { recursive: true, force: true });
 };
 process.on('exit', cleanup);
@@ -89,6 +94,36 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
   // the bundle resolves zstd-napi from the project
   execFileSync('ln', ['-s', join(here, '../node_modules'), join(mnt, 'node_modules')]);
 
+  // brigd on the tmpfs, the image imported once: `brig image unpack` is then timed per round
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const brigd = join(here, '../dist/brigd.mjs');
+  const brig = join(here, '../dist/brig.mjs');
+  if (!existsSync(brigd) || !existsSync(brig)) throw new Error('dist/ missing: run `npm run build` first');
+  const sock = join(mnt, 'brig.sock');
+  writeFileSync(join(mnt, 'brig.yaml'), '');
+  daemon = spawn(
+    process.execPath,
+    [brigd, '--root', join(mnt, 'daemon-root'), '--socket', sock, '--config', join(mnt, 'brig.yaml')],
+    { env, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const runBrig = (args) => {
+    const r = spawnSync(process.execPath, [brig, '--host', `unix://${sock}`, ...args], {
+      env,
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`brig ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  for (
+    let i = 0;
+    i < 200 &&
+    spawnSync(process.execPath, [brig, '--host', `unix://${sock}`, 'system', 'info'], { env }).status !== 0;
+    i++
+  )
+    await new Promise((r) => setTimeout(r, 50));
+  runBrig(['image', 'import', join(mnt, 'layout'), 'bench-debian:1']);
+
   const time = (f) => {
     const t = process.hrtime.bigint();
     const r = f();
@@ -118,6 +153,11 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
         execFileSync(process.execPath, [bundle, layer, d, layerDesc.digest], { stdio: 'inherit' }),
       );
     },
+    'brig image unpack (CLI via brigd)': async () => {
+      const d = join(mnt, 'cli');
+      rmSync(d, { recursive: true, force: true });
+      return time(() => runBrig(['image', 'unpack', 'bench-debian:1', d]));
+    },
     'tar -xzf': async () => {
       const d = fresh('tar');
       return time(() => execFileSync('tar', ['-xzf', layer, '-C', d], { stdio: 'inherit' }));
@@ -144,7 +184,14 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
     snapshot(join(mnt, 'brig'), { mtime: false }),
   );
   if (diff.length > 0) throw new Error(`brig and tar trees differ:\n${diff.slice(0, 20).join('\n')}`);
-  for (const n of names) rmSync(join(mnt, n.split(' ')[0]), { recursive: true, force: true });
+  const cliDiff = diffSnapshots(
+    snapshot(join(mnt, 'tar'), { mtime: false }),
+    snapshot(join(mnt, 'cli'), { mtime: false }),
+  );
+  if (cliDiff.length > 0)
+    throw new Error(`brig image unpack and tar trees differ:\n${cliDiff.slice(0, 20).join('\n')}`);
+  for (const d of ['brig', 'brigp', 'cli', 'tar', 'umoci'])
+    rmSync(join(mnt, d), { recursive: true, force: true });
 
   const median = (xs) => {
     const s = [...xs].sort((a, b) => a - b);
@@ -152,7 +199,7 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
   };
   const tarMed = median(results['tar -xzf']);
   const umociMed = median(results['umoci unpack']);
-  console.log('brig and tar -xzf gave the same tree');
+  console.log('brig (applyLayer and brig image unpack) and tar -xzf gave the same tree');
   console.log(`\nDebian ${tag}: layer ${layerDesc.size} bytes gzip, ${rounds} rounds (alternating), tmpfs`);
   console.log(
     `machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
