@@ -64,7 +64,6 @@ test('plan on freebsd-simulated: unpack, clone, nullfs, devfs, rctl, conmon, oci
     'zfs list -H -o name -t filesystem -d 1 zroot/brig',
     'zfs create zroot/brig/1',
     'zfs get -H -o value mountpoint zroot/brig/1',
-    'zfs destroy zroot/brig/1@committed',
     'zfs snapshot zroot/brig/1@committed',
     'zfs set readonly=on zroot/brig/1',
     'zfs clone zroot/brig/1@committed zroot/brig/2',

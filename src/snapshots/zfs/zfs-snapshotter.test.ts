@@ -66,7 +66,6 @@ test('zfs: exact commands of a layer, a container clone, commit, remove', async 
       'zfs list -H -o name -t filesystem -d 1 tank/brig',
       'zfs create tank/brig/1',
       'zfs get -H -o value mountpoint tank/brig/1',
-      'zfs destroy tank/brig/1@committed',
       'zfs snapshot tank/brig/1@committed',
       'zfs set readonly=on tank/brig/1',
       'zfs clone tank/brig/1@committed tank/brig/2',
@@ -132,4 +131,31 @@ test('zfs diff: a container clone’s changes, names with spaces and non-ASCII b
   const cmd = host.log.at(-1)!;
   assert.deepEqual([cmd.cmd, ...cmd.args], ['zfs', 'diff', '-FH', 'tank/brig/1@committed', 'tank/brig/2']);
   await assert.rejects(s.diff('base'), (e) => isBrigError(e, 'ERR_SNAPSHOT_STATE'));
+});
+
+test('zfs: a leftover @committed (crash between snapshot and row) is retaken at commit', async (t) => {
+  const dir = tempDir(t, 'brig-zfs-');
+  const db = openDatabase(join(dir, 'brig.db'));
+  t.after(() => db.close());
+  const host = await zfsHost(dir);
+  const s = new ZfsSnapshotter(db, { dataset: 'tank/brig', runner: host });
+  await s.prepare('a');
+  await host.run('zfs', ['snapshot', 'tank/brig/1@committed']);
+  host.log.length = 0;
+  await s.commit('l', 'a');
+  assert.deepEqual(
+    host.log.map((c) => [c.cmd, ...c.args].join(' ')),
+    [
+      'zfs snapshot tank/brig/1@committed',
+      'zfs destroy tank/brig/1@committed',
+      'zfs snapshot tank/brig/1@committed',
+      'zfs set readonly=on tank/brig/1',
+    ],
+  );
+  assert.equal((await s.stat('l')).kind, 'committed');
+  // any other snapshot failure fails the commit and leaves the key active
+  await s.prepare('b');
+  host.failNext({ cmd: 'zfs', args: ['snapshot'] }, { stderr: 'cannot create snapshot: out of space\n' });
+  await assert.rejects(s.commit('m', 'b'), (e) => isBrigError(e, 'ERR_COMMAND_FAILED'));
+  assert.equal((await s.stat('b')).kind, 'active');
 });

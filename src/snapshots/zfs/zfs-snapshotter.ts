@@ -25,11 +25,11 @@
  * Crash safety (as ../dir-snapshotter.ts): the dataset is made before its row is inserted and
  * destroyed after its row is deleted; a crash leaves at worst a numbered dataset no row names,
  * which `cleanup()` destroys. Commit snapshots first and updates the row second; a leftover
- * `@committed` on an active dataset is harmless (the next commit destroys and retakes it).
+ * `@committed` on an active dataset is harmless (a commit that finds it destroys and retakes it).
  */
 import { BrigError } from '../../errors/errors.ts';
 import type { DB } from '../../metadata/db.ts';
-import type { CommandRunner } from '../../platform/exec.ts';
+import { type CommandRunner, commandFailed } from '../../platform/exec.ts';
 import { checkKey, diskUsage } from '../dir-snapshotter.ts';
 import type {
   DirectWrite,
@@ -237,9 +237,14 @@ export class ZfsSnapshotter implements Snapshotter {
       throw new BrigError('ERR_SNAPSHOT_STATE', `zfs snapshot ${key} is ${r.kind}, not active`);
     if (this.#row(name)) throw new BrigError('ERR_SNAPSHOT_EXISTS', `zfs snapshot ${name} already exists`);
     const ds = this.#ds(infoOf(r.info).id);
-    // A leftover @committed (a crash after the snapshot, before the row) is retaken.
-    await this.#runner.run(this.#zfs, ['destroy', `${ds}@${SNAP}`], { check: false });
-    await this.#zfsRun('snapshot', `${ds}@${SNAP}`);
+    const snapArgs = ['snapshot', `${ds}@${SNAP}`];
+    const snap = await this.#runner.run(this.#zfs, snapArgs, { check: false });
+    if (snap.code !== 0) {
+      if (!/already exists/.test(snap.stderr.toString())) throw commandFailed(this.#zfs, snapArgs, snap);
+      // A leftover @committed (a crash after the snapshot, before the row) is retaken once.
+      await this.#zfsRun('destroy', `${ds}@${SNAP}`);
+      await this.#zfsRun('snapshot', `${ds}@${SNAP}`);
+    }
     try {
       this.#db.transaction(() => {
         const cur = this.#row(key);
