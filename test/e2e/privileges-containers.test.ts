@@ -164,6 +164,8 @@ describe('privileges with real containers', { concurrency: false }, () => {
       query: { filter: ['type=policy'] },
     }))
       events.push(e);
+    // every container above was removed (rm, --rm): no ruleset is left
+    assert.deepEqual(await devfsLs(d), []);
     const inspect = await d.client.request<{ id: string }>('GET', '/images/raw:1/json');
     assert.deepEqual(
       events.map((e) => [
