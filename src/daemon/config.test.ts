@@ -27,11 +27,26 @@ test('wrong types are refused with the path, what was found and what was expecte
   assert.throws(
     () => parseConfigText('storage:\n  driver: btrfs\n', 'brig.yaml'),
     (e) =>
-      isBrigError(e, 'ERR_CONFIG_INVALID') && e.details?.key === 'storage.driver' && /btrfs/.test(e.message),
+      isBrigError(e, 'ERR_CONFIG_INVALID') &&
+      e.details?.key === 'storage.driver' &&
+      e.details?.found === '"btrfs"' &&
+      /"overlay"/.test(String(e.details?.expected)),
   );
   assert.throws(
     () => parseConfigText('log: [1]\n', 'x'),
-    (e) => isBrigError(e, 'ERR_CONFIG_INVALID') && e.details?.key === 'log',
+    (e) =>
+      isBrigError(e, 'ERR_CONFIG_INVALID') &&
+      e.details?.key === 'log' &&
+      e.details?.found === 'Array' &&
+      e.details?.expected === 'a mapping',
+  );
+  assert.throws(
+    () => parseConfigText('events:\n  retain: "x"\n', 'x'),
+    (e) =>
+      isBrigError(e, 'ERR_CONFIG_INVALID') &&
+      e.details?.key === 'events.retain' &&
+      e.details?.found === '"x"' &&
+      e.details?.expected === 'number',
   );
   assert.throws(
     () => parseConfigText('- a\n', 'x'),

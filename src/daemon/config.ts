@@ -93,7 +93,13 @@ export function validateConfig(value: unknown, source = 'configuration'): Daemon
   });
   const first = r.issues[0]!;
   throw new BrigError('ERR_CONFIG_INVALID', `${source}: ${lines.join('; ')}`, {
-    details: { key: first.path?.map((p) => String(p.key)).join('.') ?? '', issues: lines },
+    details: {
+      key: first.path?.map((p) => String(p.key)).join('.') ?? '',
+      // what was found and what was expected, for the first issue (the message has them all)
+      found: describe(first.received),
+      expected: first.type === 'custom' ? 'a mapping' : (first.expected ?? first.message),
+      issues: lines,
+    },
   });
 }
 
