@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { DeviceNode } from '../devfs/index.ts';
+import { FreeBSDPlatform } from '../platform/freebsd/freebsd-platform.ts';
 import { linuxSection } from '../platform/linux/linux-platform.ts';
 import type { BundleInput, PrivilegeGrant } from '../platform/platform.ts';
 import {
@@ -192,6 +193,49 @@ describe('a refused privilege never reaches the bundle', () => {
         }
       }),
       { numRuns: 300 },
+    );
+  });
+
+  test('FreeBSD bundle (jail annotations, devfs mount): the same without the refused items', async () => {
+    const platform = new FreeBSDPlatform({ runner: { run: () => assert.fail('no command expected') } });
+    const section = (g: PrivilegeGrant) =>
+      platform.bundleSection({
+        id: 'x'.repeat(64),
+        daemonTag: 't',
+        name: 'c',
+        limits: {},
+        grant: g,
+        readOnlyRoot: false,
+        terminal: false,
+      });
+    await fc.assert(
+      fc.asyncProperty(
+        requestArb,
+        policyArb,
+        grantsArb,
+        fc.constantFrom(...REFS),
+        async (req, policy, grants, ref) => {
+          const d = decide(req, policy, { imageRef: ref, grants });
+          const clean = decide(
+            withoutRefused(
+              req,
+              d.refusals.map((r) => r.item),
+            ),
+            policy,
+            { imageRef: ref, grants },
+          );
+          const host = { os: 'freebsd' as const, rulesetNumber: 1000 };
+          const b = await section(platformGrant(d.grant, d.composed, host));
+          assert.deepEqual(b, await section(platformGrant(clean.grant, clean.composed, host)));
+          for (const r of d.refusals) {
+            const item = parseGrant(r.item);
+            if (item.kind === 'allow')
+              assert.equal(b.annotations[`org.freebsd.jail.allow.${item.name}`], undefined, r.item);
+            if (item.kind === 'vnet') assert.equal(b.annotations['org.freebsd.jail.vnet'], 'inherit');
+          }
+        },
+      ),
+      { numRuns: 100 },
     );
   });
 
