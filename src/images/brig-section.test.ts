@@ -9,7 +9,6 @@ const full = () => ({
   description: 'what this image is',
   entrypoints: {
     main: {
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: brig substitutes ${PORT} itself
       args: ['/usr/local/bin/app', '--port', '${PORT}'],
       description: 'd',
       usage: 'u',
