@@ -378,7 +378,7 @@ export class ContainerService {
         terminal: c.spec.tty,
         hostname,
       });
-      const { passwd, group } = await readUserDb(rootfs);
+      const { passwd, group } = await readUserDb(this.o.platform.hostView?.(rootfs) ?? rootfs);
       const user = resolveUser(proc.user, passwd, group);
       const grant = (await this.o.grant?.(image, c.spec, c.id)) ?? {};
       const limits = {

@@ -210,6 +210,12 @@ export interface Platform {
     args: readonly string[],
     input?: Buffer,
   ): Promise<import('./exec.ts').CommandResult>;
+  /**
+   * Optional: where a path of the host really is on this machine, for reading files (a
+   * container's /etc/passwd) below mounts this machine cannot see: the simulated host's nullfs
+   * mounts exist only in its state, their sources are real directories. Absent: the path itself.
+   */
+  hostView?(path: string): string;
   /** Optional (FreeBSD): loads a composed devfs ruleset as number N (`devfs rule -s N ...`). */
   loadDevfsRuleset?(number: number, ruleset: { rules: readonly RuleInput[] }): Promise<void>;
   /** Optional (FreeBSD): deletes devfs ruleset N once the allocator freed it. */

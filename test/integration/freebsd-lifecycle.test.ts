@@ -5,6 +5,7 @@
  * command of a start leaves the host exactly as it was and no container running.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { volumeMounts } from '../../src/containers/adapters.ts';
@@ -233,4 +234,16 @@ test('freebsd service: restart always after exit 0; a user stop is final; --rm r
   await h.w.host.exitProcess(r.id, 0);
   await h.waitFor('auto-removed', () => !h.svc.list({ all: true }).some((x) => x.id === r.id));
   assert.deepEqual(h.w.host.state(), before);
+});
+
+test('freebsd service: -u NAME resolves from the container root behind the simulated nullfs mount', async (t) => {
+  const h = await harness(t);
+  const c = await h.svc.create({ image: 'fbsd', user: 'www' });
+  await h.svc.start(c.id);
+  const spec = JSON.parse(readFileSync(join(h.svc.dir(c.id), 'config.json'), 'utf8')) as {
+    process: { user: { uid: number; gid: number }; env: string[] };
+  };
+  assert.deepEqual(spec.process.user, { uid: 80, gid: 80 });
+  assert.ok(spec.process.env.includes('HOME=/nonexistent'));
+  await h.svc.remove(c.id, { force: true });
 });

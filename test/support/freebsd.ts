@@ -53,7 +53,11 @@ export async function freebsdWorld(
   const root = (await snapshots.directWrite('layer-a'))!.root;
   for (const d of ['bin', 'etc', 'tmp', 'dev']) mkdirSync(join(root, d), { recursive: true });
   writeFileSync(join(root, 'bin', 'sh'), '#!fake\n', { mode: 0o755 });
-  writeFileSync(join(root, 'etc', 'passwd'), 'root:*:0:0:Charlie &:/root:/bin/sh\n');
+  writeFileSync(
+    join(root, 'etc', 'passwd'),
+    'root:*:0:0:Charlie &:/root:/bin/sh\nwww:*:80:80:World Wide Web Owner:/nonexistent:/usr/sbin/nologin\n',
+  );
+  writeFileSync(join(root, 'etc', 'group'), 'wheel:*:0:root\nwww:*:80:\n');
   await snapshots.commit('layer', 'layer-a');
   const platform = simulatedPlatform(host);
   host.log.length = 0;

@@ -385,7 +385,8 @@ async function exec(s: Services, ref: string, q: URLSearchParams, socket: Duplex
     let uidgid: string | undefined;
     if (user) {
       const { readUserDb, resolveUser } = await import('../../runtime/bundle.ts');
-      const db = await readUserDb(join(svc.dir(c.id), 'rootfs'));
+      const rootfs = join(svc.dir(c.id), 'rootfs');
+      const db = await readUserDb(s.platform?.hostView?.(rootfs) ?? rootfs);
       const u = resolveUser(user, db.passwd, db.group);
       uidgid = `${u.uid}:${u.gid}`;
     }

@@ -99,6 +99,7 @@ export class FreeBSDPlatform implements Platform {
     args: readonly string[],
     bundle: string,
   ) => Promise<{ pid: number; conmonPid: number }>;
+  hostView?: (path: string) => string;
   runExec?: (
     runtimePath: string,
     args: readonly string[],

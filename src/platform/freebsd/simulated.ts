@@ -69,6 +69,18 @@ export function simulatedPlatform(host: SimulatedFreeBSDHost): FreeBSDPlatform {
     };
   };
   p.alive = (pid) => host.isProcessAlive(pid);
+  // nullfs mounts exist only in the simulated host's state: a path below one is its source's
+  p.hostView = (path) => {
+    let cur = path.replace(/\/+$/, '') || '/';
+    for (let hops = 0; hops < 32; hops++) {
+      const m = [...host.state().mounts]
+        .reverse()
+        .find((x) => x.fstype === 'nullfs' && (cur === x.target || cur.startsWith(`${x.target}/`)));
+      if (!m) return cur;
+      cur = m.source + cur.slice(m.target.length);
+    }
+    return cur;
+  };
   p.runExec = (runtimePath, args, input) =>
     host.run(runtimePath, args, { check: false, ...(input ? { input } : {}) });
   return p;
