@@ -247,3 +247,19 @@ test('freebsd service: -u NAME resolves from the container root behind the simul
   assert.ok(spec.process.env.includes('HOME=/nonexistent'));
   await h.svc.remove(c.id, { force: true });
 });
+
+test('freebsd service: leftovers of a crash with no record (jail, rctl, mounts, dataset) are cleaned at start', async (t) => {
+  const h = await harness(t);
+  const before = h.w.host.state();
+  const c = await h.svc.create({ image: 'fbsd', memory: 2 ** 26 });
+  await h.svc.start(c.id);
+  await h.svc.close();
+  // brigd "crashed" before its record was written: the host holds everything, the database nothing
+  const db = openDatabase(join(h.w.dir, 'daemon.db'));
+  db.prepare('DELETE FROM containers WHERE id = ?').run(c.id);
+  db.close();
+  assert.ok(Object.values(h.w.host.state().jails).some((j) => j.name === c.id));
+  await h.reopen();
+  assert.deepEqual(h.svc.list({ all: true }), []);
+  assert.deepEqual(h.w.host.state(), before, 'jail, rctl rules, mounts and the clone are gone');
+});
