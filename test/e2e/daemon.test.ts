@@ -66,6 +66,15 @@ test('two daemons on different roots and sockets run side by side, each with its
   assert.equal((await b.brig(['system', 'info', '--json'])).code, 0);
 });
 
+test('listings print a JSON array with --json', async (t) => {
+  const d = await startDaemon(t);
+  for (const args of [['images'], ['image', 'ls'], ['volume', 'ls'], ['devfs', 'ls']]) {
+    const r = await d.brig([...args, '--json']);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assert.ok(Array.isArray(JSON.parse(r.stdout)), `${args.join(' ')} --json: ${r.stdout}`);
+  }
+});
+
 test('a second daemon on the same root is refused, and the first keeps working', async (t) => {
   const d = await startDaemon(t);
   const r = spawnSync(
