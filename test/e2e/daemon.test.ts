@@ -164,4 +164,9 @@ test('the client reports an unreachable daemon with exit 125 and a hint', async 
   assert.equal(r.code, 125);
   assert.match(r.stderr, /^Error: /m);
   assert.match(r.stderr, /^Hint: /m);
+  // usage errors are brig's own errors too
+  const usage = await runBrig(join(dir, 'nothing.sock'), ['image', 'tag', 'only-one-argument']);
+  assert.equal(usage.code, 125);
+  assert.match(usage.stderr, /missing required argument/);
+  assert.equal((await runBrig(join(dir, 'nothing.sock'), ['no-such-verb'])).code, 125);
 });
