@@ -774,8 +774,11 @@ export class ContainerService {
     const { realpath, readdir } = await import('node:fs/promises');
     for (const m of c.spec.resolvedMounts ?? []) {
       if (m.populate && !(c.status.populated ?? []).includes(m.destination)) {
-        const from = await realpath(join(rootfs, m.destination)).catch(() => undefined);
-        const inside = from !== undefined && (from === rootfs || from.startsWith(`${rootfs}/`));
+        // (hostView: below the simulated host's mounts, the files are in the mount's source)
+        const view = (p: string) => this.o.platform.hostView?.(p) ?? p;
+        const base = await realpath(view(rootfs)).catch(() => view(rootfs));
+        const from = await realpath(view(join(rootfs, m.destination))).catch(() => undefined);
+        const inside = from !== undefined && (from === base || from.startsWith(`${base}/`));
         const empty = (await readdir(m.source).catch(() => ['?'])).length === 0;
         if (inside && empty)
           await this.o.platform.runner.run('cp', ['-a', '--', `${from}/.`, `${m.source}/`]);

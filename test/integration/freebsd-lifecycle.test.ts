@@ -65,6 +65,11 @@ async function harness(t: TestContext, w?: FreeBSDWorld): Promise<Harness> {
       images: {
         async resolve(ref) {
           if (ref === 'fbsd' || ref === 'fbsd:latest') return IMAGE;
+          if (ref === 'fbsd-vol')
+            return {
+              ...IMAGE,
+              config: { ...IMAGE.config, config: { ...IMAGE.config.config, Volumes: { '/data': {} } } },
+            };
           const { BrigError } = await import('../../src/errors/errors.ts');
           throw new BrigError('ERR_IMAGE_NOT_FOUND', `no image ${ref}`);
         },
@@ -262,4 +267,21 @@ test('freebsd service: leftovers of a crash with no record (jail, rctl, mounts, 
   await h.reopen();
   assert.deepEqual(h.svc.list({ all: true }), []);
   assert.deepEqual(h.w.host.state(), before, 'jail, rctl rules, mounts and the clone are gone');
+});
+
+test('freebsd service: a volume the image declares is populated from the image (through the simulated mount)', async (t) => {
+  const h = await harness(t);
+  const c = await h.svc.create({ image: 'fbsd-vol' });
+  await h.svc.start(c.id);
+  const vol = h.svc.get(c.id).spec.resolvedMounts?.find((m) => m.destination === '/data');
+  assert.ok(vol, 'an anonymous volume for /data');
+  assert.equal(readFileSync(join(vol.source, 'seed'), 'utf8'), 'from the image\n');
+  const spec = JSON.parse(readFileSync(join(h.svc.dir(c.id), 'config.json'), 'utf8')) as {
+    mounts: Array<{ destination: string; type: string; source: string }>;
+  };
+  assert.deepEqual(
+    spec.mounts.filter((m) => m.destination === '/data').map((m) => [m.type, m.source]),
+    [['bind', vol.source]],
+  );
+  await h.svc.remove(c.id, { force: true, volumes: true });
 });

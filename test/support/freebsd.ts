@@ -58,6 +58,8 @@ export async function freebsdWorld(
     'root:*:0:0:Charlie &:/root:/bin/sh\nwww:*:80:80:World Wide Web Owner:/nonexistent:/usr/sbin/nologin\n',
   );
   writeFileSync(join(root, 'etc', 'group'), 'wheel:*:0:root\nwww:*:80:\n');
+  mkdirSync(join(root, 'data'));
+  writeFileSync(join(root, 'data', 'seed'), 'from the image\n');
   await snapshots.commit('layer', 'layer-a');
   const platform = simulatedPlatform(host);
   host.log.length = 0;

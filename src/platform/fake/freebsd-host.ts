@@ -49,6 +49,7 @@ import {
 } from './mount-tools.ts';
 import { pfctlTool, rctlTool, sysctlTool } from './pf-rctl-sysctl.ts';
 import { psTool } from './ps-tool.ts';
+import { cpTool } from './cp-tool.ts';
 import {
   type ExecAnswer,
   type ExecRequest,
@@ -131,6 +132,7 @@ export const TOOL_PATHS: Record<string, string> = {
   zfs: '/sbin/zfs',
   sysctl: '/sbin/sysctl',
   ps: '/bin/ps',
+  cp: '/bin/cp',
   conmon: CONMON_PATH,
   ocijail: OCIJAIL_PATH,
 };
@@ -355,6 +357,7 @@ export class SimulatedFreeBSDHost implements CommandRunner {
       zfs: zfsTool,
       sysctl: sysctlTool,
       ps: psTool,
+      cp: cpTool,
     };
     if (tool === 'conmon') return conmonTool(ctx, args, this.conmonHooks(ctx));
     if (tool === 'ocijail') return ocijailTool(ctx, args, this.ocijailHooks(ctx));
