@@ -1,14 +1,21 @@
 import type { Command } from 'commander';
 import { events } from '../../client/system.ts';
+import { BrigError } from '../../errors/errors.ts';
 import { type CliContext, collect } from '../context.ts';
 
-function toSeconds(v: string | undefined): number | undefined {
+/** --since/--until: Unix seconds, RFC 3339, or a duration before now (30s, 10m, 2h). */
+export function toSeconds(v: string | undefined, now = Date.now()): number | undefined {
   if (v === undefined) return undefined;
   const rel = /^(\d+)(s|m|h)$/.exec(v);
-  if (rel) return Date.now() / 1000 - Number(rel[1]) * { s: 1, m: 60, h: 3600 }[rel[2] as 's' | 'm' | 'h'];
+  if (rel) return now / 1000 - Number(rel[1]) * { s: 1, m: 60, h: 3600 }[rel[2] as 's' | 'm' | 'h'];
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : t / 1000;
+  const t = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : Number.NaN;
+  if (Number.isNaN(t)) {
+    throw new BrigError('ERR_INVALID_ARGUMENT', `cannot read the time ${JSON.stringify(v)}`, {
+      hint: 'Give Unix seconds, an RFC 3339 time (2026-01-31T12:00:00Z) or a duration (30s, 10m, 2h).',
+    });
+  }
+  return t / 1000;
 }
 
 export function register(program: Command, ctx: CliContext): void {
