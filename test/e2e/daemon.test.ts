@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { isBrigError } from '../../src/errors/errors.ts';
 import { BRIG, BRIGD, childEnv, runBrig, startDaemon } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -134,6 +135,13 @@ test('events stream: past events, filters, and live events with follow', async (
   const d = await startDaemon(t);
   const past = await d.brig(['events', '--no-follow', '--json', '--filter', 'type=daemon']);
   assert.equal(past.code, 0, past.stderr);
+  // malformed times and cursors are refused, not read as "everything"
+  for (const query of [{ since: 'yesterday' }, { until: 'x' }, { afterSeq: 'x' }, { filter: 'colour=red' }]) {
+    await assert.rejects(d.client.request('GET', '/events', { query }), (e) =>
+      isBrigError(e, 'ERR_INVALID_ARGUMENT'),
+    );
+  }
+  assert.equal((await d.brig(['events', '--no-follow', '--since', 'yesterday'])).code, 125);
   const evs = past.stdout
     .trim()
     .split('\n')

@@ -20,6 +20,12 @@ export function parseTime(v: string | null, what: string): number | undefined {
   return t;
 }
 
+function parseSeq(v: string | null): number | undefined {
+  if (v === null || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new BrigError('ERR_INVALID_ARGUMENT', `afterSeq: not an event number: ${v}`);
+  return Number(v);
+}
+
 export function parseFilters(values: string[]): EventFilter {
   const f: EventFilter = {};
   for (const kv of values) {
@@ -57,7 +63,7 @@ export function register(r: Router, s: Services): void {
       ...parseFilters(req.query.getAll('filter')),
       since: parseTime(req.query.get('since'), 'since'),
       until: parseTime(req.query.get('until'), 'until'),
-      afterSeq: req.query.has('afterSeq') ? Number(req.query.get('afterSeq')) : undefined,
+      afterSeq: parseSeq(req.query.get('afterSeq')),
     };
     const follow = req.query.get('follow') === '1';
     const res = req.res;
