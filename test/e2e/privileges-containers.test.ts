@@ -183,7 +183,11 @@ describe('privileges with real containers', { concurrency: false }, () => {
 
   test(
     'create --grant: refused for a non-root user (nothing created), allowed for admin.groups',
-    needs,
+    requires({
+      root: true,
+      linux: true,
+      commands: ['runc', 'conmon', 'ss', 'umoci', 'setpriv', 'useradd', 'usermod', 'groupadd'],
+    }),
     async (t) => {
       const plain = makeUser(t, ['sock', 'adm'], ['sock']);
       const admin = makeUser(t, [], []);

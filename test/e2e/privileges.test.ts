@@ -82,7 +82,7 @@ describe('brig image explain', () => {
 describe('--grant is for administrators only', () => {
   test(
     'a non-root user is refused; a member of admin.groups and root are allowed',
-    requires({ root: true, commands: ['setpriv', 'useradd', 'groupadd', 'ss'], linux: true }),
+    requires({ root: true, commands: ['setpriv', 'useradd', 'usermod', 'groupadd', 'ss'], linux: true }),
     async (t) => {
       const plain = makeUser(t, ['sock', 'adm'], ['sock']);
       const admin = makeUser(t, ['sock2'], ['sock2']);
