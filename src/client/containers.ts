@@ -57,6 +57,8 @@ export interface ContainerView {
   reason?: string;
   error?: string;
   pid?: number;
+  /** FreeBSD: the jail id of the current run. */
+  jid?: number;
   restartCount: number;
   restartPolicy: string;
   command: string[];

@@ -52,6 +52,10 @@ test('brig on freebsd-simulated: --dry-run, run -d, ps/inspect show the jail id,
   assert.ok(host().rctl.includes(`jail:${id}:memoryuse:deny=67108864`));
   const ps = JSON.parse(await ok(['ps', '--json'])) as Array<{ id: string; jid?: number }>;
   assert.equal(ps.find((c) => c.id === id)?.jid, jail.jid);
+  const table = (await ok(['ps'])).split('\n');
+  const col = table[0]!.indexOf('JID');
+  assert.ok(col > 0, table[0]);
+  assert.equal(table[1]!.slice(col).split(/\s+/)[0], String(jail.jid));
   const inspect = JSON.parse(await ok(['inspect', 'web'])) as unknown;
   assert.match(JSON.stringify(inspect), new RegExp(`"jid":${jail.jid}\\b`));
 

@@ -39,6 +39,10 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       const now = Date.now();
+      // FreeBSD: the jail id, when any container has one
+      const jails = list.some((c) => c.jid !== undefined)
+        ? [{ header: 'JID', get: (c: (typeof list)[number]) => c.jid }]
+        : [];
       printTable(list, [
         { header: 'CONTAINER ID', get: (c) => c.id.slice(0, 12) },
         { header: 'IMAGE', get: (c) => c.image },
@@ -49,6 +53,7 @@ export function register(program: Command, ctx: CliContext): void {
         { header: 'EXIT', get: (c) => c.exitCode },
         { header: 'REASON', get: (c) => c.reason },
         { header: 'PID', get: (c) => c.pid },
+        ...jails,
         { header: 'RESTARTS', get: (c) => c.restartCount },
         { header: 'NAMES', get: (c) => c.name },
       ]);
