@@ -3,6 +3,7 @@
  */
 import { chmod, chown, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { BrigError, isBrigError } from '../errors/errors.ts';
 import { type ApiRequest, type Caller, type Created, noContent, type Router, STREAMED } from './router.ts';
 import { STATUS_BY_KIND } from './status.ts';
@@ -123,6 +124,13 @@ export async function serve(router: Router, opts: ServeOptions): Promise<Server>
     }
   });
 
+  // A socket file left by a dead daemon is replaced; one a live daemon answers on is not (two
+  // daemons on different roots must not take each other's socket).
+  if (await socketAnswers(opts.socketPath)) {
+    throw new BrigError('ERR_DAEMON_RUNNING', `another daemon answers on ${opts.socketPath}`, {
+      hint: 'Give this brigd its own --socket, or stop the daemon that listens there.',
+    });
+  }
   await rm(opts.socketPath, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -134,4 +142,16 @@ export async function serve(router: Router, opts: ServeOptions): Promise<Server>
   await chmod(opts.socketPath, opts.mode ?? 0o660);
   if (opts.gid !== undefined) await chown(opts.socketPath, 0, opts.gid);
   return server;
+}
+
+/** True when something accepts connections on the Unix socket at `path`. */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
 }

@@ -48,8 +48,8 @@ export const CATALOGUE = {
   ERR_CONFIG_UNREADABLE: e('invalid-argument', 'The daemon configuration file cannot be read or parsed.'),
   ERR_DAEMON_RUNNING: e(
     'failed-precondition',
-    'Another brigd already owns this root directory.',
-    'Stop the other brigd, or use another --root.',
+    'Another brigd already owns this root directory or answers on this socket.',
+    'Stop the other brigd, or use another --root and --socket.',
   ),
   ERR_DAEMON_UNAVAILABLE: e(
     'unavailable',

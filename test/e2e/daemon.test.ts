@@ -91,6 +91,19 @@ test('a second daemon on the same root is refused, and the first keeps working',
   assert.equal((await d.brig(['system', 'info', '--json'])).code, 0);
 });
 
+test('a second daemon on another root but the same socket is refused; the first keeps its socket', async (t) => {
+  const d = await startDaemon(t);
+  const r = spawnSync(
+    process.execPath,
+    [BRIGD, '--root', join(d.dir, 'other-root'), '--socket', d.socket, '--config', d.configFile],
+    { env: childEnv(), encoding: 'utf8' },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /\(ERR_DAEMON_RUNNING\)/);
+  const info = JSON.parse((await d.brig(['system', 'info', '--json'])).stdout);
+  assert.equal(info.root, d.root);
+});
+
 test('unknown configuration keys and wrong types are refused at start-up with the key path', (t) => {
   const dir = tempDir(t);
   const cfg = join(dir, 'brig.yaml');
