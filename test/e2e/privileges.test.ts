@@ -4,10 +4,13 @@
  * policy validated at start-up.
  */
 import assert from 'node:assert/strict';
-import { chmodSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { startDaemon } from '../support/daemon.ts';
+import { BRIGD, childEnv, startDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
+import { tempDir } from '../support/tmp.ts';
 import { layoutWithBrig, makeUser } from './privileges-support.ts';
 
 const BRIG_SECTION = {
@@ -130,14 +133,24 @@ describe('--grant is for administrators only', () => {
 
 describe('policy configuration and devfs ls', () => {
   test('an unknown policy key stops brigd at start; devfs ls lists nothing on a fresh daemon', async (t) => {
-    await assert.rejects(
-      startDaemon(t, { config: { policy: { allow: ['raw_sockets'], alow: [] } } }),
-      /policy/,
-    );
-    await assert.rejects(
-      startDaemon(t, { config: { policy: { allow: ['no_such_thing'] } } }),
-      /no_such_thing/,
-    );
+    // brigd refuses to start (exit status 1, the key named), and leaves no socket behind
+    const refuse = (policy: unknown, key: RegExp) => {
+      const dir = tempDir(t);
+      writeFileSync(join(dir, 'brig.yaml'), JSON.stringify({ policy }));
+      const r = spawnSync(
+        process.execPath,
+        [BRIGD, '--root', join(dir, 'root'), '--socket', join(dir, 's'), '--config', join(dir, 'brig.yaml')],
+        {
+          env: childEnv(),
+          encoding: 'utf8',
+        },
+      );
+      assert.notEqual(r.status, 0, r.stderr);
+      assert.match(r.stderr + r.stdout, key);
+      assert.ok(!existsSync(join(dir, 's')));
+    };
+    refuse({ allow: ['raw_sockets'], alow: [] }, /ERR_CONFIG_INVALID|policy\.alow|alow/);
+    refuse({ allow: ['no_such_thing'] }, /no_such_thing/);
     const d = await startDaemon(t, { config: { policy: { devfs: { rulesets: { first: 3000, max: 4 } } } } });
     const ls = await d.brig(['devfs', 'ls', '--json']);
     assert.equal(ls.code, 0, ls.stderr);
