@@ -46,15 +46,18 @@ export async function mountAll(
   target: string,
   runner: CommandRunner = hostRunner,
 ): Promise<void> {
-  const done: string[] = [];
+  const done: Array<{ where: string; bind: boolean }> = [];
   try {
     for (const m of mounts) {
       const where = dest(target, m);
       await mountOne(m, where, runner);
-      done.push(where);
+      done.push({ where, bind: m.type === 'bind' });
     }
   } catch (e) {
-    for (const where of done.reverse()) await runner.run('umount', ['-R', where], { check: false });
+    // `umount -R` only for Linux bind mounts (FreeBSD's umount has no -R; nothing is below the
+    // others, which are unmounted in reverse order)
+    for (const d of done.reverse())
+      await runner.run('umount', d.bind ? ['-R', d.where] : [d.where], { check: false });
     throw e;
   }
 }

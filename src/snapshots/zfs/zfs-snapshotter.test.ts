@@ -159,3 +159,25 @@ test('zfs: a leftover @committed (crash between snapshot and row) is retaken at 
   await assert.rejects(s.commit('m', 'b'), (e) => isBrigError(e, 'ERR_COMMAND_FAILED'));
   assert.equal((await s.stat('b')).kind, 'active');
 });
+
+test('mountAll on FreeBSD: a failed second nullfs mount unmounts the first (umount without -R)', async (t) => {
+  const dir = tempDir(t, 'brig-zfs-');
+  const host = new SimulatedFreeBSDHost({ writable: [dir] });
+  for (const d of ['a', 'b', 'mnt/sub']) mkdirSync(join(dir, d), { recursive: true });
+  const before = host.state();
+  const { mountAll } = await import('../mount.ts');
+  host.failNext({ cmd: 'mount', args: ['-t', 'nullfs', '-o', 'ro', '--', join(dir, 'b')] });
+  await assert.rejects(
+    mountAll(
+      [
+        { type: 'nullfs', source: join(dir, 'a'), options: ['rw'] },
+        { type: 'nullfs', source: join(dir, 'b'), target: 'sub', options: ['ro'] },
+      ],
+      join(dir, 'mnt'),
+      host,
+    ),
+    (e) => isBrigError(e, 'ERR_COMMAND_FAILED'),
+  );
+  assert.deepEqual(host.state(), before);
+  assert.deepEqual(host.log.at(-1)?.args, [join(dir, 'mnt')]);
+});
