@@ -149,7 +149,7 @@ describe('policy configuration and devfs ls', () => {
       assert.match(r.stderr + r.stdout, key);
       assert.ok(!existsSync(join(dir, 's')));
     };
-    refuse({ allow: ['raw_sockets'], alow: [] }, /ERR_CONFIG_INVALID|policy\.alow|alow/);
+    refuse({ allow: ['raw_sockets'], alow: [] }, /policy\.alow/);
     refuse({ allow: ['no_such_thing'] }, /no_such_thing/);
     const d = await startDaemon(t, { config: { policy: { devfs: { rulesets: { first: 3000, max: 4 } } } } });
     const ls = await d.brig(['devfs', 'ls', '--json']);
