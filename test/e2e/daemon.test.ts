@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isBrigError } from '../../src/errors/errors.ts';
 import { BRIG, BRIGD, childEnv, runBrig, startDaemon } from '../support/daemon.ts';
+import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
 
 test('system info over the socket, socket mode 0660, --version', async (t) => {
@@ -29,6 +30,28 @@ test('system info over the socket, socket mode 0660, --version', async (t) => {
   assert.equal(v.code, 0);
   assert.match(v.stdout, /^brig version \d+\.\d+\.\d+/);
 });
+
+test(
+  'socket.group and socket.mode set the socket owner group and mode; an unknown group is refused',
+  requires({ root: true }),
+  async (t) => {
+    const d = await startDaemon(t, { config: { socket: { group: 'daemon', mode: '0640' } } });
+    const st = statSync(d.socket);
+    assert.equal(st.mode & 0o777, 0o640);
+    assert.equal(st.uid, 0);
+    assert.equal(st.gid, 1); // Debian's "daemon" group
+    const dir = tempDir(t);
+    const cfg = join(dir, 'brig.yaml');
+    writeFileSync(cfg, 'socket:\n  group: no-such-group-here\n');
+    const r = spawnSync(
+      process.execPath,
+      [BRIGD, '--root', join(dir, 'root'), '--socket', join(dir, 's.sock'), '--config', cfg],
+      { env: childEnv(), encoding: 'utf8' },
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /\(ERR_CONFIG_INVALID\)/);
+  },
+);
 
 test('brig --version is answered by the small entry file, without loading the program', () => {
   // dist/brig.mjs loads commander and every command only through a dynamic import, so that
