@@ -111,6 +111,7 @@ export const CATALOGUE = {
   ERR_IMAGE_SOURCE: e(
     'invalid-argument',
     'An import source is not a recognised image layout, archive or root filesystem.',
+    'Give an OCI layout directory, an OCI archive, a docker-archive (docker save) or a root filesystem (directory or tarball).',
   ),
   ERR_REFERENCE_INVALID: e(
     'invalid-argument',

@@ -149,7 +149,8 @@ export class LocalImageService implements ImageService {
     try {
       st = await stat(source);
     } catch (e) {
-      throw new BrigError('ERR_IMAGE_SOURCE', `cannot read import source ${source}`, {
+      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? ': no such file or directory' : '';
+      throw new BrigError('ERR_IMAGE_SOURCE', `cannot read import source ${source}${why}`, {
         cause: fromErrno(e, source),
       });
     }
@@ -1017,7 +1018,9 @@ async function checkEmptyOrAbsent(p: string): Promise<boolean> {
     return true;
   }
   if (!st.isDirectory() || (await readdir(p)).length > 0) {
-    throw new BrigError('ERR_ALREADY_EXISTS', `${p} exists and is not an empty directory`);
+    throw new BrigError('ERR_ALREADY_EXISTS', `${p} exists and is not an empty directory`, {
+      hint: 'Unpack into a directory that does not exist yet, or an empty one.',
+    });
   }
   return false;
 }

@@ -79,6 +79,10 @@ test(
     assert.match(r.stderr, /^Error: .*\nHint: /);
     r = await d.brig(['image', 'import', 'missing-dir'], { cwd: work });
     assert.equal(r.code, 125);
+    assert.match(r.stderr, /^Error: .*\nHint: /);
+    r = await d.brig(['image', 'unpack', 'busybox:1', 'rootfs'], { cwd: work }); // not empty now
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /^Error: .*\nHint: /);
 
     r = await d.brig(['image', 'rm', 'busybox:1']);
     assert.equal(r.code, 0, r.stderr);
