@@ -90,6 +90,21 @@ test('two daemons on different roots and sockets run side by side, each with its
   assert.equal((await b.brig(['system', 'info', '--json'])).code, 0);
 });
 
+test('brig finds its daemon through --host, else BRIG_HOST', async (t) => {
+  const d = await startDaemon(t);
+  const env = childEnv({ BRIG_HOST: `unix://${d.socket}` });
+  let r = spawnSync(process.execPath, [BRIG, 'system', 'info', '--json'], { env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).root, d.root);
+  // --host wins over BRIG_HOST
+  r = spawnSync(process.execPath, [BRIG, '--host', 'unix:///nonexistent/brig.sock', 'system', 'info'], {
+    env,
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 125);
+  assert.match(r.stderr, /nonexistent/);
+});
+
 test('listings print a JSON array with --json', async (t) => {
   const d = await startDaemon(t);
   for (const args of [['images'], ['image', 'ls'], ['volume', 'ls'], ['devfs', 'ls']]) {
