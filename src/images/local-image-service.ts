@@ -1019,7 +1019,7 @@ async function checkEmptyOrAbsent(p: string): Promise<boolean> {
   }
   if (!st.isDirectory() || (await readdir(p)).length > 0) {
     throw new BrigError('ERR_ALREADY_EXISTS', `${p} exists and is not an empty directory`, {
-      hint: 'Unpack into a directory that does not exist yet, or an empty one.',
+      hint: 'Give a directory that does not exist yet, or an empty one.',
     });
   }
   return false;
