@@ -7,6 +7,7 @@
 import type { Services } from '../../daemon/services.ts';
 import { BrigError } from '../../errors/errors.ts';
 import { type BrigEvent, type EventFilter, type EventType, matches } from '../../events/events.ts';
+import { isReference, normalizeReference } from '../../images/reference.ts';
 import { type Router, STREAMED } from '../router.ts';
 
 export function parseTime(v: string | null, what: string): number | undefined {
@@ -46,6 +47,8 @@ export function parseFilters(values: string[]): EventFilter {
       case 'volume':
       case 'actor':
         (f.actorId ??= []).push(val);
+        // image events name the image canonically: image=busybox:1 means docker.io/library/busybox:1
+        if (k === 'image' && isReference(val)) f.actorId.push(normalizeReference(val));
         if (k !== 'actor') (f.type ??= []).push(k as EventType);
         break;
       default:
