@@ -4,9 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { isBrigError } from '../../src/errors/errors.ts';
 import { describeTree, diffTrees } from '../integration/images-tree.ts';
 import { busyboxImage } from '../support/busybox.ts';
 import { startDaemon } from '../support/daemon.ts';
@@ -103,5 +104,42 @@ test(
     r = await d.brig(['image', 'prune', '-a', '--json']);
     assert.deepEqual(JSON.parse(r.stdout).deleted, [id]);
     assert.deepEqual(JSON.parse((await d.brig(['images', '--json'])).stdout), []);
+  },
+);
+
+test(
+  'brig image rm and prune leave an image a container uses; rm -f keeps it unnamed for the container',
+  requires({ root: true, linux: true }),
+  async (t) => {
+    const d = await startDaemon(t);
+    const rootfs = join(tempDir(t), 'rootfs');
+    mkdirSync(join(rootfs, 'bin'), { recursive: true });
+    copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
+    symlinkSync('busybox', join(rootfs, 'bin', 'sh'));
+    let r = await d.brig(['image', 'import', '-q', rootfs, 'used:1']);
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    r = await d.brig(['create', '--name', 'user-of-used', 'used:1', '/bin/sh', '-c', 'true']);
+    assert.equal(r.code, 0, r.stderr);
+
+    await assert.rejects(d.client.request('DELETE', `/images/${encodeURIComponent('used:1')}`), (e) =>
+      isBrigError(e, 'ERR_IMAGE_IN_USE'),
+    );
+    r = await d.brig(['image', 'rm', 'used:1']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /^Error: .*\nHint: /);
+    r = await d.brig(['image', 'prune', '-a', '--json']);
+    assert.deepEqual(JSON.parse(r.stdout).deleted, []);
+    // -f: the name goes, the image stays (unnamed) while the container exists
+    r = await d.brig(['image', 'rm', '-f', 'used:1']);
+    assert.equal(r.code, 0, r.stderr);
+    const list = JSON.parse((await d.brig(['images', '--json'])).stdout);
+    assert.deepEqual(
+      list.map((i: { id: string; names: string[] }) => [i.id, i.names]),
+      [[id, []]],
+    );
+    assert.equal((await d.brig(['rm', 'user-of-used'])).code, 0);
+    r = await d.brig(['image', 'prune', '--json']);
+    assert.deepEqual(JSON.parse(r.stdout).deleted, [id]);
   },
 );
