@@ -20,7 +20,7 @@ import { platformOf } from '../images/platform.ts';
 import { applyLayer } from '../layers/layers.ts';
 import { openDatabase } from '../metadata/db.ts';
 import { createPlatform } from '../platform/create.ts';
-import { defaultPaths, resolveGroup } from '../platform/defaults.ts';
+import { defaultPaths, hostOS, resolveGroup } from '../platform/defaults.ts';
 import { hostRunner } from '../platform/exec.ts';
 import { hostDeviceInventory, hostIdTables } from '../platform/linux/dev-inventory.ts';
 import { peerLookup } from '../platform/peer.ts';
@@ -97,7 +97,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       log,
       db,
       events,
-      platformName: opts.platform ?? (process.platform === 'freebsd' ? 'freebsd' : 'linux'),
+      platformName: opts.platform ?? (hostOS() === 'freebsd' ? 'freebsd' : 'linux'),
       info: {},
       onShutdown: [],
     };
