@@ -1,5 +1,5 @@
 /**
- * Interoperability of brig's image store with umoci, skopeo and oci-image-tool (real tools, root).
+ * Interoperability of brig's image store with umoci, skopeo, podman and oci-image-tool (real tools, root).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import { describeTree, diffTrees } from './images-tree.ts';
 const needs = requires({
   root: true,
   linux: true,
-  commands: ['umoci', 'skopeo', 'oci-image-tool', 'busybox', 'tar', 'zstd'],
+  commands: ['umoci', 'skopeo', 'oci-image-tool', 'busybox', 'tar', 'zstd', 'podman'],
 });
 
 function umociRootfs(t: import('node:test').TestContext, layout: string, tag = 'latest'): string {
@@ -30,7 +30,7 @@ function assertSameTree(a: string, b: string): void {
   assert.deepEqual(d, [], d.slice(0, 20).join('\n'));
 }
 
-describe('images: interoperability with umoci, skopeo and oci-image-tool', needs, () => {
+describe('images: interoperability with umoci, skopeo, podman and oci-image-tool', needs, () => {
   test('an umoci-made layout imports; brig unpack gives the tree umoci unpack gives', async (t) => {
     const env = setup(t);
     const layout = busyboxLayout(t);
@@ -243,6 +243,48 @@ describe('images: interoperability with umoci, skopeo and oci-image-tool', needs
     const out = join(tempDir(t), 'rootfs');
     await env.images.unpack('old/style:save', out);
     assertSameTree(out, src);
+  });
+
+  test('podman save archives (docker-archive, as docker save writes it, and oci-archive) import with the same id and tree', async (t) => {
+    const env = setup(t);
+    const src = umociRootfs(t, busyboxLayout(t));
+    const tmp = tempDir(t);
+    execFileSync('tar', ['--numeric-owner', '-cf', join(tmp, 'rootfs.tar'), '-C', src, '.']);
+    // podman with its own storage in the temp dir (vfs: nothing mounted)
+    const podman = (args: string[]) =>
+      execFileSync(
+        'podman',
+        [
+          '--root',
+          join(tmp, 'storage'),
+          '--runroot',
+          join(tmp, 'run'),
+          '--storage-driver',
+          'vfs',
+          '--cgroup-manager',
+          'cgroupfs',
+          '--events-backend',
+          'none',
+          ...args,
+        ],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+      ).trim();
+    podman(['import', join(tmp, 'rootfs.tar'), 'localhost/podman-bb:1']);
+    const podmanId = podman(['inspect', '--format', '{{.Id}}', 'localhost/podman-bb:1']);
+    podman(['save', '--format', 'docker-archive', '-o', join(tmp, 'docker.tar'), 'localhost/podman-bb:1']);
+    podman(['save', '--format', 'oci-archive', '-o', join(tmp, 'oci.tar'), 'localhost/podman-bb:1']);
+
+    const r = await env.images.import(join(tmp, 'docker.tar'));
+    assert.equal(r.source, 'docker-archive');
+    assert.equal(r.id, `sha256:${podmanId}`);
+    assert.deepEqual(r.names, ['localhost/podman-bb:1']);
+    const out = join(tempDir(t), 'rootfs');
+    await env.images.unpack('localhost/podman-bb:1', out);
+    assertSameTree(out, src);
+
+    const o = await env.images.import(join(tmp, 'oci.tar'), { name: 'podman-oci:1' });
+    assert.equal(o.source, 'oci-archive');
+    assert.equal(o.id, r.id);
   });
 
   test('a plain file that is not a tar is refused', async (t) => {
