@@ -27,7 +27,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BrigError } from '../errors/errors.ts';
+import { BrigError, isBrigError } from '../errors/errors.ts';
 import type { EventLog } from '../events/events.ts';
 import type { ContainerConfig, ImageConfig } from '../images/oci.ts';
 import type { DB } from '../metadata/db.ts';
@@ -312,7 +312,16 @@ export class ContainerService {
       c.spec.resolvedMounts = vol.mounts;
       await mkdir(this.dir(id), { recursive: true });
       undo.push(() => rm(this.dir(id), { recursive: true, force: true }));
-      this.store.insert(c);
+      // a generated name can be taken meanwhile by a concurrent create: draw another
+      for (let i = 0; ; i++) {
+        try {
+          this.store.insert(c);
+          break;
+        } catch (e) {
+          if (req.name !== undefined || i > 20 || !isBrigError(e, 'ERR_CONTAINER_NAME_IN_USE')) throw e;
+          c.name = randomName((n) => this.store.nameTaken(n));
+        }
+      }
     } catch (e) {
       for (const u of undo.reverse()) await u().catch(() => {});
       throw e;
@@ -347,7 +356,16 @@ export class ContainerService {
     const dir = this.dir(c.id);
     const rootfs = join(dir, 'rootfs');
     const undo: Array<() => Promise<void>> = [];
-    const step = async (s: StartStep) => this.o.hooks?.beforeStep?.(s, c.id);
+    const timings: Record<string, number> = {};
+    let last = performance.now();
+    let lastName = 'prepare';
+    const step = async (s: StartStep) => {
+      const t = performance.now();
+      timings[lastName] = Math.round((t - last) * 10) / 10;
+      last = t;
+      lastName = s;
+      await this.o.hooks?.beforeStep?.(s, c.id);
+    };
     let scope: string | undefined;
     await this.watcher?.discard(c.id);
     await rm(join(dir, 'exit'), { force: true });
@@ -456,6 +474,8 @@ export class ContainerService {
       delete c.status.restartAt;
       if (isRestart) c.status.restartCount += 1;
       this.store.update(c.id, c.state, c.status);
+      timings[lastName] = Math.round((performance.now() - last) * 10) / 10;
+      this.log('debug', 'container started', { id: c.id, ms: timings });
       this.o.events.emit('container', isRestart ? 'restart' : 'start', c.id, {
         name: c.name,
         pid: String(started.pid),
@@ -515,11 +535,13 @@ export class ContainerService {
   }
 
   private async recordExit(c: Container, status: number): Promise<void> {
+    const t0 = performance.now();
     const oomFile = existsSync(join(this.dir(c.id), 'oom'));
     const details = c.status.scope
       ? await this.o.platform.exitDetails(c.status.scope).catch(() => ({ oomKilled: false }))
       : { oomKilled: false };
     await this.release(c);
+    this.log('debug', 'container released', { id: c.id, ms: Math.round(performance.now() - t0) });
     const reason = exitReason(status, oomFile || details.oomKilled);
     c.state = 'exited';
     c.status = { ...c.status, exitCode: status, reason, finishedAt: Date.now() };
