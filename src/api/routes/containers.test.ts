@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Container } from '../../containers/container.ts';
+import { isBrigError } from '../../errors/errors.ts';
+import { createRequest, matches, parseLogLine, parseSince } from './containers.ts';
+
+const c: Container = {
+  id: 'abcdef'.padEnd(64, '0'),
+  name: 'web',
+  image: 'busybox',
+  imageId: 'sha256:1',
+  state: 'running',
+  createdAt: 0,
+  spec: {} as Container['spec'],
+  status: { restartCount: 0, reason: 'signal' },
+  labels: { tier: 'front', empty: '' },
+};
+
+describe('containers route helpers', () => {
+  test('k8s-file lines', () => {
+    assert.deepEqual(parseLogLine('2024-01-01T00:00:00.1+00:00 stdout F hello world'), {
+      time: '2024-01-01T00:00:00.1+00:00',
+      stream: 'stdout',
+      partial: false,
+      text: 'hello world',
+    });
+    assert.equal(parseLogLine('2024-01-01T00:00:00Z stderr P / # ')?.partial, true);
+    assert.equal(parseLogLine('2024-01-01T00:00:00Z stderr P / # ')?.text, '/ # ');
+    assert.equal(parseLogLine('2024-01-01T00:00:00Z stdout F')?.text, '');
+    assert.equal(parseLogLine('garbage'), undefined);
+  });
+
+  test('--since', () => {
+    assert.equal(parseSince('10s', 100_000), 90_000);
+    assert.equal(parseSince('2m', 1_000_000), 880_000);
+    assert.equal(parseSince('1700000000'), 1_700_000_000_000);
+    assert.equal(parseSince('2024-01-01T00:00:00Z'), Date.parse('2024-01-01T00:00:00Z'));
+    assert.throws(
+      () => parseSince('yesterday'),
+      (e) => isBrigError(e, 'ERR_INVALID_ARGUMENT'),
+    );
+  });
+
+  test('ps filters', () => {
+    assert.ok(
+      matches(c, ['status=running', 'name=we', 'id=abc', 'label=tier=front', 'label=empty', 'reason=signal']),
+    );
+    assert.ok(!matches(c, ['status=exited']));
+    assert.ok(!matches(c, ['label=tier=back']));
+    assert.ok(!matches(c, ['label=missing']));
+    assert.throws(
+      () => matches(c, ['colour=red']),
+      (e) => isBrigError(e, 'ERR_INVALID_ARGUMENT'),
+    );
+  });
+
+  test('create body validation', () => {
+    const r = createRequest({ image: 'busybox', memory: '64m', restart: 'on-failure:2', command: ['true'] });
+    assert.equal(r.memory, 64 * 1024 * 1024);
+    assert.deepEqual(r.restart, { name: 'on-failure', maxRetries: 2 });
+    assert.throws(
+      () => createRequest({}),
+      (e) => isBrigError(e, 'ERR_API_BODY'),
+    );
+    assert.throws(
+      () => createRequest({ image: 'x', restart: 'often' }),
+      (e) => isBrigError(e, 'ERR_INVALID_ARGUMENT'),
+    );
+    assert.throws(
+      () => createRequest({ image: 'x', env: 'A=1' }),
+      (e) => isBrigError(e, 'ERR_API_BODY'),
+    );
+    assert.throws(
+      () => createRequest({ image: 'x', mounts: [{ kind: 'nfs', value: '' }] }),
+      (e) => isBrigError(e, 'ERR_API_BODY'),
+    );
+  });
+});
