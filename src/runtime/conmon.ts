@@ -159,3 +159,117 @@ export async function resizeTerminal(bundle: string, rows: number, cols: number)
     await fh.close();
   }
 }
+
+export interface ConmonExec {
+  /** The running container's id. */
+  id: string;
+  /** A short unique id of this exec session (attach-socket symlink name). */
+  execId: string;
+  /** A fresh directory for this session (conmon's -b: attach socket, ctl fifo, pid file). */
+  dir: string;
+  /** runtime-spec process (terminal true) written to `<dir>/process.json` by the caller. */
+  processFile: string;
+  socketDir: string;
+}
+
+/**
+ * `exec -t`: runc needs a console socket for a terminal, so the session runs under conmon
+ * (`--exec --exec-attach -t`, API version 1). Protocol (conmon 2.1's source): brigd writes to
+ * the start pipe (fd 5) so conmon proceeds; conmon reports its attach socket ready on the attach
+ * pipe (fd 4); brigd connects (`attach` callback) and writes the start pipe again; conmon runs
+ * `runtime exec --tty --console-socket ...`; the sync pipe (fd 3) carries `{"data": PID}` and,
+ * when the process exits, `{"data": EXIT_CODE}`.
+ */
+export async function conmonExec(
+  conmonPath: string,
+  runtime: RuntimeInfo,
+  o: ConmonExec,
+  attach: (socketPath: string) => Promise<void>,
+): Promise<{ pid: number; exit: Promise<number> }> {
+  const args = [
+    '--api-version',
+    '-c',
+    o.id,
+    '-u',
+    o.execId,
+    '-r',
+    runtime.path,
+    '-b',
+    o.dir,
+    '-p',
+    join(o.dir, 'pid'),
+    '-l',
+    `k8s-file:${join(o.dir, 'log')}`,
+    '--exit-dir',
+    o.dir,
+    '--socket-dir-path',
+    o.socketDir,
+    '-e',
+    '--exec-process-spec',
+    o.processFile,
+    '--exec-attach',
+    '-t',
+    '--runtime-arg',
+    '--root',
+    '--runtime-arg',
+    runtime.stateRoot,
+    '--log-level',
+    'error',
+  ];
+  const child = spawnChild(conmonPath, args, {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+    env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_ATTACHPIPE: '4', _OCI_STARTPIPE: '5' },
+    detached: true,
+  });
+  child.unref();
+  const stderr: Buffer[] = [];
+  child.stderr!.on('data', (b: Buffer) => stderr.push(b));
+  const startPipe = (child.stdio as unknown as import('node:stream').Duplex[])[5]!;
+  startPipe.on('error', () => {});
+  const messages = jsonLines(child.stdio[3] as Readable);
+  const attachReady = jsonLines(child.stdio[4] as Readable);
+  startPipe.write('0');
+  const ready = await attachReady.next();
+  (child.stdio[4] as Readable).destroy();
+  if (ready.done) {
+    throw new BrigError(
+      'ERR_EXEC_FAILED',
+      Buffer.concat(stderr).toString().trim() || 'conmon did not attach',
+    );
+  }
+  await attach(join(o.socketDir, o.execId, 'attach'));
+  startPipe.write('0');
+  const first = await messages.next();
+  const pid = first.done ? -1 : (first.value.data ?? -1);
+  if (pid <= 0) {
+    startPipe.destroy();
+    const msg = first.done ? Buffer.concat(stderr).toString() : (first.value.message ?? '');
+    throw new BrigError('ERR_EXEC_FAILED', runtimeMessage(msg) || 'the runtime could not exec the process');
+  }
+  const exit = (async () => {
+    const last = await messages.next();
+    startPipe.destroy();
+    (child.stdio[3] as Readable).destroy();
+    return last.done ? 255 : (last.value.data ?? 255);
+  })();
+  return { pid, exit };
+}
+
+/** Newline-delimited JSON objects from a pipe. */
+async function* jsonLines(r: Readable): AsyncGenerator<{ data?: number; pid?: number; message?: string }> {
+  let buf = '';
+  for await (const chunk of r as AsyncIterable<Buffer>) {
+    buf += chunk.toString('utf8');
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        const j = JSON.parse(line) as { data?: number; pid?: number; message?: string };
+        yield { ...j, ...(j.data === undefined && j.pid !== undefined ? { data: j.pid } : {}) };
+      } catch {
+        yield { message: line };
+      }
+    }
+  }
+}

@@ -132,7 +132,7 @@ describe('containers through the CLI', needs, () => {
     }
   });
 
-  test('run -it gives a terminal', async (t) => {
+  test('run -it and exec -it give a terminal', async (t) => {
     const d = await daemon(t);
     try {
       // script(1) gives brig a real terminal (the test's oracle side)
@@ -164,6 +164,34 @@ describe('containers through the CLI', needs, () => {
       assert.equal(await code, 4);
       assert.match(out, /\/dev\/pts\/\d+/);
       assert.match(out, /^42\r?$/m);
+      // exec -it into a running container: a terminal too, as the user asked, with its status
+      assert.equal((await d.brig(['run', '-d', '--name', 'bg', 'busybox', 'sleep', '1000'])).code, 0);
+      const ecmd = [
+        process.execPath,
+        BRIG,
+        '--host',
+        `unix://${d.socket}`,
+        'exec',
+        '-it',
+        '-u',
+        'nobody',
+        'bg',
+        'sh',
+      ]
+        .map((a) => `'${a}'`)
+        .join(' ');
+      const ex = spawn('script', ['-qfec', ecmd, '/dev/null'], {
+        env: childEnv(),
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      out = '';
+      ex.stdout.on('data', (b) => (out += b));
+      const ecode = new Promise<number>((r) => ex.on('close', (c) => r(c ?? -1)));
+      await until(/\$ /);
+      ex.stdin.write('tty; id -u; exit 6\n');
+      assert.equal(await ecode, 6);
+      assert.match(out, /\/dev\/pts\/\d+/);
+      assert.match(out, /^65534\r?$/m);
     } finally {
       await cleanup(d);
     }

@@ -3,8 +3,10 @@
  * attach and exec (hijacked streams, frames of src/client/containers.ts), cp (archive).
  * docs/api.md § Containers.
  */
+
+import { randomBytes } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
-import { open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { FRAME, FrameDecoder, frame, type LogEntry } from '../../client/containers.ts';
@@ -13,6 +15,8 @@ import type { ContainerService, CreateRequest } from '../../containers/service.t
 import type { Services } from '../../daemon/services.ts';
 import { BrigError } from '../../errors/errors.ts';
 import { spawnChild } from '../../platform/exec.ts';
+import { mergeEnv } from '../../runtime/bundle.ts';
+import { conmonExec, resizeTerminal } from '../../runtime/conmon.ts';
 import { created, noContent, type Router, STREAMED } from '../router.ts';
 
 function service(s: Services): ContainerService {
@@ -287,11 +291,18 @@ function sendError(socket: Duplex, e: unknown) {
 const UPGRADE_RESPONSE =
   'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: brig-stream\r\n\r\n';
 
-/** Attach: relays the container's stdio through conmon's attach socket (SEQPACKET, via a bridge). */
-async function attach(s: Services, ref: string, startIt: boolean, socket: Duplex, head: Buffer) {
-  const svc = service(s);
-  const platform = s.platform!;
-  socket.write(UPGRADE_RESPONSE);
+/**
+ * Relays a hijacked client stream to a conmon attach socket (SOCK_SEQPACKET, through the
+ * platform's bridge process). `connect(path)` resolves once connected; until then client input
+ * is kept. `end` says whether the client stream ends when the attach socket closes.
+ */
+function attachBridge(
+  platform: NonNullable<Services['platform']>,
+  socket: Duplex,
+  head: Buffer,
+  onResize: (rows: number, cols: number) => void,
+  end: boolean,
+) {
   let bridge: ReturnType<typeof spawnChild> | undefined;
   const decoder = new FrameDecoder();
   const onInput = (b: Buffer) => {
@@ -300,14 +311,20 @@ async function attach(s: Services, ref: string, startIt: boolean, socket: Duplex
       else if (f.type === FRAME.stdinClose) bridge?.stdin?.end();
       else if (f.type === FRAME.resize) {
         const { rows, cols } = JSON.parse(f.payload.toString()) as { rows: number; cols: number };
-        void svc.resize(ref, rows, cols).catch(() => {});
+        onResize(rows, cols);
       }
     }
   };
   const pending: Buffer[] = head.length ? [head] : [];
   socket.on('data', (b: Buffer) => (bridge ? onInput(b) : pending.push(b)));
-  const connect = async () => {
-    const { cmd, args } = platform.seqpacketBridge(svc.attachSocket(ref));
+  socket.on('close', () => bridge?.kill());
+  socket.on('error', () => bridge?.kill());
+  let closed: () => void = () => {};
+  const done = new Promise<void>((r) => {
+    closed = r;
+  });
+  const connect = async (path: string) => {
+    const { cmd, args } = platform.seqpacketBridge(path);
     const child = spawnChild(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     bridge = child;
     let buf = Buffer.alloc(0);
@@ -334,24 +351,103 @@ async function attach(s: Services, ref: string, startIt: boolean, socket: Duplex
         socket.write(frame(type, pkt.subarray(1)));
       }
     });
-    child.on('exit', () => {
+    child.on('close', () => {
       failed?.(new BrigError('ERR_RUNTIME', `cannot attach: ${err.trim() || 'the attach socket closed'}`));
-      socket.end();
+      closed();
+      if (end) socket.end();
     });
     child.stdin!.on('error', () => {});
     await connected;
     for (const b of pending.splice(0)) onInput(b);
   };
-  socket.on('close', () => bridge?.kill());
-  socket.on('error', () => bridge?.kill());
+  return { connect, done, kill: () => bridge?.kill() };
+}
+
+/** Attach: relays the container's stdio through conmon's attach socket. */
+async function attach(s: Services, ref: string, startIt: boolean, socket: Duplex, head: Buffer) {
+  const svc = service(s);
+  socket.write(UPGRADE_RESPONSE);
+  const b = attachBridge(
+    s.platform!,
+    socket,
+    head,
+    (rows, cols) => void svc.resize(ref, rows, cols).catch(() => {}),
+    true,
+  );
   try {
-    if (startIt) await svc.start(ref, { beforeStart: connect });
-    else await connect();
+    const path = svc.attachSocket(ref);
+    if (startIt) await svc.start(ref, { beforeStart: () => b.connect(path) });
+    else await b.connect(path);
     socket.write(frame(FRAME.ready));
   } catch (e) {
     sendError(socket, e);
     socket.end();
-    bridge?.kill();
+    b.kill();
+  }
+}
+
+/** `exec -t`: the session runs under conmon, which holds the pty (src/runtime/conmon.ts). */
+async function execTty(
+  s: Services,
+  svc: ContainerService,
+  c: Container,
+  proc: {
+    args: string[];
+    env: string[];
+    cwd?: string;
+    user?: { uid: number; gid: number; additionalGids: number[] };
+  },
+  socket: Duplex,
+  head: Buffer,
+) {
+  const { info } = await svc.runtime();
+  const spec = JSON.parse(await readFile(join(svc.dir(c.id), 'config.json'), 'utf8')) as {
+    process: Record<string, unknown>;
+  };
+  const execId = randomBytes(6).toString('hex');
+  const dir = join(svc.dirs.runtime, 'exec', execId);
+  await mkdir(dir, { recursive: true });
+  try {
+    const processFile = join(dir, 'process.json');
+    const user = proc.user
+      ? {
+          uid: proc.user.uid,
+          gid: proc.user.gid,
+          ...(proc.user.additionalGids.length ? { additionalGids: proc.user.additionalGids } : {}),
+        }
+      : spec.process.user;
+    await writeFile(
+      processFile,
+      JSON.stringify({
+        ...spec.process,
+        terminal: true,
+        args: proc.args,
+        env: proc.env,
+        cwd: proc.cwd ?? spec.process.cwd,
+        user,
+      }),
+    );
+    const b = attachBridge(
+      s.platform!,
+      socket,
+      head,
+      (rows, cols) => void resizeTerminal(dir, rows, cols),
+      false,
+    );
+    socket.on('close', () => b.kill());
+    const { exit } = await conmonExec(
+      info.conmon.path,
+      info,
+      { id: c.id, execId, dir, processFile, socketDir: svc.dirs.sockets },
+      (path) => b.connect(path),
+    );
+    socket.write(frame(FRAME.ready));
+    const code = await exit;
+    await b.done;
+    socket.write(frame(FRAME.exit, JSON.stringify({ exitCode: code })));
+    socket.end();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -373,25 +469,40 @@ async function exec(s: Services, ref: string, q: URLSearchParams, socket: Duplex
     } catch {
       throw new BrigError('ERR_API_BODY', 'config is not JSON');
     }
-    if (cfg.tty === true) {
-      throw new BrigError('ERR_EXEC_FAILED', 'exec with a terminal (-t) is not supported yet', {
-        hint: 'Run without -t, or start the container with -it.',
-      });
-    }
     const args = strs(cfg.args, 'args');
     if (!args?.length) throw new BrigError('ERR_NO_COMMAND', 'exec needs a command');
     const { c, rt } = await svc.execTarget(ref);
     const user = str(cfg.user, 'user');
     let uidgid: string | undefined;
+    let resolved: { uid: number; gid: number; additionalGids: number[] } | undefined;
     if (user) {
       const { readUserDb, resolveUser } = await import('../../runtime/bundle.ts');
       const rootfs = join(svc.dir(c.id), 'rootfs');
       const db = await readUserDb(s.platform?.hostView?.(rootfs) ?? rootfs);
-      const u = resolveUser(user, db.passwd, db.group);
-      uidgid = `${u.uid}:${u.gid}`;
+      resolved = resolveUser(user, db.passwd, db.group);
+      uidgid = `${resolved.uid}:${resolved.gid}`;
     }
     const env = [...(c.status.process?.env ?? []), ...(strs(cfg.env, 'env') ?? [])];
     const workdir = str(cfg.workdir, 'workdir');
+    if (cfg.tty === true) {
+      await execTty(
+        s,
+        svc,
+        c,
+        {
+          args,
+          env: mergeEnv(
+            env,
+            ['TERM=xterm'].filter(() => !env.some((e) => e.startsWith('TERM='))),
+          ),
+          ...(workdir ? { cwd: posix.normalize(workdir) } : {}),
+          ...(resolved ? { user: resolved } : {}),
+        },
+        socket,
+        head,
+      );
+      return;
+    }
     // ocijail and runj take the process as a runtime-spec file (FreeBSD)
     let processFile: string | undefined;
     if (rt.execNeedsProcessFile) {
