@@ -2,15 +2,16 @@
 // Registry benchmark: brig vs skopeo, pull and push of the Debian fixture image against a local
 // docker-registry (plain HTTP on 127.0.0.1), everything on a tmpfs mounted for the run.
 //   node bench/registry.mjs [ROUNDS]         (root; results are printed, copy them to README.md)
-// brig runs as its own process (bench/registry-worker.ts bundled like dist/brig.mjs): pull = into
-// its content store without unpacking; skopeo: `skopeo copy docker://… oci:DIR` and back.
+// brig is measured as a user sees it: `brig pull` / `brig push` (dist/brig.mjs, built first) against
+// a running brigd whose root is on the tmpfs; a pull lands in its content store without unpacking
+// (and records the image). Between pull rounds the image is removed (`brig image rm`, whose GC
+// deletes the blobs), untimed. skopeo: `skopeo copy docker://… oci:DIR` and back.
 // NODE_EXTRA_CA_CERTS is removed from the children's environment (it costs ~60 ms per node start).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 const PROJECT = resolve(import.meta.dirname, '..');
@@ -23,18 +24,9 @@ if (!existsSync(join(LAYOUT, 'index.json'))) {
   execFileSync('sh', ['/work/shared/fixtures/make-debian-image.sh', LAYOUT], { stdio: 'inherit' });
 }
 
-const worker = join(PROJECT, 'dist', 'bench-registry-worker.mjs');
-await build({
-  entryPoints: [join(PROJECT, 'bench/registry-worker.ts')],
-  outfile: worker,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  external: ['better-sqlite3', 'zstd-napi'],
-  banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
-  logLevel: 'warning',
-});
+execFileSync('npm', ['run', 'build'], { cwd: PROJECT, stdio: 'ignore' });
+const BRIG = join(PROJECT, 'dist/brig.mjs');
+const BRIGD = join(PROJECT, 'dist/brigd.mjs');
 
 const tmp = mkdtempSync('/tmp/brig-bench-registry-');
 execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3g', 'tmpfs', tmp]);
@@ -50,6 +42,7 @@ const cleanup = () => {
 };
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
 
 async function freePort() {
   return new Promise((r) => {
@@ -64,8 +57,8 @@ async function freePort() {
 // A fresh, empty registry (new port, new storage): skopeo's blob-info cache then knows no
 // repository to mount from, so both tools really upload.
 let regN = 0;
-async function startRegistry() {
-  const port = await freePort();
+async function startRegistry(fixedPort) {
+  const port = fixedPort ?? (await freePort());
   const host = `127.0.0.1:${port}`;
   const dir = join(tmp, `reg${regN++}`);
   mkdirSync(join(dir, 'data'), { recursive: true });
@@ -108,25 +101,58 @@ function timed(cmd, args) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
   return ms;
 }
-const brig = (...a) => timed(process.execPath, [worker, ...a]);
 const skopeo = (...a) => timed('skopeo', a);
 
-// brig's source store for pushes
-const pushRoot = join(tmp, 'brig-src');
-mkdirSync(pushRoot);
-brig('import', pushRoot, LAYOUT);
 // the registry and image both tools pull from
 const seed = await startRegistry();
 skopeo('copy', '--dest-tls-verify=false', `oci:${LAYOUT}:bookworm`, `docker://${seed.host}/seed/debian:1`);
+
+// brigd on the tmpfs; the registries (new ports each time) are 127.0.0.1: list the range as insecure
+// by writing the config after the ports are known is not possible, so every registry host used is
+// listed up front from a pool of pre-picked ports
+const ports = [];
+for (let i = 0; i < 2 * ROUNDS; i++) ports.push(await freePort());
+writeFileSync(
+  join(tmp, 'brig.yaml'),
+  `registries:\n  insecure: [${[seed.host, ...ports.map((p) => `127.0.0.1:${p}`)].map((h) => JSON.stringify(h)).join(', ')}]\n  extraAuthFiles: []\n`,
+);
+// two daemons: one holds the image to push, the other starts empty for the pulls
+async function startBrigd(name) {
+  const sock = join(tmp, `${name}.sock`);
+  const d = spawn(
+    process.execPath,
+    [BRIGD, '--root', join(tmp, name), '--socket', sock, '--config', join(tmp, 'brig.yaml')],
+    {
+      env,
+      stdio: 'ignore',
+    },
+  );
+  registries.add(d);
+  for (let i = 0; ; i++) {
+    if (
+      spawnSync(process.execPath, [BRIG, '--host', `unix://${sock}`, 'system', 'info'], { env }).status === 0
+    )
+      break;
+    if (i > 200) throw new Error('brigd did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return (...a) => timed(process.execPath, [BRIG, '--host', `unix://${sock}`, ...a]);
+}
+const brigPush = await startBrigd('push');
+const brigPull = await startBrigd('pull');
+brigPush('image', 'import', LAYOUT, 'bench/debian:src');
 
 const res = { pushBrig: [], pushSkopeo: [], pullBrig: [], pullSkopeo: [] };
 for (let i = 0; i < ROUNDS; i++) {
   // alternate who goes first, so neither always meets a warm cache
   const order = i % 2 === 0 ? ['brig', 'skopeo'] : ['skopeo', 'brig'];
   for (const who of order) {
-    const r = await startRegistry();
-    if (who === 'brig') res.pushBrig.push(brig('push', pushRoot, `${r.host}/b/debian:1`));
-    else
+    const r = await startRegistry(ports.shift());
+    if (who === 'brig') {
+      brigPush('image', 'tag', 'bench/debian:src', `${r.host}/b/debian:1`);
+      res.pushBrig.push(brigPush('push', '-q', `${r.host}/b/debian:1`));
+      brigPush('image', 'rm', `${r.host}/b/debian:1`);
+    } else
       res.pushSkopeo.push(
         skopeo('copy', '--dest-tls-verify=false', `oci:${LAYOUT}:bookworm`, `docker://${r.host}/s/debian:1`),
       );
@@ -135,8 +161,8 @@ for (let i = 0; i < ROUNDS; i++) {
   for (const who of order) {
     const dir = join(tmp, `pull-${who}-${i}`);
     if (who === 'brig') {
-      mkdirSync(dir);
-      res.pullBrig.push(brig('pull', dir, `${seed.host}/seed/debian:1`));
+      res.pullBrig.push(brigPull('pull', '-q', `${seed.host}/seed/debian:1`));
+      brigPull('image', 'rm', `${seed.host}/seed/debian:1`);
     } else {
       res.pullSkopeo.push(
         skopeo('copy', '--src-tls-verify=false', `docker://${seed.host}/seed/debian:1`, `oci:${dir}:1`),
