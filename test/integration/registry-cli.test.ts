@@ -1,7 +1,8 @@
 /**
  * brig login / push / pull / logout through the built CLI and daemon (dist/; `npm test` builds
  * first), against docker-registry over TLS (CA in certs.d beside brigd's configuration) with
- * htpasswd basic auth. Credentials must not show in output, logs, events or answers.
+ * htpasswd basic auth; what skopeo pushes, brig pulls and runs. Credentials must not show in output,
+ * logs, events or answers.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -67,6 +68,29 @@ test(
     assert.equal(r.stdout, `${name}\n`);
     r = await d.brig(['images']);
     assert.match(r.stdout, /e2e\/bb\s+1/);
+
+    // what skopeo pushes, brig pulls and runs
+    const certDir = tempDir(t);
+    cpSync(pki.caCert, join(certDir, 'ca.crt'));
+    const other = `${reg.host}/e2e/from-skopeo:2`;
+    execFileSync(
+      'skopeo',
+      [
+        'copy',
+        '--dest-cert-dir',
+        certDir,
+        '--dest-creds',
+        `carol:${password}`,
+        `oci:${join(work, 'bb')}:latest`,
+        `docker://${other}`,
+      ],
+      { stdio: 'pipe' },
+    );
+    r = await d.brig(['pull', '-q', other]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await d.brig(['run', '--rm', other, '/bin/echo', 'pulled and ran']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'pulled and ran\n');
 
     // unknown tag: ERR_REGISTRY_NOT_FOUND through the API
     await assert.rejects(
