@@ -570,10 +570,17 @@ export class ContainerService {
         errors.push(e);
       }
     };
-    await attempt(() => rt.delete(c.id, true));
-    if (c.status.scope) await attempt(() => this.o.platform.releaseResources(c.id, c.status.scope!));
-    await attempt(() => this.o.platform.unmountBelow(join(this.dir(c.id), 'rootfs')));
-    await attempt(() => this.o.rootfs.remove(c.id));
+    // the process is gone: runtime state and cgroup, and mounts and snapshot, in parallel
+    await Promise.all([
+      (async () => {
+        await attempt(() => rt.delete(c.id, true));
+        if (c.status.scope) await attempt(() => this.o.platform.releaseResources(c.id, c.status.scope!));
+      })(),
+      (async () => {
+        await attempt(() => this.o.platform.unmountBelow(join(this.dir(c.id), 'rootfs')));
+        await attempt(() => this.o.rootfs.remove(c.id));
+      })(),
+    ]);
     if (errors.length) {
       this.log('error', 'releasing a container failed', { id: c.id, errors: errors.map(String) });
       c.state = 'dead';
