@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Bundles the CLI and the daemon with esbuild into dist/. Native addons stay external.
 // The createRequire banner lets bundled CommonJS dependencies call require() from ESM.
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { build } from 'esbuild';
 
@@ -23,8 +23,9 @@ const common = {
 };
 // The CLI is split: dist/brig.mjs is a small entry that answers `brig --version` and loads the
 // program (commander and every command, dist/brig-program-*.mjs) only when it is needed.
-// Chunks of earlier builds are removed after the new ones are written (never before: a brig
-// running meanwhile must find its chunks).
+// Chunks of earlier builds are removed after the new ones are written, and only once they are an
+// hour old: builds running at the same time in one checkout (each `npm test` builds) must not
+// delete each other's chunks, and a brig started meanwhile must find the chunk its entry names.
 const [cli] = await Promise.all([
   build({
     ...common,
@@ -38,7 +39,11 @@ const [cli] = await Promise.all([
   build({ ...common, entryPoints: ['src/daemon/main.ts'], outfile: 'dist/brigd.mjs' }),
 ]);
 const written = new Set(Object.keys(cli.metafile.outputs).map((p) => basename(p)));
+const anHourAgo = Date.now() - 3600_000;
 for (const f of readdirSync('dist')) {
-  if (/^brig-.*\.mjs(\.map)?$/.test(f) && !written.has(f)) rmSync(`dist/${f}`, { force: true });
+  if (!/^brig-.*\.mjs(\.map)?$/.test(f) || written.has(f)) continue;
+  try {
+    if (statSync(`dist/${f}`).mtimeMs < anHourAgo) rmSync(`dist/${f}`, { force: true });
+  } catch {}
 }
 for (const out of ['dist/brig.mjs', 'dist/brigd.mjs']) chmodSync(out, 0o755);
