@@ -887,6 +887,7 @@ export class ContainerService {
       await this.withLock(c.id, async () => {
         const cur = this.store.get(c.id);
         if (!cur) return;
+        const wasRunning = cur.state === 'running';
         if (cur.state === 'running') {
           const st = states.get(cur.id);
           const conmonAlive = this.o.platform.alive(cur.status.conmonPid ?? 0);
@@ -913,7 +914,14 @@ export class ContainerService {
           }
           await this.watcher?.discard(cur.id);
           out.exited.push(cur.id);
-        } else if (cur.state === 'exited' && cur.status.restartAt !== undefined && !this.closed) {
+        } else if (states.has(cur.id)) {
+          // brigd died in the middle of a start: the runtime has it, the record never said running
+          await rt.delete(cur.id, true).catch(() => {});
+          await this.watcher?.discard(cur.id);
+          out.cleaned.push(`runtime:${cur.id}`);
+        }
+        if (wasRunning) return;
+        if (cur.state === 'exited' && cur.status.restartAt !== undefined && !this.closed) {
           this.scheduleRestart(cur);
         } else if (cur.state === 'dead') {
           try {

@@ -200,6 +200,34 @@ describe('containers', needs, () => {
     assert.deepEqual(await h.leftovers(), []);
   });
 
+  test('brigd dying in the middle of a start: the next brigd removes what the start left', async (t) => {
+    const h = await containerHarness(t);
+    const c = await h.svc.create({ image: 'busybox', command: ['sleep', '1000'] });
+    let reached!: () => void;
+    const atStart = new Promise<void>((r) => {
+      reached = r;
+    });
+    // the start hangs right before `runtime start`: runtime state, mounts, cgroup all exist
+    h.hooks.beforeStep = (s) => {
+      if (s === 'start') {
+        reached();
+        return new Promise<void>(() => {});
+      }
+    };
+    void h.svc.start(c.id).catch(() => {});
+    await atStart;
+    assert.notDeepEqual(await h.leftovers(), []);
+    h.hooks.beforeStep = undefined;
+    const dying = h.svc;
+    // the dead brigd's watcher must not keep this test process alive (its hung start never ends)
+    void dying.close();
+    const svc = await h.reopen();
+    assert.deepEqual(await h.leftovers(), []);
+    assert.notEqual(svc.get(c.id).state, 'running');
+    await svc.start(c.id);
+    assert.equal(svc.get(c.id).state, 'running');
+  });
+
   for (const step of START_STEPS) {
     test(`failure injected before step ${step} leaves nothing behind`, async (t) => {
       const h = await containerHarness(t);
