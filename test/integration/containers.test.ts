@@ -209,10 +209,9 @@ describe('containers', needs, () => {
     });
     // the start hangs right before `runtime start`: runtime state, mounts, cgroup all exist
     h.hooks.beforeStep = (s) => {
-      if (s === 'start') {
-        reached();
-        return new Promise<void>(() => {});
-      }
+      if (s !== 'start') return undefined;
+      reached();
+      return new Promise<void>(() => {});
     };
     void h.svc.start(c.id).catch(() => {});
     await atStart;
