@@ -94,7 +94,7 @@ describe('containers through the CLI', needs, () => {
         'busybox',
         'sh',
         '-c',
-        'echo started; sleep 1000',
+        'echo one; echo started; sleep 1000',
       ]);
       assert.equal(r.code, 0, r.stderr);
       const id = r.stdout.trim();
@@ -107,8 +107,17 @@ describe('containers through the CLI', needs, () => {
       assert.equal(ps.length, 1);
       assert.equal(ps[0]!.state, 'running');
       assert.ok(ps[0]!.pid > 0);
-      const logs = await d.brig(['logs', '--timestamps', 'svc']);
-      assert.match(logs.stdout, /^\d{4}-\d\d-\d\dT\S+ started\n$/);
+      let logs = await d.brig(['logs', 'svc']);
+      for (let i = 0; i < 400 && !logs.stdout.includes('started'); i++) {
+        await new Promise((res) => setTimeout(res, 25));
+        logs = await d.brig(['logs', 'svc']);
+      }
+      assert.equal(logs.stdout, 'one\nstarted\n');
+      const tail = await d.brig(['logs', '--timestamps', '--tail', '1', 'svc']);
+      assert.match(tail.stdout, /^\d{4}-\d\d-\d\dT\S+ started\n$/);
+      assert.equal((await d.brig(['logs', '--since', '2099-01-01T00:00:00Z', 'svc'])).stdout, '');
+      assert.equal((await d.brig(['ps', '-q', '--filter', 'name=sv'])).stdout, `${id.slice(0, 12)}\n`);
+      assert.equal((await d.brig(['ps', '-q', '--filter', 'status=exited'])).stdout, '');
       const ex = await d.brig(['exec', '-e', 'X=7', '-w', '/etc', 'svc', 'sh', '-c', 'echo $X $PWD; exit 5']);
       assert.equal(ex.code, 5);
       assert.equal(ex.stdout, '7 /etc\n');
