@@ -61,6 +61,12 @@ describe('containers through the CLI', needs, () => {
       assert.match(bad.stderr, /no such file/);
       assert.equal((await d.brig(['ps', '-a', '-q'])).stdout, '');
       assert.equal((await d.brig(['run', 'nosuchimage'])).code, 125);
+      // logs -f follows until the container exits
+      const f = await d.brig(['run', '-d', 'busybox', 'sh', '-c', 'echo a; sleep 0.3; echo b; exit 2']);
+      const followed = await d.brig(['logs', '-f', f.stdout.trim()]);
+      assert.equal(followed.stdout, 'a\nb\n');
+      assert.equal((await d.brig(['wait', f.stdout.trim()])).stdout, '2\n');
+      await d.brig(['rm', f.stdout.trim()]);
       const env = await d.brig([
         'run',
         '--rm',
