@@ -248,3 +248,12 @@ for (let i = 0; i < all.length; i += 25) {
 console.log(
   `removed ${all.length} running containers (rm -f, 25 at a time): ${(ms(t0) / 1000).toFixed(2)} s`,
 );
+
+// brigd must be gone before its tmpfs is unmounted (else it may write below the mount point);
+// then exit explicitly: the client's keep-alive sockets would keep this process alive
+await new Promise((r) => {
+  daemon.once('exit', r);
+  daemon.kill('SIGTERM');
+});
+daemon = undefined;
+process.exit(0);
