@@ -12,7 +12,8 @@
  *      container, or `{"pid": -1, "message": "<the runtime's stderr>"}` when it failed.
  *   3. brigd runs `RUNTIME start ID`. The process now runs.
  *   4. When it exits conmon writes its status (exit code, or 128+signal) to `<exit-dir>/<ID>`
- *      and `<persist-dir>/exit`, and on an OOM kill creates `<persist-dir>/oom` and `<bundle>/oom`.
+ *      and `<persist-dir>/exit`, and on an OOM kill creates `<persist-dir>/oom` and `oom` in its
+ *      working directory (2.1.6; later versions: `<bundle>/oom`): brigd starts it in the bundle.
  *      brigd watches the exit dir (./exit-watcher.ts).
  * Logs: `-l k8s-file:PATH`, lines `<RFC3339Nano> stdout|stderr F|P <text>`.
  * Terminal (`-t`): conmon receives the pty from the runtime through its console socket and
@@ -119,6 +120,8 @@ export async function conmonCreate(
   o: ConmonStart,
 ): Promise<ConmonStarted> {
   const child = spawnChild(conmonPath, conmonArgs(runtime, o), {
+    // conmon 2.1.6 creates its `oom` file relative to its working directory
+    cwd: o.bundle,
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     env: { ...process.env, _OCI_SYNCPIPE: '3' },
     detached: true,
@@ -217,6 +220,7 @@ export async function conmonExec(
     'error',
   ];
   const child = spawnChild(conmonPath, args, {
+    cwd: o.dir,
     stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_ATTACHPIPE: '4', _OCI_STARTPIPE: '5' },
     detached: true,
