@@ -11,30 +11,25 @@ function flatten(prefix: string, v: unknown, out: Array<[string, string]>): void
   }
 }
 
+async function showInfo(ctx: CliContext, o: { json?: boolean }): Promise<void> {
+  const info = await systemInfo(ctx.client());
+  if (o.json) return printJson(info);
+  const rows: Array<[string, string]> = [];
+  flatten('', info, rows);
+  const w = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) process.stdout.write(`${`${k}:`.padEnd(w + 2)}${v}\n`);
+}
+
 export function register(program: Command, ctx: CliContext): void {
   const system = program.command('system').description('Daemon-wide information');
   system
     .command('info')
     .description('Versions, root, storage driver, runtime and platform')
     .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      const info = await systemInfo(ctx.client());
-      if (o.json) return printJson(info);
-      const rows: Array<[string, string]> = [];
-      flatten('', info, rows);
-      const w = Math.max(...rows.map(([k]) => k.length));
-      for (const [k, v] of rows) process.stdout.write(`${`${k}:`.padEnd(w + 2)}${v}\n`);
-    });
+    .action((o: { json?: boolean }) => showInfo(ctx, o));
   program
     .command('info')
     .description('Same as `brig system info`')
     .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }) => {
-      const info = await systemInfo(ctx.client());
-      if (o.json) return printJson(info);
-      const rows: Array<[string, string]> = [];
-      flatten('', info, rows);
-      const w = Math.max(...rows.map(([k]) => k.length));
-      for (const [k, v] of rows) process.stdout.write(`${`${k}:`.padEnd(w + 2)}${v}\n`);
-    });
+    .action((o: { json?: boolean }) => showInfo(ctx, o));
 }
