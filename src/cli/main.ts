@@ -5,18 +5,35 @@
  *
  * `brig --version` alone is answered here, before the program (commander and every command) is
  * loaded: the bundle's lazy import keeps that start-up close to node's own (bench/README.md).
+ * `brig run` loads commander and the run command only (its own chunk): the other verbs (and
+ * their dependencies, e.g. cli-progress) are not read for it. `brig --help` loads them all.
  */
 import { VERSION } from '../version.ts';
 
 const EXIT_BRIG_ERROR = 125;
 
 const args = process.argv.slice(2);
+
+/** The verb: the first argument that is not a global option (-H/--host take a value). */
+function verb(): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-H' || a === '--host') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   process.stdout.write(`brig version ${VERSION}\n`);
 } else {
-  import('./program.ts')
+  const modules =
+    verb() === 'run'
+      ? import('./commands/run.ts').then((m) => [m])
+      : import('./commands/index.ts').then((m) => m.COMMAND_MODULES);
+  Promise.all([import('./program.ts'), modules])
     .then(
-      (p) => p.runProgram(process.argv),
+      ([p, m]) => p.runProgram(process.argv, m),
       (e: unknown) => {
         process.stderr.write(`Error: ${(e as Error)?.stack ?? String(e)}\n`);
         return EXIT_BRIG_ERROR;

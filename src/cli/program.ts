@@ -1,16 +1,21 @@
 /**
  * brig's program: every verb (one file each in ./commands) registered on commander, run, and
- * errors turned into `Error:` / `Hint:` lines and exit 125. Loaded by ./main.ts.
+ * errors turned into `Error:` / `Hint:` lines and exit 125. Loaded by ./main.ts, which passes
+ * the verbs to register.
  */
 import { Command, CommanderError } from 'commander';
 import { isBrigError } from '../errors/errors.ts';
 import { VERSION } from '../version.ts';
-import { COMMAND_MODULES } from './commands/index.ts';
-import { createContext } from './context.ts';
+import { type CliContext, createContext } from './context.ts';
+
+export interface CommandModule {
+  register(program: Command, ctx: CliContext): void;
+}
 
 export const EXIT_BRIG_ERROR = 125;
 
-export async function runProgram(argv: string[]): Promise<number> {
+/** `modules`: the verbs to register (all of them, or only the one asked for: ./main.ts). */
+export async function runProgram(argv: string[], modules: readonly CommandModule[]): Promise<number> {
   const program = new Command('brig')
     .description('brig: containers on FreeBSD jails and Linux')
     .version(`brig version ${VERSION}`, '-v, --version')
@@ -20,7 +25,7 @@ export async function runProgram(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .enablePositionalOptions();
   const ctx = createContext(program);
-  for (const m of COMMAND_MODULES) m.register(program, ctx);
+  for (const m of modules) m.register(program, ctx);
   for (const c of program.commands) c.exitOverride();
   try {
     await program.parseAsync(argv);
