@@ -3,7 +3,8 @@
  * hijacked streams (attach, exec): after the HTTP upgrade both sides exchange frames
  *   [u8 type][u32 big-endian length][payload]
  * types: 0 stdin, 1 stdout, 2 stderr, 3 resize (JSON {rows, cols}), 4 exit (JSON {exitCode}),
- * 5 stdin closed, 6 error (JSON BrigError body), 7 ready (the stream is attached).
+ * 5 stdin closed, 6 error (JSON BrigError body), 7 ready (the stream is attached), 8 created
+ * (JSON {id}: `run` made the container).
  */
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -18,6 +19,7 @@ export const FRAME = {
   stdinClose: 5,
   error: 6,
   ready: 7,
+  created: 8,
 } as const;
 
 export function frame(type: number, payload: Buffer | string = Buffer.alloc(0)): Buffer {
@@ -150,6 +152,12 @@ export const containers = {
     q: { start?: boolean } = {},
   ): Promise<{ socket: Socket; head: Buffer }> =>
     c.upgrade(`${p(ref)}/attach`, { query: { start: q.start ? '1' : undefined } }),
+  /**
+   * `run` in one round trip: creates (errors reject here), then a hijacked stream to the
+   * container's stdio that starts it and ends with its exit frame (after an autoRemove removal).
+   */
+  run: (c: BrigClient, body: CreateBody): Promise<{ socket: Socket; head: Buffer }> =>
+    c.upgrade('/containers/run', { query: { config: JSON.stringify(body) } }),
   exec: (
     c: BrigClient,
     ref: string,

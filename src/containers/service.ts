@@ -740,6 +740,11 @@ export class ContainerService {
     };
   }
 
+  /** Resolves once every operation queued on the container so far (an exit, its --rm) is done. */
+  async settled(id: string): Promise<void> {
+    await this.withLock(id, async () => {});
+  }
+
   private waitNext(id: string): Promise<Container> {
     return new Promise((resolve) => {
       const list = this.waiters.get(id) ?? [];

@@ -17,7 +17,7 @@ import { BrigError } from '../../errors/errors.ts';
 import { spawnChild } from '../../platform/exec.ts';
 import { mergeEnv } from '../../runtime/bundle.ts';
 import { conmonExec, resizeTerminal } from '../../runtime/conmon.ts';
-import { created, noContent, type Router, STREAMED } from '../router.ts';
+import { type ApiRequest, created, noContent, type Router, STREAMED } from '../router.ts';
 
 function service(s: Services): ContainerService {
   if (!s.containers) {
@@ -386,6 +386,61 @@ async function attach(s: Services, ref: string, startIt: boolean, socket: Duplex
   }
 }
 
+/**
+ * `brig run` in one round trip: create (errors are the HTTP answer, before the upgrade), then
+ * attach, start and stream like attach with start; the stream ends with an exit frame once the
+ * container exited and, with autoRemove, was removed (so `ps -a` right after never shows it and
+ * nothing it held is left). A start that fails is an error frame; an autoRemove container is
+ * removed first. The container's id is sent first as a `created` frame.
+ */
+async function run(s: Services, req: Omit<ApiRequest, 'res' | 'json'>, socket: Duplex, head: Buffer) {
+  const svc = service(s);
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(req.query.get('config') ?? '');
+  } catch {
+    throw new BrigError('ERR_API_BODY', 'config is not JSON');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new BrigError('ERR_API_BODY', 'config must be an object');
+  const request = createRequest(body);
+  await s.privileges?.callerFor(request.grants, req.raw.socket, req.caller);
+  const c = await svc.create(request, req.caller);
+  socket.write(UPGRADE_RESPONSE);
+  socket.write(frame(FRAME.created, JSON.stringify({ id: c.id })));
+  const b = attachBridge(
+    s.platform!,
+    socket,
+    head,
+    (rows, cols) => void svc.resize(c.id, rows, cols).catch(() => {}),
+    false,
+  );
+  try {
+    const path = svc.attachSocket(c.id);
+    await svc.start(c.id, { beforeStart: () => b.connect(path) });
+    socket.write(frame(FRAME.ready));
+  } catch (e) {
+    b.kill();
+    if (c.spec.autoRemove) await svc.remove(c.id, { force: true, volumes: true }).catch(() => {});
+    sendError(socket, e);
+    socket.end();
+    return;
+  }
+  await b.done;
+  try {
+    const r = await svc.wait(c.id);
+    if (c.spec.autoRemove) await svc.settled(c.id);
+    if (r.reason === 'failed-to-start') {
+      sendError(socket, new BrigError('ERR_RUNTIME_START', r.error ?? 'the container failed to start'));
+    } else {
+      socket.write(frame(FRAME.exit, JSON.stringify(r)));
+    }
+  } catch (e) {
+    sendError(socket, e);
+  }
+  socket.end();
+}
+
 /** `exec -t`: the session runs under conmon, which holds the pty (src/runtime/conmon.ts). */
 async function execTty(
   s: Services,
@@ -680,6 +735,7 @@ export function register(r: Router, s: Services): void {
     await extractInto(join(svc.dir(c.id), 'rootfs'), path, req.raw);
     return noContent;
   });
+  r.upgrade('/containers/run', (req, socket, head) => run(s, req, socket, head));
   r.upgrade('/containers/:id/attach', (req, socket, head) =>
     attach(s, req.params.id!, req.query.get('start') === '1', socket, head),
   );

@@ -13,7 +13,7 @@ import type { CliContext } from '../context.ts';
 import { printJson } from '../output.ts';
 import { formatPlan } from '../plan-output.ts';
 import { addCreateFlags, type CreateFlags, createBody } from './container-flags.ts';
-import { interactive } from './container-io.ts';
+import { relay } from './container-io.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   addCreateFlags(
@@ -53,25 +53,21 @@ export function register(program: Command, ctx: CliContext): void {
       if (o.detach && o.rm === true && o.restart && o.restart !== 'no') {
         throw new BrigError('ERR_INVALID_ARGUMENT', '--rm and --restart cannot be combined');
       }
-      const c = await containers.create(client, body);
       if (o.detach) {
+        const c = await containers.create(client, body);
         await containers.start(client, c.id);
         process.stdout.write(`${c.id}\n`);
         return;
       }
-      // attached before the process starts: no output is lost, even from a --rm container
-      try {
-        await interactive(client, c.id, { tty: o.tty === true, stdin: o.interactive === true, start: true });
-      } catch (e) {
-        // docker's rule: a --rm container that could not start is removed too
-        if (o.rm) await containers.remove(client, c.id, { force: true, volumes: true }).catch(() => {});
-        throw e;
+      // one round trip: brigd creates, attaches before the process starts (no output is lost,
+      // even from a --rm container), starts, streams, and ends with the exit status once a --rm
+      // container is removed (also when it could not start: docker's rule)
+      const { socket, head } = await containers.run(client, body);
+      const code = await relay(socket, head, { tty: o.tty === true, stdin: o.interactive === true });
+      if (code === undefined) {
+        throw new BrigError('ERR_DAEMON_UNAVAILABLE', 'brigd closed the stream before the container exited');
       }
-      const r = await containers.wait(client, c.id);
-      if (r.reason === 'failed-to-start') {
-        throw new BrigError('ERR_RUNTIME_START', r.error ?? 'the container failed to start');
-      }
-      ctx.exitCode = r.exitCode;
+      ctx.exitCode = code;
     },
   );
 }
