@@ -231,4 +231,10 @@ export interface Platform {
    * SEQPACKET sockets itself.
    */
   seqpacketBridge(socketPath: string): { cmd: string; args: string[] };
+  /**
+   * Optional: the same bridge, started before the socket exists (its start-up then overlaps the
+   * container's creation): it reads the socket path as the first line of its stdin, then
+   * connects and behaves as above.
+   */
+  seqpacketBridgeDeferred?(): { cmd: string; args: string[] };
 }

@@ -294,7 +294,9 @@ const UPGRADE_RESPONSE =
 /**
  * Relays a hijacked client stream to a conmon attach socket (SOCK_SEQPACKET, through the
  * platform's bridge process). `connect(path)` resolves once connected; until then client input
- * is kept. `end` says whether the client stream ends when the attach socket closes.
+ * is kept. `end` says whether the client stream ends when the attach socket closes. `early`:
+ * when the platform has a deferred bridge, it is spawned now (before the container exists), so
+ * its start-up overlaps the container's creation; `connect` then only hands it the path.
  */
 function attachBridge(
   platform: NonNullable<Services['platform']>,
@@ -302,6 +304,7 @@ function attachBridge(
   head: Buffer,
   onResize: (rows: number, cols: number) => void,
   end: boolean,
+  early = false,
 ) {
   let bridge: ReturnType<typeof spawnChild> | undefined;
   const decoder = new FrameDecoder();
@@ -316,17 +319,14 @@ function attachBridge(
     }
   };
   const pending: Buffer[] = head.length ? [head] : [];
-  socket.on('data', (b: Buffer) => (bridge ? onInput(b) : pending.push(b)));
-  socket.on('close', () => bridge?.kill());
-  socket.on('error', () => bridge?.kill());
   let closed: () => void = () => {};
   const done = new Promise<void>((r) => {
     closed = r;
   });
-  const connect = async (path: string) => {
-    const { cmd, args } = platform.seqpacketBridge(path);
+  const spawnBridge = (path: string | undefined) => {
+    const { cmd, args } =
+      path === undefined ? platform.seqpacketBridgeDeferred!() : platform.seqpacketBridge(path);
     const child = spawnChild(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    bridge = child;
     let buf = Buffer.alloc(0);
     let ready: (() => void) | undefined;
     let failed: ((e: Error) => void) | undefined;
@@ -334,6 +334,7 @@ function attachBridge(
       ready = res;
       failed = rej;
     });
+    connected.catch(() => {});
     let err = '';
     child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
     child.stdout!.on('data', (b: Buffer) => {
@@ -357,10 +358,21 @@ function attachBridge(
       if (end) socket.end();
     });
     child.stdin!.on('error', () => {});
-    await connected;
+    return { child, connected };
+  };
+  let started = early && platform.seqpacketBridgeDeferred ? spawnBridge(undefined) : undefined;
+  const kill = () => (bridge ?? started?.child)?.kill();
+  socket.on('data', (b: Buffer) => (bridge ? onInput(b) : pending.push(b)));
+  socket.on('close', kill);
+  socket.on('error', kill);
+  const connect = async (path: string) => {
+    if (started) started.child.stdin!.write(`${path}\n`);
+    else started = spawnBridge(path);
+    bridge = started.child;
+    await started.connected;
     for (const b of pending.splice(0)) onInput(b);
   };
-  return { connect, done, kill: () => bridge?.kill() };
+  return { connect, done, kill };
 }
 
 /** Attach: relays the container's stdio through conmon's attach socket. */
@@ -373,6 +385,7 @@ async function attach(s: Services, ref: string, startIt: boolean, socket: Duplex
     head,
     (rows, cols) => void svc.resize(ref, rows, cols).catch(() => {}),
     true,
+    startIt,
   );
   try {
     const path = svc.attachSocket(ref);
@@ -414,6 +427,7 @@ async function run(s: Services, req: Omit<ApiRequest, 'res' | 'json'>, socket: D
     head,
     (rows, cols) => void svc.resize(c.id, rows, cols).catch(() => {}),
     false,
+    true,
   );
   try {
     const path = svc.attachSocket(c.id);

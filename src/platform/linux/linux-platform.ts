@@ -467,6 +467,10 @@ export class LinuxPlatform implements Platform {
     return { cmd: 'perl', args: ['-e', SEQPACKET_BRIDGE, socketPath] };
   }
 
+  seqpacketBridgeDeferred(): { cmd: string; args: string[] } {
+    return { cmd: 'perl', args: ['-e', SEQPACKET_BRIDGE, '-'] };
+  }
+
   /** cgroup mode, for `brig system info`. */
   async cgroupMode(): Promise<string> {
     return (await cgroupLayout()).mode;
@@ -478,10 +482,12 @@ export class LinuxPlatform implements Platform {
  * alone costs ~20 ms of start-up): AF_UNIX = 1 and SOCK_SEQPACKET = 5 (Linux and FreeBSD alike),
  * sockaddr_un packed by hand, 4-argument select. Packets from the socket go to stdout as
  * [u32 BE length][bytes]; stdin bytes become packets; stdin EOF shuts the socket's write side.
- * A zero-length packet first says "connected".
+ * A zero-length packet first says "connected". With the path `-` the path is the first line of
+ * stdin (read a byte at a time: nothing after it is consumed before select).
  */
 const SEQPACKET_BRIDGE = `
 my $p = $ARGV[0];
+if ($p eq '-') { $p = ''; while (1) { my $k = sysread(STDIN, my $c, 1); exit 0 unless $k; last if $c eq "\\n"; $p .= $c; } }
 socket(my $s, 1, 5, 0) or die "socket: $!\\n";
 connect($s, pack('S', 1) . $p . "\\0") or die "connect $p: $!\\n";
 binmode STDIN; binmode STDOUT;
