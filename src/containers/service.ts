@@ -367,9 +367,11 @@ export class ContainerService {
       await this.o.hooks?.beforeStep?.(s, c.id);
     };
     let scope: string | undefined;
-    await this.watcher?.discard(c.id);
-    await rm(join(dir, 'exit'), { force: true });
-    await rm(join(dir, 'oom'), { force: true });
+    await Promise.all([
+      this.watcher?.discard(c.id),
+      rm(join(dir, 'exit'), { force: true }),
+      rm(join(dir, 'oom'), { force: true }),
+    ]);
     try {
       const image = await this.o.images.resolve(c.spec.image);
       await step('snapshot');
