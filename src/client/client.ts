@@ -4,7 +4,7 @@
  * ERR_DAEMON_UNAVAILABLE.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { BrigError, brigErrorFromJSON } from '../errors/errors.ts';
 
@@ -136,8 +136,10 @@ export class BrigClient {
   upgrade(path: string, opts: RequestOptions = {}): Promise<{ socket: Socket; head: Buffer }> {
     return new Promise((resolve, reject) => {
       const payload = opts.body !== undefined ? Buffer.from(JSON.stringify(opts.body)) : undefined;
+      // its own connection, no agent: an upgraded socket is never reused, and the agent's
+      // first request costs a few ms (it compiles net's IPv6 pattern for a TLS server name)
       const req = httpRequest({
-        socketPath: this.socketPath,
+        createConnection: () => connect(this.socketPath),
         method: 'POST',
         path: path + buildQuery(opts.query),
         headers: {
