@@ -416,9 +416,15 @@ async function run(s: Services, req: Omit<ApiRequest, 'res' | 'json'>, socket: D
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new BrigError('ERR_API_BODY', 'config must be an object');
+  const t0 = performance.now();
+  const ms: Record<string, number> = {};
+  const span = (name: string) => {
+    ms[name] = Math.round((performance.now() - t0) * 10) / 10;
+  };
   const request = createRequest(body);
   await s.privileges?.callerFor(request.grants, req.raw.socket, req.caller);
   const c = await svc.create(request, req.caller);
+  span('created');
   socket.write(UPGRADE_RESPONSE);
   socket.write(frame(FRAME.created, JSON.stringify({ id: c.id })));
   const b = attachBridge(
@@ -432,6 +438,7 @@ async function run(s: Services, req: Omit<ApiRequest, 'res' | 'json'>, socket: D
   try {
     const path = svc.attachSocket(c.id);
     await svc.start(c.id, { beforeStart: () => b.connect(path) });
+    span('started');
     socket.write(frame(FRAME.ready));
   } catch (e) {
     b.kill();
@@ -441,9 +448,13 @@ async function run(s: Services, req: Omit<ApiRequest, 'res' | 'json'>, socket: D
     return;
   }
   await b.done;
+  span('detached');
   try {
     const r = await svc.wait(c.id);
+    span('exited');
     if (c.spec.autoRemove) await svc.settled(c.id);
+    span('settled');
+    s.log('debug', 'run', { id: c.id, ms });
     if (r.reason === 'failed-to-start') {
       sendError(socket, new BrigError('ERR_RUNTIME_START', r.error ?? 'the container failed to start'));
     } else {
