@@ -8,7 +8,7 @@
 //   2. 100 containers started at once (through the API, concurrently): total time, brigd's RSS.
 //   3. 500 containers running at once: brigd's RSS, `brig ps` time (CLI).
 //
-//   unset NODE_EXTRA_CA_CERTS; npm run build; node --import tsx bench/run.mjs [--rounds N] [--many 500]
+//   unset NODE_EXTRA_CA_CERTS; npm run build; node --import tsx bench/run.mjs [--rounds N] [--many 500 (0: the run comparison only)]
 //
 // Needs root, runc, conmon, podman, umoci, busybox-static.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -114,20 +114,27 @@ const pull = spawnSync('podman', [...podmanArgs, 'pull', '-q', `oci:${layout}:la
 if (pull.status !== 0) throw new Error(`podman pull failed: ${pull.stderr}`);
 const podmanImage = pull.stdout.trim();
 
-/** `brig run --rm` through the API: create, attach with start, wait (what the CLI does). */
+/** `brig run --rm` through the API: one upgrade that creates, starts, streams, ends with the exit (what the CLI does). */
 async function apiRun() {
-  const c = await containers.create(client, { image: 'busybox', command: ['/bin/true'], autoRemove: true });
-  const { socket, head } = await containers.attach(client, c.id, { start: true });
+  const { socket, head } = await containers.run(client, {
+    image: 'busybox',
+    command: ['/bin/true'],
+    autoRemove: true,
+  });
   const dec = new FrameDecoder();
   let err;
+  let code;
   const onData = (b) => {
-    for (const f of dec.push(b)) if (f.type === FRAME.error) err = f.payload.toString();
+    for (const f of dec.push(b)) {
+      if (f.type === FRAME.error) err = f.payload.toString();
+      else if (f.type === FRAME.exit) code = JSON.parse(f.payload.toString()).exitCode;
+    }
   };
   onData(head);
   socket.on('data', onData);
   await new Promise((r) => socket.on('close', r));
   if (err) throw new Error(err);
-  return (await containers.wait(client, c.id)).exitCode;
+  return code;
 }
 
 const tools = {
@@ -195,6 +202,18 @@ for (const [k, xs] of Object.entries(times)) {
   );
 }
 
+// brigd must be gone before its tmpfs is unmounted (else it may write below the mount point);
+// then exit explicitly: the client's keep-alive sockets would keep this process alive
+async function finish() {
+  await new Promise((r) => {
+    daemon.once('exit', r);
+    daemon.kill('SIGTERM');
+  });
+  daemon = undefined;
+  process.exit(0);
+}
+if (many === 0) await finish(); // --many 0: the run comparison only
+
 // --- 100 at once
 const pid = daemon.pid;
 const rss0 = rss(pid);
@@ -249,11 +268,4 @@ console.log(
   `removed ${all.length} running containers (rm -f, 25 at a time): ${(ms(t0) / 1000).toFixed(2)} s`,
 );
 
-// brigd must be gone before its tmpfs is unmounted (else it may write below the mount point);
-// then exit explicitly: the client's keep-alive sockets would keep this process alive
-await new Promise((r) => {
-  daemon.once('exit', r);
-  daemon.kill('SIGTERM');
-});
-daemon = undefined;
-process.exit(0);
+await finish();
