@@ -9,6 +9,7 @@
 // NODE_EXTRA_CA_CERTS is removed from the children's environment (it costs ~60 ms per node start).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { createServer, Socket } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -111,7 +112,7 @@ skopeo('copy', '--dest-tls-verify=false', `oci:${LAYOUT}:bookworm`, `docker://${
 // by writing the config after the ports are known is not possible, so every registry host used is
 // listed up front from a pool of pre-picked ports
 const ports = [];
-for (let i = 0; i < 2 * ROUNDS; i++) ports.push(await freePort());
+for (let i = 0; i < 3 * ROUNDS; i++) ports.push(await freePort());
 writeFileSync(
   join(tmp, 'brig.yaml'),
   `registries:\n  insecure: [${[seed.host, ...ports.map((p) => `127.0.0.1:${p}`)].map((h) => JSON.stringify(h)).join(', ')}]\n  extraAuthFiles: []\n`,
@@ -136,22 +137,61 @@ async function startBrigd(name) {
     if (i > 200) throw new Error('brigd did not start');
     await new Promise((r) => setTimeout(r, 50));
   }
-  return (...a) => timed(process.execPath, [BRIG, '--host', `unix://${sock}`, ...a]);
+  const cli = (...a) => timed(process.execPath, [BRIG, '--host', `unix://${sock}`, ...a]);
+  // the same operation through the API from this (already running) process: brigd's share
+  cli.api = (path, body) =>
+    new Promise((resolve, reject) => {
+      const t0 = process.hrtime.bigint();
+      const payload = Buffer.from(JSON.stringify(body));
+      const req = httpRequest(
+        {
+          socketPath: sock,
+          method: 'POST',
+          path,
+          headers: { 'content-type': 'application/json', 'content-length': payload.length },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (b) => {
+            text += b;
+          });
+          res.on('end', () => {
+            const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+            if (res.statusCode !== 200 || text.includes('"error"'))
+              reject(new Error(`${path}: ${text.slice(-500)}`));
+            else resolve(ms);
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  return cli;
 }
 const brigPush = await startBrigd('push');
 const brigPull = await startBrigd('pull');
 brigPush('image', 'import', LAYOUT, 'bench/debian:src');
 
-const res = { pushBrig: [], pushSkopeo: [], pullBrig: [], pullSkopeo: [] };
+// a pause before each timed run: what the previous step left (a GC, page cache writes) settles
+const settle = () => new Promise((r) => setTimeout(r, 400));
+const res = { pushBrig: [], pushSkopeo: [], pullBrig: [], pullSkopeo: [], pushBrigApi: [], pullBrigApi: [] };
 for (let i = 0; i < ROUNDS; i++) {
   // alternate who goes first, so neither always meets a warm cache
   const order = i % 2 === 0 ? ['brig', 'skopeo'] : ['skopeo', 'brig'];
   for (const who of order) {
     const r = await startRegistry(ports.shift());
+    if (who === 'brig') brigPush('image', 'tag', 'bench/debian:src', `${r.host}/b/debian:1`);
+    await settle();
     if (who === 'brig') {
-      brigPush('image', 'tag', 'bench/debian:src', `${r.host}/b/debian:1`);
       res.pushBrig.push(brigPush('push', '-q', `${r.host}/b/debian:1`));
       brigPush('image', 'rm', `${r.host}/b/debian:1`);
+      // and through the API, to a second repository of a second fresh registry
+      const r2 = await startRegistry(ports.shift());
+      brigPush('image', 'tag', 'bench/debian:src', `${r2.host}/b/debian:1`);
+      await settle();
+      res.pushBrigApi.push(await brigPush.api('/registry/push', { image: `${r2.host}/b/debian:1` }));
+      brigPush('image', 'rm', `${r2.host}/b/debian:1`);
+      await r2.stop();
     } else
       res.pushSkopeo.push(
         skopeo('copy', '--dest-tls-verify=false', `oci:${LAYOUT}:bookworm`, `docker://${r.host}/s/debian:1`),
@@ -160,8 +200,12 @@ for (let i = 0; i < ROUNDS; i++) {
   }
   for (const who of order) {
     const dir = join(tmp, `pull-${who}-${i}`);
+    await settle();
     if (who === 'brig') {
       res.pullBrig.push(brigPull('pull', '-q', `${seed.host}/seed/debian:1`));
+      brigPull('image', 'rm', `${seed.host}/seed/debian:1`);
+      await settle();
+      res.pullBrigApi.push(await brigPull.api('/registry/pull', { reference: `${seed.host}/seed/debian:1` }));
       brigPull('image', 'rm', `${seed.host}/seed/debian:1`);
     } else {
       res.pullSkopeo.push(
@@ -192,4 +236,8 @@ console.log(
 console.log(
   `push: brig ${fmt(median(res.pushBrig))}  skopeo ${fmt(median(res.pushSkopeo))}  ratio ${push.toFixed(2)}x (target <= 1.0x)`,
 );
+console.log(
+  `brigd's share (API call from a running process, no CLI start): pull ${fmt(median(res.pullBrigApi))} (${(median(res.pullBrigApi) / median(res.pullSkopeo)).toFixed(2)}x), push ${fmt(median(res.pushBrigApi))} (${(median(res.pushBrigApi) / median(res.pushSkopeo)).toFixed(2)}x)`,
+);
 console.log(JSON.stringify(res));
+process.exit(0); // the daemons' handles would keep node alive; the exit handler stops them
