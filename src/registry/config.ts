@@ -146,7 +146,8 @@ export class RegistryHosts {
           host: u.host,
           base,
           mirror: true,
-          allowHttp: false,
+          // an http:// mirror was checked to be listed in `insecure` above
+          allowHttp: u.protocol === 'http:',
           tls: this.tls(u.host),
         });
       }

@@ -83,6 +83,26 @@ describe('registry over plain HTTP (insecure)', needs, () => {
     assert.equal(again.bytesFetched, 0);
   });
 
+  test('a mirror answers pulls for its registry (which need not be reachable)', async (t) => {
+    const mirror = await startRegistry(t);
+    const bb = buildBusybox(join(tempDir(t), 'img'));
+    skopeo('copy', '--dest-tls-verify=false', `oci:${bb}:latest`, `docker://${mirror.host}/team/bb:3`);
+    const b = brig(t, {
+      insecure: [mirror.host],
+      mirrors: { 'registry.invalid:5000': [`http://${mirror.host}`] },
+    });
+    const pulled = await b.registry.pull('registry.invalid:5000/team/bb:3', {
+      platforms: [{ os: 'linux', architecture: 'amd64' }],
+    });
+    assert.equal(pulled.source, mirror.host);
+    assert.equal(pulled.reference, 'registry.invalid:5000/team/bb:3');
+    await storeHasAll(b.content, bb);
+    // pushes never go to a mirror
+    await assert.rejects(b.registry.push('registry.invalid:5000/team/bb:4', pulled.manifest), (e) =>
+      isBrigError(e, 'ERR_REGISTRY_UNAVAILABLE'),
+    );
+  });
+
   test('a host not listed as insecure is never spoken to over plain HTTP', async (t) => {
     const reg = await startRegistry(t);
     const a = brig(t);
