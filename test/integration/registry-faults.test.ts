@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isBrigError } from '../../src/errors/errors.ts';
@@ -147,5 +149,45 @@ describe('push: chunked uploads and multi-platform indexes', needs, () => {
     const lx = await b.registry.pull(`${reg.host}/multi/app:1`, linux);
     assert.equal(lx.manifest.digest, linux2.digest);
     assert.equal(lx.bytesFetched < 5000, true, 'the shared layer was not fetched again');
+  });
+});
+
+describe('redirects', needs, () => {
+  test('a blob redirected to another origin is fetched there without the registry credentials', async (t) => {
+    const password = 'redirect-pw';
+    const reg = await startRegistry(t, { htpasswd: { dave: password } });
+    const proxy = await startFaultProxy(t, reg.port);
+    const bb = buildBusybox(join(tempDir(t), 'img'));
+    const a = brig(t, { insecure: [proxy.host] });
+    await a.registry.login(proxy.host, { username: 'dave', password });
+    const target = await importLayout(a.content, bb);
+    await a.registry.push(`${proxy.host}/r/bb:1`, target);
+
+    // "object storage": serves blobs from the layout, records what it was sent
+    const seen: (string | undefined)[] = [];
+    const storage = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      const hex = (req.url ?? '').split('sha256:')[1] ?? '';
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(readFileSync(join(bb, 'blobs', 'sha256', hex)));
+    });
+    await new Promise<void>((r) => storage.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise<void>((r) => storage.close(() => r())));
+    const addr = storage.address() as AddressInfo;
+    const layer = layerOf(bb);
+    proxy.faults.redirectBlob = { digest: layer, to: `http://127.0.0.1:${addr.port}` };
+
+    const b = brig(t, { insecure: [proxy.host, `127.0.0.1:${addr.port}`] });
+    writeFileSync(b.authFile, readFileSync(a.authFile));
+    proxy.blobAuth.length = 0;
+    const pulled = await b.registry.pull(`${proxy.host}/r/bb:1`, linux);
+    assert.equal(pulled.manifest.digest, target.digest);
+    assert.equal(await b.content.has(layer as `sha256:${string}`), true);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0], undefined, 'no Authorization header sent to another origin');
+    assert.ok(
+      proxy.blobAuth.some((h) => h?.startsWith('Basic ')),
+      'the registry itself got the credentials',
+    );
   });
 });

@@ -379,13 +379,17 @@ export interface FaultProxy {
     tooMany?: number;
     /** Answer this many requests with 503 first. */
     unavailable?: number;
+    /** Answer GETs of this blob with 307 to `${to}/blob/DIGEST` (another origin: object storage). */
+    redirectBlob?: { digest: string; to: string };
   };
+  /** Authorization headers seen on blob GETs. */
+  blobAuth: (string | undefined)[];
 }
 
 /** An HTTP proxy in front of a plain-HTTP registry that injects faults. */
 export async function startFaultProxy(t: TestContext, upstreamPort: number): Promise<FaultProxy> {
   const { request: httpRequest } = await import('node:http');
-  const proxy: FaultProxy = { host: '', seen: [], faults: {} };
+  const proxy: FaultProxy = { host: '', seen: [], faults: {}, blobAuth: [] };
   const server = createServer((req, res) => {
     const path = req.url ?? '/';
     const range = req.headers.range;
@@ -403,6 +407,14 @@ export async function startFaultProxy(t: TestContext, upstreamPort: number): Pro
       req.resume();
       res.writeHead(429, { 'retry-after': '1', 'content-type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'slow down' }] }));
+      return;
+    }
+    if (req.method === 'GET' && path.includes('/blobs/sha256:'))
+      proxy.blobAuth.push(req.headers.authorization);
+    if (f.redirectBlob && req.method === 'GET' && path.endsWith(f.redirectBlob.digest)) {
+      req.resume();
+      res.writeHead(307, { location: `${f.redirectBlob.to}/blob/${f.redirectBlob.digest}` });
+      res.end();
       return;
     }
     const up = httpRequest(
