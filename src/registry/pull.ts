@@ -187,7 +187,7 @@ export async function pull(
     architecture: config.architecture,
     ...(config.variant ? { variant: config.variant } : {}),
   };
-  if (!index && opts.strictPlatform && !opts.platforms.some((p) => matchScore(p, platform) >= 0)) {
+  if (opts.strictPlatform && !opts.platforms.some((p) => matchScore(p, platform) >= 0)) {
     throw new BrigError(
       'ERR_IMAGE_PLATFORM',
       `${name} is for ${formatPlatform(normalizePlatform(platform))}, not ${opts.platforms.map((p) => formatPlatform(normalizePlatform(p))).join(' or ')}`,
