@@ -5,8 +5,9 @@
  *
  * `brig --version` alone is answered here, before the program (commander and every command) is
  * loaded: the bundle's lazy import keeps that start-up close to node's own (bench/README.md).
- * `brig run` loads commander and the run command only (its own chunk): the other verbs (and
- * their dependencies, e.g. cli-progress) are not read for it. `brig --help` loads them all.
+ * `brig run` in its common forms is parsed without commander (./commands/run-fast.ts); its other
+ * forms load commander and the run command only (their own chunk): the other verbs (and their
+ * dependencies, e.g. cli-progress) are not read for it. `brig --help` loads them all.
  */
 import { VERSION } from '../version.ts';
 
@@ -27,13 +28,21 @@ function verb(): string | undefined {
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   process.stdout.write(`brig version ${VERSION}\n`);
 } else {
-  const modules =
+  const viaProgram = (): Promise<number> => {
+    const modules =
+      verb() === 'run'
+        ? import('./commands/run.ts').then((m) => [m])
+        : import('./commands/index.ts').then((m) => m.COMMAND_MODULES);
+    return Promise.all([import('./program.ts'), modules]).then(([p, m]) => p.runProgram(process.argv, m));
+  };
+  // `brig run` in its common forms: ./commands/run-fast.ts (the header above)
+  const main =
     verb() === 'run'
-      ? import('./commands/run.ts').then((m) => [m])
-      : import('./commands/index.ts').then((m) => m.COMMAND_MODULES);
-  Promise.all([import('./program.ts'), modules])
+      ? import('./commands/run-fast.ts').then((f) => f.runFast(args) ?? viaProgram())
+      : viaProgram();
+  main
     .then(
-      ([p, m]) => p.runProgram(process.argv, m),
+      (code) => code,
       (e: unknown) => {
         process.stderr.write(`Error: ${(e as Error)?.stack ?? String(e)}\n`);
         return EXIT_BRIG_ERROR;

@@ -4,15 +4,15 @@
  * the verbs to register.
  */
 import { Command, CommanderError } from 'commander';
-import { isBrigError } from '../errors/errors.ts';
 import { VERSION } from '../version.ts';
 import { type CliContext, createContext } from './context.ts';
+import { EXIT_BRIG_ERROR, reportError } from './report.ts';
 
 export interface CommandModule {
   register(program: Command, ctx: CliContext): void;
 }
 
-export const EXIT_BRIG_ERROR = 125;
+export { EXIT_BRIG_ERROR };
 
 /** `modules`: the verbs to register (all of them, or only the one asked for: ./main.ts). */
 export async function runProgram(argv: string[], modules: readonly CommandModule[]): Promise<number> {
@@ -41,12 +41,6 @@ export async function runProgram(argv: string[], modules: readonly CommandModule
       if (e.exitCode === 0) return 0;
       return EXIT_BRIG_ERROR;
     }
-    if (isBrigError(e)) {
-      process.stderr.write(`Error: ${e.message}\n`);
-      if (e.hint) process.stderr.write(`Hint: ${e.hint}\n`);
-      return EXIT_BRIG_ERROR;
-    }
-    process.stderr.write(`Error: ${(e as Error)?.stack ?? String(e)}\n`);
-    return EXIT_BRIG_ERROR;
+    return reportError(e);
   }
 }

@@ -7,11 +7,8 @@
  */
 import type { Command } from 'commander';
 import { containers } from '../../client/containers.ts';
-import { planRun } from '../../client/plans.ts';
 import { BrigError } from '../../errors/errors.ts';
 import type { CliContext } from '../context.ts';
-import { printJson } from '../output.ts';
-import { formatPlan } from '../plan-output.ts';
 import { addCreateFlags, type CreateFlags, createBody } from './container-flags.ts';
 import { relay } from './container-io.ts';
 
@@ -26,48 +23,58 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--dry-run', 'print what would be done (host commands, config.json) and do nothing')
       .option('--json', 'with --dry-run: print the plan as JSON')
       .passThroughOptions(),
-  ).action(
-    async (
-      image: string,
-      command: string[],
-      o: CreateFlags & { detach?: boolean; dryRun?: boolean; json?: boolean },
-    ) => {
-      const body = createBody(image, command, o);
-      const client = ctx.client();
-      if (o.dryRun) {
-        const {
-          mounts: _m,
-          restart: _r,
-          autoRemove: _a,
-          labels: _l,
-          stdin: _s,
-          stopSignal: _ss,
-          stopTimeout: _st,
-          ...req
-        } = body;
-        const plan = await planRun(client, req);
-        if (o.json) printJson(plan);
-        else process.stdout.write(formatPlan(plan));
-        return;
-      }
-      if (o.detach && o.rm === true && o.restart && o.restart !== 'no') {
-        throw new BrigError('ERR_INVALID_ARGUMENT', '--rm and --restart cannot be combined');
-      }
-      if (o.detach) {
-        const c = await containers.create(client, body);
-        await containers.start(client, c.id);
-        process.stdout.write(`${c.id}\n`);
-        return;
-      }
-      // one round trip: brigd creates, attaches before the process starts (no output is lost,
-      // even from a --rm container), starts, streams, and ends with the exit status once a --rm
-      // container is removed (also when it could not start: docker's rule)
-      const { socket, head } = await containers.run(client, body);
-      const code = await relay(socket, head, { tty: o.tty === true, stdin: o.interactive === true });
-      if (code === undefined) {
-        throw new BrigError('ERR_DAEMON_UNAVAILABLE', 'brigd closed the stream before the container exited');
-      }
-      ctx.exitCode = code;
-    },
-  );
+  ).action((image: string, command: string[], o: RunFlags) => runAction(ctx, image, command, o));
+}
+
+export type RunFlags = CreateFlags & { detach?: boolean; dryRun?: boolean; json?: boolean };
+
+/** The run verb itself (also called by ./run-fast.ts, which parses without commander). */
+export async function runAction(
+  ctx: CliContext,
+  image: string,
+  command: string[],
+  o: RunFlags,
+): Promise<void> {
+  const body = createBody(image, command, o);
+  const client = ctx.client();
+  if (o.dryRun) {
+    const {
+      mounts: _m,
+      restart: _r,
+      autoRemove: _a,
+      labels: _l,
+      stdin: _s,
+      stopSignal: _ss,
+      stopTimeout: _st,
+      ...req
+    } = body;
+    // loaded only here: the plan's formatting pulls in child_process (a few ms of start-up)
+    const [{ planRun }, { printJson }, { formatPlan }] = await Promise.all([
+      import('../../client/plans.ts'),
+      import('../output.ts'),
+      import('../plan-output.ts'),
+    ]);
+    const plan = await planRun(client, req);
+    if (o.json) printJson(plan);
+    else process.stdout.write(formatPlan(plan));
+    return;
+  }
+  if (o.detach && o.rm === true && o.restart && o.restart !== 'no') {
+    throw new BrigError('ERR_INVALID_ARGUMENT', '--rm and --restart cannot be combined');
+  }
+  if (o.detach) {
+    const c = await containers.create(client, body);
+    await containers.start(client, c.id);
+    process.stdout.write(`${c.id}\n`);
+    return;
+  }
+  // one round trip: brigd creates, attaches before the process starts (no output is lost,
+  // even from a --rm container), starts, streams, and ends with the exit status once a --rm
+  // container is removed (also when it could not start: docker's rule)
+  const { socket, head } = await containers.run(client, body);
+  const code = await relay(socket, head, { tty: o.tty === true, stdin: o.interactive === true });
+  if (code === undefined) {
+    throw new BrigError('ERR_DAEMON_UNAVAILABLE', 'brigd closed the stream before the container exited');
+  }
+  ctx.exitCode = code;
 }
