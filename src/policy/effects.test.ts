@@ -16,6 +16,7 @@ describe('linuxEffects', () => {
     assert.deepEqual(linuxEffects(PLAIN), {
       capabilities: ['CAP_NET_BIND_SERVICE'],
       ipcNamespace: 'new',
+      networkNamespace: 'host',
       deniedSyscalls: [],
       warnings: [],
       unsupported: [],

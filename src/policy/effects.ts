@@ -62,7 +62,8 @@ export const LINUX_ALLOW: Readonly<Record<AllowName, LinuxAllow>> = {
   adjtime: { caps: ['CAP_SYS_TIME'] },
   settime: { caps: ['CAP_SYS_TIME'] },
   routing: {
-    unsupported: 'a Linux container has its own network namespace and cannot change the host’s routing table',
+    unsupported:
+      'a Linux container without vnet uses the host’s network stack, whose routing table brig never lets it change (with vnet it changes its own)',
   },
   setaudit: { caps: ['CAP_AUDIT_CONTROL'] },
   'mount.fdescfs': { note: '/dev/fd is a link to /proc/self/fd in every Linux container' },
@@ -92,6 +93,11 @@ export interface LinuxEffects {
   readonly capabilities: readonly string[];
   /** `host` shares the host's IPC namespace (some class is `inherit`); `new` gives the container its own. */
   readonly ipcNamespace: 'new' | 'host';
+  /**
+   * `new` (vnet granted): the container's own network namespace, loopback only, where
+   * CAP_NET_ADMIN acts; `host`: the host's network stack, and never CAP_NET_ADMIN.
+   */
+  readonly networkNamespace: 'new' | 'host';
   /** Syscalls a seccomp filter must fail with ENOSYS (the SysV IPC classes set to `disable`). */
   readonly deniedSyscalls: readonly string[];
   /** Granted privileges without effect on Linux. */
@@ -152,6 +158,7 @@ export function linuxEffects(grant: Grant): LinuxEffects {
   return {
     capabilities: [...caps].sort(),
     ipcNamespace: inherit ? 'host' : 'new',
+    networkNamespace: grant.vnet ? 'new' : 'host',
     deniedSyscalls: denied.sort(),
     warnings,
     unsupported,

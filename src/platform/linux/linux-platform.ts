@@ -123,7 +123,9 @@ export function linuxSection(input: BundleInput, cgroupsPath: string): Record<st
     ...(ipcHost ? [] : [{ type: 'ipc' }]),
     { type: 'uts' },
     { type: 'mount' },
-    // network: host networking until the networking issue (no netns entry = the host's)
+    // vnet: the container's own network stack (the runtime brings up lo, nothing else), as a
+    // fresh VNET jail; otherwise the host's network (no netns entry), and no CAP_NET_ADMIN
+    ...(input.grant.vnet ? [{ type: 'network' }] : []),
     { type: 'cgroup' },
   ];
   const resources: Record<string, unknown> = {
@@ -162,6 +164,17 @@ export function linuxSection(input: BundleInput, cgroupsPath: string): Record<st
     maskedPaths: MASKED_PATHS,
     readonlyPaths: READONLY_PATHS,
   };
+}
+
+/**
+ * The process capabilities: docker's defaults plus the grant's. CAP_NET_ADMIN only with vnet,
+ * where it acts on the container's own network namespace: without one it would be CAP_NET_ADMIN
+ * on the host's network stack.
+ */
+export function linuxCapabilities(grant: BundleInput['grant']): string[] {
+  const caps = new Set([...DEFAULT_CAPABILITIES, ...(grant.capabilities ?? [])]);
+  if (!grant.vnet) caps.delete('CAP_NET_ADMIN');
+  return [...caps];
 }
 
 const LIMIT_NAMES: Record<string, string> = {
@@ -370,7 +383,7 @@ export class LinuxPlatform implements Platform {
     const scope = `${scopeParent(await ownCgroup(), input.daemonTag)}/${input.id}`;
     return {
       defaultMounts: linuxDefaultMounts(input.readOnlyRoot),
-      capabilities: [...new Set([...DEFAULT_CAPABILITIES, ...(input.grant.capabilities ?? [])])],
+      capabilities: linuxCapabilities(input.grant),
       section: { key: 'linux', value: linuxSection(input, scope) },
       annotations: {},
       scope,

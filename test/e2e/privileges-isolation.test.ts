@@ -1,0 +1,74 @@
+/**
+ * Linux isolation that privileges decide, with real containers (built brigd, runc under conmon,
+ * the busybox fixture): `vnet` gives the container its own network namespace (loopback only) and
+ * CAP_NET_ADMIN acts only there; without it there is no CAP_NET_ADMIN. SysV IPC: any class
+ * `inherit` shares the host's IPC namespace, `disable` makes the class's syscalls fail (seccomp,
+ * ENOSYS). The SysV checks run the host's util-linux ipcmk, bound read-only into the container.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { describe, type TestContext, test } from 'node:test';
+import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { requires } from '../support/require.ts';
+import { layoutWithBrig } from './privileges-support.ts';
+
+const needs = requires({ root: true, linux: true, commands: ['runc', 'conmon', 'umoci', 'ip', 'ipcmk'] });
+const CAP_NET_ADMIN = 12n;
+
+async function runSh(d: TestDaemon, image: string, script: string, extra: Record<string, unknown> = {}) {
+  const c = await d.client.request<{ id: string }>('POST', '/containers', {
+    body: { image, command: ['sh', '-c', script], ...extra },
+  });
+  await d.client.request('POST', `/containers/${c.id}/start`);
+  const { exitCode } = await d.client.request<{ exitCode: number }>('POST', `/containers/${c.id}/wait`);
+  let out = '';
+  for await (const l of d.client.lines<{ text: string; partial: boolean }>('GET', `/containers/${c.id}/logs`))
+    out += l.partial ? l.text : `${l.text}\n`;
+  await d.client.request('DELETE', `/containers/${c.id}`, { query: { force: '1' } });
+  return { exitCode, out };
+}
+
+async function importImage(t: TestContext, d: TestDaemon, name: string, privileges: unknown) {
+  const r = await d.brig(['image', 'import', layoutWithBrig(t, { version: 1, privileges }), name]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+const capEff = (out: string) => BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(out)![1]}`);
+const hostLinks = () => execFileSync('ip', ['-o', 'link', 'show']).toString();
+
+describe('Linux isolation decided by privileges', { concurrency: false }, () => {
+  test(
+    'vnet: own network namespace with only lo, CAP_NET_ADMIN only there; none without vnet',
+    needs,
+    async (t) => {
+      const d = await startDaemon(t, { config: { policy: { vnet: true } } });
+      await importImage(t, d, 'vnet:1', { vnet: true });
+      await importImage(t, d, 'plain:1', {});
+      const before = hostLinks();
+      // the MTU change runs only when the container sees lo alone (its own namespace)
+      const v = await runSh(
+        d,
+        'vnet:1',
+        'grep : /proc/net/dev | cut -d: -f1 | tr -d " "; ip -o link show | cut -d: -f2 | tr -d " "; ' +
+          'grep ^CapEff /proc/self/status; ' +
+          'if [ "$(grep -c : /proc/net/dev)" = 1 ]; then ip link set lo mtu 1280 && ip -o link show lo; fi',
+      );
+      assert.equal(v.exitCode, 0, v.out);
+      const lines = v.out.split('\n').filter((l) => /^\w+$/.test(l));
+      assert.deepEqual(lines, ['lo', 'lo'], v.out);
+      assert.equal((capEff(v.out) >> CAP_NET_ADMIN) & 1n, 1n, v.out);
+      assert.match(v.out, /mtu 1280/, 'CAP_NET_ADMIN works in its own namespace');
+      assert.equal(hostLinks(), before, 'the host’s interfaces are untouched');
+      assert.doesNotMatch(execFileSync('ip', ['-o', 'link', 'show', 'lo']).toString(), /mtu 1280/);
+
+      const p = await runSh(
+        d,
+        'plain:1',
+        'grep ^CapEff /proc/self/status; ip link set lo mtu 1280; echo rc=$?',
+      );
+      assert.equal((capEff(p.out) >> CAP_NET_ADMIN) & 1n, 0n, p.out);
+      assert.doesNotMatch(p.out, /rc=0/);
+      assert.equal(hostLinks(), before);
+    },
+  );
+});
