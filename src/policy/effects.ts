@@ -143,25 +143,57 @@ export function linuxEffects(grant: Grant): LinuxEffects {
       `securelevel ${grant.securelevel} has no Linux counterpart; the container already lacks CAP_SYS_MODULE and CAP_SYS_RAWIO`,
     );
 
-  const modes = SYSVIPC_CLASSES.map((c) => grant.sysvipc[c]);
-  const inherit = modes.includes('inherit');
-  if (inherit)
-    for (const c of SYSVIPC_CLASSES)
-      if (grant.sysvipc[c] === 'new')
-        unsupported.push({
-          item: `sysvipc.${c}=new`,
-          reason:
-            'Linux has one IPC namespace for msg, shm and sem: one class cannot be new while another is inherit',
-        });
-  const denied: string[] = [];
-  for (const c of SYSVIPC_CLASSES) if (grant.sysvipc[c] === 'disable') denied.push(...SYSVIPC_SYSCALLS[c]);
+  const ipc = linuxSysvipc(grant.sysvipc);
+  for (const c of ipc.conflicts)
+    unsupported.push({
+      item: `sysvipc.${c}=new`,
+      reason:
+        'Linux has one IPC namespace for msg, shm and sem: one class cannot be new while another is inherit',
+    });
   return {
     capabilities: [...caps].sort(),
-    ipcNamespace: inherit ? 'host' : 'new',
+    ipcNamespace: ipc.ipcNamespace,
     networkNamespace: grant.vnet ? 'new' : 'host',
-    deniedSyscalls: denied.sort(),
+    deniedSyscalls: ipc.deniedSyscalls,
     warnings,
     unsupported,
+  };
+}
+
+/**
+ * The Linux side of the SysV IPC modes, the one place that decides it (linuxEffects and the
+ * Linux bundle both call it). A class without a mode is `new`. Any `inherit` shares the host's
+ * IPC namespace; every `disable`d class has its syscalls denied; `conflicts` lists the classes
+ * that are `new` while another is `inherit` (Linux cannot do that).
+ */
+export function linuxSysvipc(modes: Partial<Record<SysvipcClass, 'new' | 'inherit' | 'disable'>>): {
+  ipcNamespace: 'new' | 'host';
+  deniedSyscalls: string[];
+  conflicts: SysvipcClass[];
+} {
+  const mode = (c: SysvipcClass) => modes[c] ?? 'new';
+  const inherit = SYSVIPC_CLASSES.some((c) => mode(c) === 'inherit');
+  const denied: string[] = [];
+  for (const c of SYSVIPC_CLASSES) if (mode(c) === 'disable') denied.push(...SYSVIPC_SYSCALLS[c]);
+  return {
+    ipcNamespace: inherit ? 'host' : 'new',
+    deniedSyscalls: denied.sort(),
+    conflicts: inherit ? SYSVIPC_CLASSES.filter((c) => mode(c) === 'new') : [],
+  };
+}
+
+/** ENOSYS: what a FreeBSD jail's disabled SysV IPC class answers. */
+export const SECCOMP_ENOSYS = 38;
+
+/**
+ * The runtime-spec `linux.seccomp` for denied syscalls (undefined when none): everything else
+ * allowed, the named syscalls fail with ENOSYS.
+ */
+export function linuxSeccomp(denied: readonly string[]): Record<string, unknown> | undefined {
+  if (denied.length === 0) return undefined;
+  return {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    syscalls: [{ names: [...denied], action: 'SCMP_ACT_ERRNO', errnoRet: SECCOMP_ENOSYS }],
   };
 }
 

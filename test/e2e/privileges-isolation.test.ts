@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { describe, type TestContext, test } from 'node:test';
 import { startDaemon, type TestDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
@@ -69,6 +70,50 @@ describe('Linux isolation decided by privileges', { concurrency: false }, () => 
       assert.equal((capEff(p.out) >> CAP_NET_ADMIN) & 1n, 0n, p.out);
       assert.doesNotMatch(p.out, /rc=0/);
       assert.equal(hostLinks(), before);
+    },
+  );
+
+  test(
+    'sysvipc: inherit of any class shares the host IPC namespace; disable denies the class',
+    needs,
+    async (t) => {
+      const d = await startDaemon(t, {
+        config: {
+          policy: {
+            bindMounts: ['/usr'],
+            sysvipc: {
+              msg: ['new', 'inherit', 'disable'],
+              shm: ['new', 'inherit', 'disable'],
+              sem: ['new', 'inherit', 'disable'],
+            },
+          },
+        },
+      });
+      const hostIpc = readlinkSync('/proc/self/ns/ipc');
+      const ipcmk =
+        '/host/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path /host/usr/lib/x86_64-linux-gnu /host/usr/bin/ipcmk';
+      const usr = { mounts: [{ kind: 'volume', value: '/usr:/host/usr:ro' }] };
+      for (const c of ['msg', 'shm', 'sem'] as const) {
+        const others = Object.fromEntries(
+          ['msg', 'shm', 'sem'].filter((x) => x !== c).map((x) => [x, 'disable']),
+        );
+        await importImage(t, d, `inherit-${c}:1`, { sysvipc: { [c]: 'inherit', ...others } });
+        const r = await runSh(d, `inherit-${c}:1`, 'readlink /proc/self/ns/ipc');
+        assert.equal(r.out.trim(), hostIpc, `sysvipc.${c}=inherit shares the host's IPC namespace`);
+      }
+      await importImage(t, d, 'new:1', {});
+      assert.notEqual((await runSh(d, 'new:1', 'readlink /proc/self/ns/ipc')).out.trim(), hostIpc);
+      const flag = { msg: '-Q', shm: '-M 4096', sem: '-S 1' } as const;
+      for (const c of ['msg', 'shm', 'sem'] as const) {
+        await importImage(t, d, `disable-${c}:1`, { sysvipc: { [c]: 'disable' } });
+        const script = (['msg', 'shm', 'sem'] as const)
+          .map((x) => `${ipcmk} ${flag[x]} ; echo ${x}=$?`)
+          .join('; ');
+        const r = await runSh(d, `disable-${c}:1`, script, usr);
+        for (const x of ['msg', 'shm', 'sem'] as const)
+          assert.match(r.out, new RegExp(`^${x}=${x === c ? '[1-9]' : '0'}`, 'm'), `${c} disabled: ${r.out}`);
+        assert.match(r.out, /Function not implemented/, 'ENOSYS, as a FreeBSD jail answers');
+      }
     },
   );
 });

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrigError } from '../../errors/errors.ts';
+import { linuxSeccomp, linuxSysvipc } from '../../policy/effects.ts';
 import { defaultPaths } from '../defaults.ts';
 import { type CommandRunner, hostRunner, which } from '../exec.ts';
 import type {
@@ -117,10 +118,12 @@ const CPU_PERIOD = 100_000;
 
 /** The `linux` section of config.json. Pure. */
 export function linuxSection(input: BundleInput, cgroupsPath: string): Record<string, unknown> {
-  const ipcHost = input.grant.sysvipc?.shm === 'inherit' || input.grant.sysvipc?.msg === 'inherit';
+  // SysV IPC exactly as linuxEffects says (one function decides both)
+  const ipc = linuxSysvipc(input.grant.sysvipc ?? {});
+  const seccomp = linuxSeccomp(ipc.deniedSyscalls);
   const namespaces = [
     { type: 'pid' },
-    ...(ipcHost ? [] : [{ type: 'ipc' }]),
+    ...(ipc.ipcNamespace === 'host' ? [] : [{ type: 'ipc' }]),
     { type: 'uts' },
     { type: 'mount' },
     // vnet: the container's own network stack (the runtime brings up lo, nothing else), as a
@@ -163,6 +166,7 @@ export function linuxSection(input: BundleInput, cgroupsPath: string): Record<st
       : {}),
     maskedPaths: MASKED_PATHS,
     readonlyPaths: READONLY_PATHS,
+    ...(seccomp ? { seccomp } : {}),
   };
 }
 
