@@ -116,21 +116,34 @@ describe('linuxEffects', () => {
 });
 
 describe('freebsdJailParams', () => {
-  test('a plain container', () => {
+  test('a plain container: set_hostname, raw_sockets, chflags off; enforce_statfs 1; devfs ruleset 4', () => {
     assert.deepEqual(freebsdJailParams(PLAIN), {
       'allow.reserved_ports': 'true',
       'allow.suser': 'true',
       'allow.set_hostname': 'false',
-      enforce_statfs: '2',
+      'allow.raw_sockets': 'false',
+      'allow.chflags': 'false',
+      enforce_statfs: '1',
+      devfs_ruleset: '4',
       sysvmsg: 'new',
       sysvshm: 'new',
       sysvsem: 'new',
       'children.max': '0',
-      securelevel: '-1',
+      vnet: 'inherit',
     });
   });
 
-  test('mount privileges bring allow.mount and enforce_statfs=1; vnet, children and securelevel', () => {
+  test('every allow.mount.<fs> brings allow.mount (jail(8)) with enforce_statfs below 2', () => {
+    for (const fs of ALLOW_NAMES.filter((n) => n.startsWith('mount.'))) {
+      const p = freebsdJailParams(allow(fs));
+      assert.equal(p[`allow.${fs}`], 'true', fs);
+      assert.equal(p['allow.mount'], 'true', fs);
+      assert.ok(Number(p.enforce_statfs) < 2, fs);
+    }
+    assert.equal(freebsdJailParams(PLAIN)['allow.mount'], undefined);
+  });
+
+  test('granted names, vnet, children, securelevel, SysV IPC, the devfs ruleset', () => {
     const p = freebsdJailParams({
       ...allow('mount.tmpfs', 'raw_sockets', 'set_hostname'),
       vnet: true,
@@ -138,14 +151,13 @@ describe('freebsdJailParams', () => {
       securelevel: 2,
       sysvipc: { msg: 'disable', shm: 'inherit', sem: 'new' },
     });
-    assert.equal(p['allow.mount.tmpfs'], 'true');
-    assert.equal(p['allow.mount'], 'true');
-    assert.equal(p.enforce_statfs, '1');
     assert.equal(p['allow.raw_sockets'], 'true');
     assert.equal(p['allow.set_hostname'], 'true');
+    assert.equal(p['allow.chflags'], 'false');
     assert.equal(p.vnet, 'new');
     assert.equal(p['children.max'], '3');
     assert.equal(p.securelevel, '2');
     assert.deepEqual([p.sysvmsg, p.sysvshm, p.sysvsem], ['disable', 'inherit', 'new']);
+    assert.equal(freebsdJailParams({ devfsRuleset: 1007 }).devfs_ruleset, '1007');
   });
 });

@@ -207,24 +207,53 @@ export function assertLinuxSupported(effects: LinuxEffects): void {
   );
 }
 
+/** What freebsdJailParams needs: a policy Grant and the platform's PrivilegeGrant both fit. */
+export interface JailGrant {
+  readonly allow?: readonly string[];
+  readonly sysvipc?: Partial<Record<SysvipcClass, 'new' | 'inherit' | 'disable'>>;
+  readonly vnet?: boolean;
+  readonly childrenMax?: number;
+  readonly securelevel?: number;
+  /** The container's devfs ruleset; 4 ($devfsrules_jail) when absent. */
+  readonly devfsRuleset?: number;
+}
+
 /**
- * The jail(8) parameters for a Grant. Every granted allow.* is set; allow.set_hostname (on by
- * default in jail(8)) is set false unless granted; allow.mount and enforce_statfs=1 come with any
- * mount privilege (jail(8): mount permissions need both), else enforce_statfs=2. `vnet` is only
- * set when granted; the network layer decides the stack otherwise.
+ * The jail(8) parameters a container's jail must end up with: the one mapping from a grant to a
+ * jail (the FreeBSD platform turns it into ocijail annotations and `jail -m`). Rules (jail(8)):
+ *   - every granted allow.* (of jail(8)'s names) is true; allow.set_hostname, allow.raw_sockets and allow.chflags
+ *     (on by default in jail(8), or always set by ocijail) are false unless granted;
+ *   - any allow.mount.<fs> also sets allow.mount: "effective only together with allow.mount";
+ *   - enforce_statfs=1 always: mounting needs a value lower than 2, and 2 would also make
+ *     statfs(2) fail (ENOENT) on every mount below the root (/dev, volumes), so ocijail sets 1;
+ *   - devfs_ruleset is the container's ruleset, so a devfs mounted inside the jail (with
+ *     allow.mount.devfs) gets the container's rules and no other;
+ *   - securelevel only when ≥ 0 (-1: the host's applies); sysv* when the grant names a mode;
+ *     children.max and vnet always.
  */
-export function freebsdJailParams(grant: Grant): Record<string, string> {
+export function freebsdJailParams(grant: JailGrant): Record<string, string> {
+  // only jail(8)'s names (sysvipc: its deprecated spelling, which the policy expands), so
+  // nothing else reaches `jail -m`
+  const allow = new Set(
+    (grant.allow ?? [])
+      .map((a) => a.replace(/^allow\./, ''))
+      .filter((a) => a === 'sysvipc' || (ALLOW_NAMES as readonly string[]).includes(a)),
+  );
   const out: Record<string, string> = {};
-  for (const n of grant.allow) out[`allow.${n}`] = 'true';
-  if (!grant.allow.includes('set_hostname')) out['allow.set_hostname'] = 'false';
-  const mounts = grant.allow.some((n) => (MOUNT_NAMES as readonly string[]).includes(n));
-  if (mounts) out['allow.mount'] = 'true';
-  out.enforce_statfs = mounts ? '1' : '2';
-  out.sysvmsg = grant.sysvipc.msg;
-  out.sysvshm = grant.sysvipc.shm;
-  out.sysvsem = grant.sysvipc.sem;
-  out['children.max'] = String(grant.childrenMax);
-  out.securelevel = String(grant.securelevel);
-  if (grant.vnet) out.vnet = 'new';
+  for (const n of [...allow].sort()) out[`allow.${n}`] = 'true';
+  if ([...allow].some((n) => n.startsWith('mount.'))) out['allow.mount'] = 'true';
+  for (const n of ['set_hostname', 'raw_sockets', 'chflags']) if (!allow.has(n)) out[`allow.${n}`] = 'false';
+  out.enforce_statfs = '1';
+  out.devfs_ruleset = String(grant.devfsRuleset ?? DEFAULT_DEVFS_RULESET);
+  for (const c of SYSVIPC_CLASSES) {
+    const mode = grant.sysvipc?.[c];
+    if (mode) out[`sysv${c}`] = mode;
+  }
+  out['children.max'] = String(grant.childrenMax ?? 0);
+  if ((grant.securelevel ?? -1) >= 0) out.securelevel = String(grant.securelevel);
+  out.vnet = grant.vnet ? 'new' : 'inherit';
   return out;
 }
+
+/** $devfsrules_jail of /etc/defaults/devfs.rules: the ruleset when the grant names none. */
+export const DEFAULT_DEVFS_RULESET = 4;

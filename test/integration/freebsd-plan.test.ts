@@ -85,7 +85,10 @@ test('plan on freebsd-simulated: unpack, clone, nullfs, devfs, rctl, conmon, oci
     `  /usr/local/bin/ocijail --root <ROOT>/runtime/ocijail create --bundle <ROOT>/containers/${id} --pid-file <ROOT>/containers/${id}/pidfile ${id}`,
   );
   assert.equal(rest[2], `/usr/local/bin/ocijail --root <ROOT>/runtime/ocijail state ${id}`);
-  assert.equal(rest[3], 'jail -m jid=1 allow.noraw_sockets allow.nochflags');
+  assert.equal(
+    rest[3],
+    'jail -m jid=1 allow.noset_hostname allow.noraw_sockets allow.nochflags devfs_ruleset=1000',
+  );
   assert.equal(rest[4], `/usr/local/bin/ocijail --root <ROOT>/runtime/ocijail start ${id}`);
   assert.equal(rest.length, 5);
   // the bundle

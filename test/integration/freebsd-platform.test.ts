@@ -38,6 +38,11 @@ test('freebsd: start and removal of a container: commands, bundle, jail, rctl, d
   assert.equal(jail.params['allow.raw_sockets'], false, 'ocijail grants raw sockets; brig takes them back');
   assert.equal(jail.params['allow.chflags'], false);
   assert.equal(jail.params['allow.mount.tmpfs'], true);
+  // jail(8): allow.mount.<fs> works only with allow.mount and enforce_statfs < 2
+  assert.equal(jail.params['allow.mount'], true);
+  assert.equal(jail.params.enforce_statfs, 1);
+  assert.equal(jail.params['allow.set_hostname'], false, 'on by default in jail(8); not granted');
+  assert.equal(jail.params.devfs_ruleset, 1000, 'a devfs mounted inside gets the container’s rules');
   assert.equal(jail.params['allow.sysvipc'], true);
   assert.equal(jail.params['host.hostname'], 'web');
   assert.deepEqual(st.rctl.filter((r) => r.includes(CTR_ID)).sort(), [
@@ -135,7 +140,7 @@ test('freebsd: rctl rules per limit; no grant means no extra privilege', async (
   });
   assert.deepEqual(none.annotations, {
     'org.freebsd.jail.vnet': 'inherit',
-    'org.brig.jail.modify': 'allow.noraw_sockets allow.nochflags',
+    'org.brig.jail.modify': 'allow.noset_hostname allow.noraw_sockets allow.nochflags devfs_ruleset=4',
   });
   assert.deepEqual(none.defaultMounts[0], {
     destination: '/dev',
@@ -155,7 +160,26 @@ test('freebsd: rctl rules per limit; no grant means no extra privilege', async (
   assert.equal(all.annotations['org.freebsd.jail.allow.raw_sockets'], 'true');
   assert.equal(all.annotations['org.freebsd.jail.allow.no_such_thing'], undefined);
   assert.equal(all.annotations['org.freebsd.jail.vnet'], 'new');
-  assert.equal(all.annotations['org.brig.jail.modify'], 'children.max=2 securelevel=2');
+  assert.equal(
+    all.annotations['org.brig.jail.modify'],
+    'allow.noset_hostname devfs_ruleset=1000 children.max=2 securelevel=2',
+  );
+  // allow.* that ocijail does not pass through are set with jail -m
+  const fuse = await p.bundleSection({
+    id: CTR_ID,
+    daemonTag: 't',
+    name: 'n',
+    limits: {},
+    grant: { allow: ['mount.fusefs', 'set_hostname'] },
+    readOnlyRoot: false,
+    terminal: false,
+  });
+  assert.equal(fuse.annotations['org.freebsd.jail.allow.mount'], 'true');
+  assert.equal(fuse.annotations['org.freebsd.jail.allow.mount.fusefs'], undefined);
+  assert.equal(
+    fuse.annotations['org.brig.jail.modify'],
+    'allow.mount.fusefs allow.noraw_sockets allow.nochflags devfs_ruleset=4',
+  );
   assert.equal(
     all.defaultMounts.find((m) => m.destination === '/proc'),
     undefined,
@@ -185,6 +209,10 @@ test('freebsd: procfs at /proc for a container granted allow.mount.procfs', asyn
   assert.ok(m?.target.endsWith('/rootfs/proc'));
   const jail = Object.values(w.host.state().jails).find((j) => j.name === CTR_ID)!;
   assert.equal(jail.params['allow.mount.procfs'], true);
+  assert.equal(jail.params['allow.mount'], true);
+  assert.equal(jail.params.enforce_statfs, 1);
+  assert.equal(jail.params['allow.set_hostname'], false);
+  assert.equal(jail.params.devfs_ruleset, 4);
   assert.equal(jail.params['children.max'], 0);
   await teardown(s);
   assert.deepEqual(w.host.state(), before);

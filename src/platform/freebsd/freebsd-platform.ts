@@ -10,10 +10,13 @@
  *     from its `org.freebsd.jail.*` annotations, allow.* from `org.freebsd.jail.allow.*`).
  *     ocijail ignores the runtime spec's `freebsd` section; brig writes it too, for runj and
  *     for readers of the bundle.
- *   - What ocijail cannot express (children.max, securelevel) and the two permissions it always
- *     grants (allow.raw_sockets, allow.chflags) are corrected by `afterCreate` with
- *     `jail -m jid=N ...` BEFORE `ocijail start` runs the container's process: a privilege the
- *     grant does not hold never reaches the running jail. The wanted parameters travel in the
+ *   - The parameters the jail must end up with come from ONE function, freebsdJailParams
+ *     (src/policy/effects.ts). What ocijail's annotations and defaults leave different
+ *     (children.max, securelevel, devfs_ruleset, allow.noset_hostname, allow.* outside
+ *     ocijail's list, and the two permissions it always grants, allow.raw_sockets and
+ *     allow.chflags) is corrected by `afterCreate` with `jail -m jid=N ...` BEFORE
+ *     `ocijail start` runs the container's process: a privilege the grant does not hold never
+ *     reaches the running jail. The wanted parameters travel in the
  *     bundle's `org.brig.jail.modify` annotation, so afterCreate reads them back from
  *     `ocijail state` (which also gives the jid) and needs no memory of its own.
  *   - /dev/fd: fdescfs, always; /proc: procfs when the grant holds allow.mount.procfs.
@@ -30,6 +33,7 @@
 import { deleteRulesetCommands, loadRulesetCommands } from '../../devfs/commands.ts';
 import { type RuleInput, rulesetOf } from '../../devfs/compose.ts';
 import { BrigError } from '../../errors/errors.ts';
+import { freebsdJailParams } from '../../policy/effects.ts';
 import { type DefaultPaths, defaultPaths } from '../defaults.ts';
 import type { CommandRunner } from '../exec.ts';
 import type {
@@ -73,8 +77,6 @@ export const OCIJAIL_ALLOW = new Set([
   'unprivileged_proc_debug',
 ]);
 
-/** $devfsrules_jail of /etc/defaults/devfs.rules: the ruleset when the grant names none. */
-export const DEFAULT_DEVFS_RULESET = 4;
 /** Annotation carrying the `jail -m` parameters afterCreate applies. */
 export const MODIFY_ANNOTATION = 'org.brig.jail.modify';
 
@@ -192,41 +194,32 @@ export class FreeBSDPlatform implements Platform {
 
   async bundleSection(input: BundleInput): Promise<BundleSection> {
     const g = input.grant;
-    const allow = new Set((g.allow ?? []).map((a) => a.replace(/^allow\./, '')));
-    const ruleset = g.devfsRuleset ?? DEFAULT_DEVFS_RULESET;
+    const params = freebsdJailParams(g);
     const defaultMounts: OciMount[] = [
-      { destination: '/dev', type: 'devfs', source: 'devfs', options: [`ruleset=${ruleset}`] },
+      { destination: '/dev', type: 'devfs', source: 'devfs', options: [`ruleset=${params.devfs_ruleset}`] },
       { destination: '/dev/fd', type: 'fdescfs', source: 'fdesc', options: [] },
     ];
     // procfs only for images granted it (FreeBSD programs rarely need it; it shows the jail's processes)
-    if (allow.has('mount.procfs'))
+    if (params['allow.mount.procfs'] === 'true')
       defaultMounts.push({
         destination: '/proc',
         type: 'procfs',
         source: 'proc',
         options: ['nosuid', 'noexec'],
       });
-    const annotations: Record<string, string> = {
-      'org.freebsd.jail.vnet': g.vnet ? 'new' : 'inherit',
-    };
-    for (const k of ['msg', 'shm', 'sem'] as const) {
-      const mode = g.sysvipc?.[k];
-      if (mode) annotations[`org.freebsd.jail.sysv${k}`] = mode;
-    }
-    for (const a of [...allow].sort()) {
-      if (OCIJAIL_ALLOW.has(a)) annotations[`org.freebsd.jail.allow.${a}`] = 'true';
-    }
-    const modify = jailModifications(input);
+    const annotations = ocijailAnnotations(params);
+    const modify = jailModifications(params);
     if (modify.length) annotations[MODIFY_ANNOTATION] = modify.join(' ');
     const jail: Record<string, unknown> = {
       host: 'new',
-      vnet: g.vnet ? 'new' : 'inherit',
-      enforceStatfs: 1,
+      vnet: params.vnet,
+      enforceStatfs: Number(params.enforce_statfs),
     };
-    for (const k of ['msg', 'sem', 'shm'] as const) {
-      const mode = g.sysvipc?.[k];
-      if (mode) jail[`sysv${k}`] = mode;
-    }
+    for (const k of ['msg', 'sem', 'shm'] as const)
+      if (params[`sysv${k}`]) jail[`sysv${k}`] = params[`sysv${k}`];
+    const granted = Object.keys(params)
+      .filter((k) => k.startsWith('allow.') && params[k] === 'true')
+      .map((k) => k.slice(6));
     const specAllow: Record<string, unknown> = {};
     const camel: Record<string, string> = {
       set_hostname: 'setHostname',
@@ -238,8 +231,8 @@ export class FreeBSDPlatform implements Platform {
       suser: 'suser',
       sysvipc: 'sysvipc',
     };
-    for (const a of [...allow].sort()) if (camel[a]) specAllow[camel[a]!] = true;
-    const mounts = [...allow].filter((a) => a.startsWith('mount.')).map((a) => a.slice(6));
+    for (const a of granted) if (camel[a]) specAllow[camel[a]!] = true;
+    const mounts = granted.filter((a) => a.startsWith('mount.')).map((a) => a.slice(6));
     if (mounts.length) specAllow.mount = mounts.sort();
     if (Object.keys(specAllow).length) jail.allow = specAllow;
     return {
@@ -425,17 +418,47 @@ export class FreeBSDPlatform implements Platform {
   }
 }
 
-/** `jail -m` parameters for what ocijail does not set as the grant says. */
-export function jailModifications(input: BundleInput): string[] {
-  const g = input.grant;
-  const allow = new Set((g.allow ?? []).map((a) => a.replace(/^allow\./, '')));
+/**
+ * What a jail made by ocijail holds without being asked (create.cpp, NOTES.md) on top of the
+ * kernel's defaults for a new jail (JAIL_DEFAULT_ALLOW: set_hostname, reserved_ports).
+ * Parameters not listed here and not carried by an annotation: allow.* false, others unset.
+ */
+const OCIJAIL_GIVES: Readonly<Record<string, string>> = {
+  enforce_statfs: '1',
+  'allow.raw_sockets': 'true',
+  'allow.chflags': 'true',
+  'allow.set_hostname': 'true',
+  'allow.reserved_ports': 'true',
+  'children.max': '0',
+  devfs_ruleset: '0',
+};
+
+/** The `org.freebsd.jail.*` annotations ocijail reads, from the jail parameters. */
+export function ocijailAnnotations(params: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = { 'org.freebsd.jail.vnet': params.vnet ?? 'inherit' };
+  for (const k of ['msg', 'shm', 'sem'] as const)
+    if (params[`sysv${k}`]) out[`org.freebsd.jail.sysv${k}`] = params[`sysv${k}`]!;
+  for (const [k, v] of Object.entries(params))
+    if (k.startsWith('allow.') && v === 'true' && OCIJAIL_ALLOW.has(k.slice(6)))
+      out[`org.freebsd.jail.${k}`] = 'true';
+  return out;
+}
+
+/**
+ * The `jail -m` arguments for every parameter (of freebsdJailParams) that ocijail's annotations
+ * and defaults leave different: applied by afterCreate before the container's process starts.
+ */
+export function jailModifications(params: Readonly<Record<string, string>>): string[] {
+  const carried = ocijailAnnotations(params);
   const out: string[] = [];
-  // ocijail always sets allow.raw_sockets and allow.chflags; take them back unless granted.
-  if (!allow.has('raw_sockets')) out.push('allow.noraw_sockets');
-  if (!allow.has('chflags')) out.push('allow.nochflags');
-  if (g.childrenMax !== undefined && g.childrenMax > 0) out.push(`children.max=${g.childrenMax}`);
-  // -1 is the default (the host's level applies; a jail can only be raised above it)
-  if (g.securelevel !== undefined && g.securelevel >= 0) out.push(`securelevel=${g.securelevel}`);
+  for (const [k, v] of Object.entries(params)) {
+    if (k === 'vnet' || k.startsWith('sysv')) continue; // annotations
+    if (k.startsWith('allow.')) {
+      const has = carried[`org.freebsd.jail.${k}`] === 'true' || OCIJAIL_GIVES[k] === 'true';
+      if ((v === 'true') === has) continue;
+      out.push(v === 'true' ? k : `allow.no${k.slice(6)}`);
+    } else if (OCIJAIL_GIVES[k] !== v) out.push(`${k}=${v}`);
+  }
   return out;
 }
 
