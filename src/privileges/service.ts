@@ -154,7 +154,9 @@ export class PrivilegeService {
     if (d.refusals.length > 0) throw refusalError(d.refusals, image.ref);
     const unused = d.evaluation.unusedGrants.filter((g) => !d.runOverrides.includes(g.trim()));
     if (unused.length && !opts.trusted)
-      this.#o.log?.('warn', '--grant values matched nothing the image requests', { grants: unused.join(' ') });
+      this.#o.log?.('warn', '--grant values matched nothing the image requests', {
+        grants: unused.join(' '),
+      });
     assertSupported(d.grant, this.#o.os);
     // Devices are evaluated now too, so an unknown user/group name in a rule fails before create.
     if (this.#o.os === 'linux') platformGrant(d.grant, d.composed, this.#hostFacts());

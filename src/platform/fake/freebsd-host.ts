@@ -34,6 +34,7 @@ import {
   type OcijailHooks,
   ocijailTool,
 } from './conmon-ocijail.ts';
+import { cpTool } from './cp-tool.ts';
 import { DEFAULT_DEVICES, devfsTool, loadDevfsRules, visibleDevices } from './devfs-tool.ts';
 import { DEFAULT_DEVFS_RULES, DEFAULT_SYSCTLS, type HostOptions, type HostState } from './host-state.ts';
 import { ifconfigTool } from './ifconfig-tool.ts';
@@ -49,7 +50,6 @@ import {
 } from './mount-tools.ts';
 import { pfctlTool, rctlTool, sysctlTool } from './pf-rctl-sysctl.ts';
 import { psTool } from './ps-tool.ts';
-import { cpTool } from './cp-tool.ts';
 import {
   type ExecAnswer,
   type ExecRequest,
