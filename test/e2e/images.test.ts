@@ -53,6 +53,15 @@ test(
     assert.equal(info.id, id);
     assert.deepEqual(info.config.config.Cmd, ['/bin/sh']);
     assert.equal(info.brig.version, 1);
+    // top-level inspect: no container has that name, so it is the image
+    r = await d.brig(['inspect', 'busybox:1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout)[0].id, id);
+    r = await d.brig(['inspect', '--type', 'container', 'busybox:1']);
+    assert.equal(r.code, 125);
+    r = await d.brig(['inspect', 'nope']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /^Error: .*\nHint: /);
 
     r = await d.brig(['image', 'unpack', 'busybox:1', 'rootfs'], { cwd: work });
     assert.equal(r.code, 0, r.stderr);
