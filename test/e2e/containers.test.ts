@@ -49,7 +49,7 @@ describe('containers through the CLI', needs, () => {
     const d = await daemon(t);
     try {
       const r = await d.brig(['run', '--rm', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
-      assert.equal(r.code, 3);
+      assert.equal(r.code, 3, r.stderr);
       assert.equal(r.stdout, 'out\n');
       assert.equal(r.stderr, 'err\n');
       assert.equal((await d.brig(['ps', '-a', '-q'])).stdout, '');
@@ -57,7 +57,7 @@ describe('containers through the CLI', needs, () => {
       const piped = await d.brig(['run', '-i', '--rm', 'busybox', 'tr', 'a-z', 'A-Z'], { input: 'hello\n' });
       assert.equal(piped.stdout, 'HELLO\n');
       const bad = await d.brig(['run', '--rm', 'busybox', '/no/such']);
-      assert.equal(bad.code, 125);
+      assert.equal(bad.code, 125, bad.stderr);
       assert.match(bad.stderr, /no such file/);
       assert.equal((await d.brig(['ps', '-a', '-q'])).stdout, '');
       assert.equal((await d.brig(['run', 'nosuchimage'])).code, 125);
@@ -125,7 +125,7 @@ describe('containers through the CLI', needs, () => {
       assert.equal((await d.brig(['ps', '-q', '--filter', 'name=sv'])).stdout, `${id.slice(0, 12)}\n`);
       assert.equal((await d.brig(['ps', '-q', '--filter', 'status=exited'])).stdout, '');
       const ex = await d.brig(['exec', '-e', 'X=7', '-w', '/etc', 'svc', 'sh', '-c', 'echo $X $PWD; exit 5']);
-      assert.equal(ex.code, 5);
+      assert.equal(ex.code, 5, ex.stderr);
       assert.equal(ex.stdout, '7 /etc\n');
       writeFileSync(join(tmp, 'in.txt'), 'into the container\n');
       assert.equal((await d.brig(['cp', join(tmp, 'in.txt'), 'svc:/tmp'])).code, 0);

@@ -110,7 +110,7 @@ describe('--grant is for administrators only', () => {
         'allow.raw_sockets',
         'svc:1',
       ]);
-      assert.equal(refused.code, 125);
+      assert.equal(refused.code, 125, refused.stderr);
       const r = await plain.get(d.socket, path);
       assert.deepEqual([r.status, r.body.error?.code], [403, 'ERR_GRANT_NOT_ALLOWED']);
 

@@ -20,7 +20,7 @@ test('brig volume create, ls, inspect, rm, prune through brigd', requires({ root
   assert.match(generated, /^[0-9a-f]{64}$/);
 
   r = await d.brig(['volume', 'create', 'web-data']);
-  assert.equal(r.code, 125);
+  assert.equal(r.code, 125, r.stderr);
   assert.match(r.stderr, /^Error: /);
 
   r = await d.brig(['volume', 'ls', '--json']);
@@ -44,7 +44,7 @@ test('brig volume create, ls, inspect, rm, prune through brigd', requires({ root
   r = await d.brig(['volume', 'inspect', 'web-data']);
   assert.equal(JSON.parse(r.stdout)[0].name, 'web-data');
   r = await d.brig(['volume', 'inspect', 'nope']);
-  assert.equal(r.code, 125);
+  assert.equal(r.code, 125, r.stderr);
 
   // prune without -a keeps named volumes; named volumes made by `create` without a name are named
   r = await d.brig(['volume', 'prune', '-f']);
@@ -53,11 +53,11 @@ test('brig volume create, ls, inspect, rm, prune through brigd', requires({ root
   assert.equal(JSON.parse((await d.brig(['volume', 'ls', '--json'])).stdout).length, 2);
   // without -f, "n" keeps everything
   r = await d.brig(['volume', 'prune', '-a'], { input: 'n\n' });
-  assert.equal(r.code, 0);
+  assert.equal(r.code, 0, r.stderr);
   assert.equal(JSON.parse((await d.brig(['volume', 'ls', '--json'])).stdout).length, 2);
 
   r = await d.brig(['volume', 'rm', 'web-data', 'nope']);
-  assert.equal(r.code, 125);
+  assert.equal(r.code, 125, r.stderr);
   assert.equal(r.stdout, 'web-data\n');
   assert.equal(existsSync(web.mountpoint), false);
   await assert.rejects(d.client.request('GET', '/volumes/web-data'), (e: unknown) =>
@@ -70,7 +70,7 @@ test('brig volume create, ls, inspect, rm, prune through brigd', requires({ root
     isBrigError(e, 'ERR_API_BODY'),
   );
   r = await d.brig(['volume', 'rm', '-f', 'nope']);
-  assert.equal(r.code, 0);
+  assert.equal(r.code, 0, r.stderr);
   r = await d.brig(['volume', 'prune', '-a', '-f']);
   assert.match(r.stdout, new RegExp(`Deleted Volumes:\\n${generated}\\n`));
   assert.deepEqual(JSON.parse((await d.brig(['volume', 'ls', '--json'])).stdout), []);
