@@ -1,6 +1,6 @@
 /**
- * What the directory-backed snapshotters (overlay, native) share: metadata rows, numbered
- * directories, the crash-safe order of operations and `cleanup()`.
+ * What the directory-backed snapshotters (overlay, native) share: numbered directories, the
+ * crash-safe order of operations around the metadata rows (./metadata.ts) and `cleanup()`.
  *
  * On disk, under `<brig root>/snapshots/<driver>/`:
  *
@@ -25,6 +25,7 @@ import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrigError } from '../errors/errors.ts';
 import type { DB } from '../metadata/db.ts';
+import { checkKey, checkParentKind, SnapshotMetadata, type SnapshotRow } from './metadata.ts';
 import type {
   DirectWrite,
   Mount,
@@ -34,16 +35,6 @@ import type {
   Snapshotter,
   Usage,
 } from './snapshotter.ts';
-
-interface Row {
-  driver: string;
-  key: string;
-  kind: SnapshotKind;
-  parent: string | null;
-  created_at: number;
-  labels: string;
-  info: string;
-}
 
 /** One snapshot as the directory snapshotters see it. */
 export interface DirSnapshot {
@@ -55,8 +46,7 @@ export interface DirSnapshot {
 
 export abstract class DirSnapshotter implements Snapshotter {
   abstract readonly driver: string;
-  /** Parents being copied or referenced by a prepare that has not inserted its row yet. */
-  readonly #pendingParents = new Map<string, number>();
+  #meta: SnapshotMetadata<number> | undefined;
   /** Directories allocated by this process whose row is not written yet. */
   readonly #inflight = new Set<number>();
   #nextId = 0;
@@ -87,16 +77,14 @@ export abstract class DirSnapshotter implements Snapshotter {
 
   // --- metadata -------------------------------------------------------------------------------
 
-  protected row(key: string): Row | undefined {
-    return this.db.prepare('SELECT * FROM snapshots WHERE driver = ? AND key = ?').get(this.driver, key) as
-      | Row
-      | undefined;
+  /** The rows of this driver; made on first use (`driver` is a subclass field, unset in our constructor). */
+  protected get meta(): SnapshotMetadata<number> {
+    this.#meta ??= new SnapshotMetadata(this.db, this.driver, infoId);
+    return this.#meta;
   }
 
   protected snap(key: string): DirSnapshot {
-    const r = this.row(key);
-    if (!r) throw new BrigError('ERR_SNAPSHOT_NOT_FOUND', `no ${this.driver} snapshot ${key}`);
-    return toSnap(r);
+    return toSnap(this.meta.need(key));
   }
 
   /** The committed ancestors of `parent`, nearest first. */
@@ -115,10 +103,7 @@ export abstract class DirSnapshotter implements Snapshotter {
   #allocate(): number {
     if (this.#nextId === 0) {
       let max = 0;
-      const rows = this.db.prepare('SELECT info FROM snapshots WHERE driver = ?').all(this.driver) as {
-        info: string;
-      }[];
-      for (const r of rows) max = Math.max(max, infoId(r.info));
+      for (const id of this.meta.infos()) max = Math.max(max, id);
       for (const n of readdirSync(join(this.root, 'snapshots'))) {
         if (/^\d+$/.test(n)) max = Math.max(max, Number(n));
       }
@@ -143,40 +128,15 @@ export abstract class DirSnapshotter implements Snapshotter {
     opts: SnapshotOptions,
   ): Promise<Mount[]> {
     checkKey(key);
-    if (this.row(key))
-      throw new BrigError('ERR_SNAPSHOT_EXISTS', `${this.driver} snapshot ${key} already exists`);
+    this.meta.checkFree(key);
     const chain = this.chain(parent);
-    if (chain[0] && chain[0].kind !== 'committed') {
-      throw new BrigError('ERR_SNAPSHOT_STATE', `parent ${parent} is not a committed snapshot`);
-    }
-    if (parent !== undefined) this.#pendingParents.set(parent, (this.#pendingParents.get(parent) ?? 0) + 1);
+    if (chain[0]) checkParentKind(parent, chain[0].kind);
+    this.meta.holdParent(parent);
     let id: number | undefined;
     try {
       id = this.#allocate();
       await this.populate(id, kind, chain);
-      const newId = id;
-      const created = Date.now();
-      this.db.transaction(() => {
-        if (this.row(key)) {
-          throw new BrigError('ERR_SNAPSHOT_EXISTS', `${this.driver} snapshot ${key} already exists`);
-        }
-        if (parent !== undefined && this.row(parent)?.kind !== 'committed') {
-          throw new BrigError('ERR_SNAPSHOT_NOT_FOUND', `parent snapshot ${parent} disappeared`);
-        }
-        this.db
-          .prepare(
-            'INSERT INTO snapshots (driver, key, kind, parent, created_at, labels, info) VALUES (?, ?, ?, ?, ?, ?, ?)',
-          )
-          .run(
-            this.driver,
-            key,
-            kind,
-            parent ?? null,
-            created,
-            JSON.stringify(opts.labels ?? {}),
-            JSON.stringify({ id: newId }),
-          );
-      })();
+      this.meta.insert(key, parent, kind, opts.labels, { id });
       this.#inflight.delete(id);
       return this.mountsOf({ key, kind, id, parent }, chain);
     } catch (e) {
@@ -186,11 +146,7 @@ export abstract class DirSnapshotter implements Snapshotter {
       }
       throw e;
     } finally {
-      if (parent !== undefined) {
-        const n = (this.#pendingParents.get(parent) ?? 1) - 1;
-        if (n <= 0) this.#pendingParents.delete(parent);
-        else this.#pendingParents.set(parent, n);
-      }
+      this.meta.releaseParent(parent);
     }
   }
 
@@ -211,53 +167,21 @@ export abstract class DirSnapshotter implements Snapshotter {
 
   async commit(name: string, key: string, opts: SnapshotOptions = {}): Promise<void> {
     checkKey(name);
-    const id = this.db.transaction(() => {
-      const r = this.row(key);
-      if (!r) throw new BrigError('ERR_SNAPSHOT_NOT_FOUND', `no ${this.driver} snapshot ${key}`);
-      if (r.kind !== 'active') {
-        throw new BrigError('ERR_SNAPSHOT_STATE', `${this.driver} snapshot ${key} is ${r.kind}, not active`);
-      }
-      if (this.row(name))
-        throw new BrigError('ERR_SNAPSHOT_EXISTS', `${this.driver} snapshot ${name} already exists`);
-      const labels = { ...(JSON.parse(r.labels) as Record<string, string>), ...(opts.labels ?? {}) };
-      this.db
-        .prepare("UPDATE snapshots SET key = ?, kind = 'committed', labels = ? WHERE driver = ? AND key = ?")
-        .run(name, JSON.stringify(labels), this.driver, key);
-      return infoId(r.info);
-    })();
+    const id = this.meta.commit(name, key, opts.labels);
     await this.committed(id);
   }
 
   async remove(key: string): Promise<void> {
-    const id = this.db.transaction(() => {
-      const r = this.row(key);
-      if (!r) throw new BrigError('ERR_SNAPSHOT_NOT_FOUND', `no ${this.driver} snapshot ${key}`);
-      const children = this.db
-        .prepare('SELECT COUNT(*) AS n FROM snapshots WHERE driver = ? AND parent = ?')
-        .get(this.driver, key) as { n: number };
-      if (children.n > 0 || this.#pendingParents.has(key)) {
-        throw new BrigError(
-          'ERR_SNAPSHOT_IN_USE',
-          `${this.driver} snapshot ${key} has ${children.n || 'pending'} children`,
-        );
-      }
-      this.db.prepare('DELETE FROM snapshots WHERE driver = ? AND key = ?').run(this.driver, key);
-      return infoId(r.info);
-    })();
+    const id = this.meta.remove(key);
     await rm(this.dir(id), { recursive: true, force: true });
   }
 
   async stat(key: string): Promise<SnapshotInfo> {
-    const r = this.row(key);
-    if (!r) throw new BrigError('ERR_SNAPSHOT_NOT_FOUND', `no ${this.driver} snapshot ${key}`);
-    return toInfo(r);
+    return this.meta.stat(key);
   }
 
-  async walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {
-    const rows = this.db
-      .prepare('SELECT * FROM snapshots WHERE driver = ? ORDER BY created_at')
-      .all(this.driver) as Row[];
-    for (const r of rows) await fn(toInfo(r));
+  walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {
+    return this.meta.walk(fn);
   }
 
   async usage(key: string): Promise<Usage> {
@@ -266,11 +190,7 @@ export abstract class DirSnapshotter implements Snapshotter {
   }
 
   async cleanup(): Promise<{ removed: string[] }> {
-    const known = new Set<number>();
-    const rows = this.db.prepare('SELECT info FROM snapshots WHERE driver = ?').all(this.driver) as {
-      info: string;
-    }[];
-    for (const r of rows) known.add(infoId(r.info));
+    const known = new Set<number>(this.meta.infos());
     const removed: string[] = [];
     for (const n of await readdir(join(this.root, 'snapshots'))) {
       const id = /^\d+$/.test(n) ? Number(n) : undefined;
@@ -283,30 +203,14 @@ export abstract class DirSnapshotter implements Snapshotter {
   }
 }
 
-function toSnap(r: Row): DirSnapshot {
+function toSnap(r: SnapshotRow): DirSnapshot {
   return { key: r.key, kind: r.kind, id: infoId(r.info), parent: r.parent ?? undefined };
-}
-
-function toInfo(r: Row): SnapshotInfo {
-  return {
-    name: r.key,
-    kind: r.kind,
-    ...(r.parent !== null ? { parent: r.parent } : {}),
-    labels: JSON.parse(r.labels) as Record<string, string>,
-    created: r.created_at,
-  };
 }
 
 function infoId(info: string): number {
   const id = (JSON.parse(info) as { id?: unknown }).id;
   if (typeof id !== 'number') throw new BrigError('ERR_DB', `snapshot row without a directory id: ${info}`);
   return id;
-}
-
-export function checkKey(key: string): void {
-  if (typeof key !== 'string' || key.length === 0 || key.length > 4096 || key.includes('\0')) {
-    throw new BrigError('ERR_INVALID_ARGUMENT', `invalid snapshot key ${JSON.stringify(key)}`);
-  }
 }
 
 /** Bytes (allocated blocks) and inodes under `dir`, hard links counted once, not crossing mounts. */

@@ -22,15 +22,17 @@
  * No zfs command runs before the configured dataset is known to exist: the first operation runs
  * `zfs list -H -o name DATASET` once; when it fails, every operation throws ERR_ZFS_DATASET.
  *
- * Crash safety (as ../dir-snapshotter.ts): the dataset is made before its row is inserted and
- * destroyed after its row is deleted; a crash leaves at worst a numbered dataset no row names,
- * which `cleanup()` destroys. Commit snapshots first and updates the row second; a leftover
- * `@committed` on an active dataset is harmless (a commit that finds it destroys and retakes it).
+ * Crash safety (as ../dir-snapshotter.ts; the rows and their checked transactions are
+ * ../metadata.ts): the dataset is made before its row is inserted and destroyed after its row is
+ * deleted; a crash leaves at worst a numbered dataset no row names, which `cleanup()` destroys.
+ * Commit snapshots first and updates the row second; a leftover `@committed` on an active dataset
+ * is harmless (a commit that finds it destroys and retakes it).
  */
 import { BrigError } from '../../errors/errors.ts';
 import type { DB } from '../../metadata/db.ts';
 import { type CommandRunner, commandFailed } from '../../platform/exec.ts';
-import { checkKey, diskUsage } from '../dir-snapshotter.ts';
+import { diskUsage } from '../dir-snapshotter.ts';
+import { checkKey, checkParentKind, SnapshotMetadata } from '../metadata.ts';
 import type {
   DirectWrite,
   Mount,
@@ -43,15 +45,6 @@ import type {
 import { parseZfsDiff, type ZfsDiffResult } from './zfs-diff.ts';
 
 const SNAP = 'committed';
-
-interface Row {
-  key: string;
-  kind: SnapshotKind;
-  parent: string | null;
-  created_at: number;
-  labels: string;
-  info: string;
-}
 
 interface ZfsInfo {
   id: number;
@@ -70,16 +63,15 @@ export interface ZfsOptions {
 export class ZfsSnapshotter implements Snapshotter {
   readonly driver = 'zfs';
   readonly dataset: string;
-  readonly #db: DB;
+  readonly #meta: SnapshotMetadata<ZfsInfo>;
   readonly #runner: CommandRunner;
   readonly #zfs: string;
   #checked: Promise<void> | undefined;
   #nextId = 0;
   readonly #inflight = new Set<number>();
-  readonly #pendingParents = new Map<string, number>();
 
   constructor(db: DB, opts: ZfsOptions) {
-    this.#db = db;
+    this.#meta = new SnapshotMetadata(db, this.driver, infoOf);
     this.dataset = opts.dataset.replace(/\/+$/, '');
     this.#runner = opts.runner;
     this.#zfs = opts.zfs ?? 'zfs';
@@ -114,27 +106,10 @@ export class ZfsSnapshotter implements Snapshotter {
     return `${this.dataset}/${id}`;
   }
 
-  #row(key: string): Row | undefined {
-    return this.#db
-      .prepare(
-        'SELECT key, kind, parent, created_at, labels, info FROM snapshots WHERE driver = ? AND key = ?',
-      )
-      .get(this.driver, key) as Row | undefined;
-  }
-
-  #need(key: string): Row {
-    const r = this.#row(key);
-    if (!r) throw new BrigError('ERR_SNAPSHOT_NOT_FOUND', `no zfs snapshot ${key}`);
-    return r;
-  }
-
   async #allocate(): Promise<number> {
     if (this.#nextId === 0) {
       let max = 0;
-      for (const r of this.#db.prepare('SELECT info FROM snapshots WHERE driver = ?').all(this.driver) as {
-        info: string;
-      }[])
-        max = Math.max(max, infoOf(r.info).id);
+      for (const info of this.#meta.infos()) max = Math.max(max, info.id);
       for (const id of await this.#children()) max = Math.max(max, id);
       this.#nextId = Math.max(this.#nextId, max + 1);
     }
@@ -157,11 +132,10 @@ export class ZfsSnapshotter implements Snapshotter {
   async #create(key: string, parent: string | undefined, kind: 'active' | 'view', opts: SnapshotOptions) {
     checkKey(key);
     await this.ensureDataset();
-    if (this.#row(key)) throw new BrigError('ERR_SNAPSHOT_EXISTS', `zfs snapshot ${key} already exists`);
-    const p = parent === undefined ? undefined : this.#need(parent);
-    if (p && p.kind !== 'committed')
-      throw new BrigError('ERR_SNAPSHOT_STATE', `parent ${parent} is not a committed snapshot`);
-    if (parent !== undefined) this.#pendingParents.set(parent, (this.#pendingParents.get(parent) ?? 0) + 1);
+    this.#meta.checkFree(key);
+    const p = parent === undefined ? undefined : this.#meta.need(parent);
+    if (p) checkParentKind(parent, p.kind);
+    this.#meta.holdParent(parent);
     let id: number | undefined;
     let made = false;
     try {
@@ -177,24 +151,7 @@ export class ZfsSnapshotter implements Snapshotter {
           hint: `Give ${this.dataset} a mountpoint: zfs set mountpoint=/var/db/brig/zfs ${this.dataset}`,
         });
       const info: ZfsInfo = { id, mountpoint };
-      this.#db.transaction(() => {
-        if (this.#row(key)) throw new BrigError('ERR_SNAPSHOT_EXISTS', `zfs snapshot ${key} already exists`);
-        if (parent !== undefined && this.#row(parent)?.kind !== 'committed')
-          throw new BrigError('ERR_SNAPSHOT_NOT_FOUND', `parent snapshot ${parent} disappeared`);
-        this.#db
-          .prepare(
-            'INSERT INTO snapshots (driver, key, kind, parent, created_at, labels, info) VALUES (?, ?, ?, ?, ?, ?, ?)',
-          )
-          .run(
-            this.driver,
-            key,
-            kind,
-            parent ?? null,
-            Date.now(),
-            JSON.stringify(opts.labels ?? {}),
-            JSON.stringify(info),
-          );
-      })();
+      this.#meta.insert(key, parent, kind, opts.labels, info);
       this.#inflight.delete(id);
       return this.#mountsOf(kind, info);
     } catch (e) {
@@ -204,11 +161,7 @@ export class ZfsSnapshotter implements Snapshotter {
       }
       throw e;
     } finally {
-      if (parent !== undefined) {
-        const n = (this.#pendingParents.get(parent) ?? 1) - 1;
-        if (n <= 0) this.#pendingParents.delete(parent);
-        else this.#pendingParents.set(parent, n);
-      }
+      this.#meta.releaseParent(parent);
     }
   }
 
@@ -225,17 +178,14 @@ export class ZfsSnapshotter implements Snapshotter {
   }
 
   async mounts(key: string): Promise<Mount[]> {
-    const r = this.#need(key);
+    const r = this.#meta.need(key);
     return this.#mountsOf(r.kind, infoOf(r.info));
   }
 
   async commit(name: string, key: string, opts: SnapshotOptions = {}): Promise<void> {
     checkKey(name);
     await this.ensureDataset();
-    const r = this.#need(key);
-    if (r.kind !== 'active')
-      throw new BrigError('ERR_SNAPSHOT_STATE', `zfs snapshot ${key} is ${r.kind}, not active`);
-    if (this.#row(name)) throw new BrigError('ERR_SNAPSHOT_EXISTS', `zfs snapshot ${name} already exists`);
+    const r = this.#meta.checkCommit(name, key);
     const ds = this.#ds(infoOf(r.info).id);
     const snapArgs = ['snapshot', `${ds}@${SNAP}`];
     const snap = await this.#runner.run(this.#zfs, snapArgs, { check: false });
@@ -246,23 +196,10 @@ export class ZfsSnapshotter implements Snapshotter {
       await this.#zfsRun('snapshot', `${ds}@${SNAP}`);
     }
     try {
-      this.#db.transaction(() => {
-        const cur = this.#row(key);
-        if (!cur) throw new BrigError('ERR_SNAPSHOT_NOT_FOUND', `no zfs snapshot ${key}`);
-        if (cur.kind !== 'active')
-          throw new BrigError('ERR_SNAPSHOT_STATE', `zfs snapshot ${key} is ${cur.kind}, not active`);
-        if (this.#row(name))
-          throw new BrigError('ERR_SNAPSHOT_EXISTS', `zfs snapshot ${name} already exists`);
-        const labels = { ...(JSON.parse(cur.labels) as Record<string, string>), ...(opts.labels ?? {}) };
-        this.#db
-          .prepare(
-            "UPDATE snapshots SET key = ?, kind = 'committed', labels = ? WHERE driver = ? AND key = ?",
-          )
-          .run(name, JSON.stringify(labels), this.driver, key);
-      })();
+      this.#meta.commit(name, key, opts.labels);
     } catch (e) {
       // Another commit of the same key won the race: its snapshot is the same one; leave it.
-      if (!(e instanceof BrigError && this.#row(name)?.info === r.info))
+      if (!(e instanceof BrigError && this.#meta.row(name)?.info === r.info))
         await this.#runner.run(this.#zfs, ['destroy', `${ds}@${SNAP}`], { check: false });
       throw e;
     }
@@ -271,33 +208,16 @@ export class ZfsSnapshotter implements Snapshotter {
 
   async remove(key: string): Promise<void> {
     await this.ensureDataset();
-    const info = this.#db.transaction(() => {
-      const r = this.#need(key);
-      const children = this.#db
-        .prepare('SELECT COUNT(*) AS n FROM snapshots WHERE driver = ? AND parent = ?')
-        .get(this.driver, key) as { n: number };
-      if (children.n > 0 || this.#pendingParents.has(key))
-        throw new BrigError(
-          'ERR_SNAPSHOT_IN_USE',
-          `zfs snapshot ${key} has ${children.n || 'pending'} children`,
-        );
-      this.#db.prepare('DELETE FROM snapshots WHERE driver = ? AND key = ?').run(this.driver, key);
-      return infoOf(r.info);
-    })();
+    const info = this.#meta.remove(key);
     await this.#zfsRun('destroy', '-r', this.#ds(info.id));
   }
 
   async stat(key: string): Promise<SnapshotInfo> {
-    return toInfo(this.#need(key));
+    return this.#meta.stat(key);
   }
 
-  async walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {
-    const rows = this.#db
-      .prepare(
-        'SELECT key, kind, parent, created_at, labels, info FROM snapshots WHERE driver = ? ORDER BY created_at',
-      )
-      .all(this.driver) as Row[];
-    for (const r of rows) await fn(toInfo(r));
+  walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {
+    return this.#meta.walk(fn);
   }
 
   /**
@@ -305,12 +225,12 @@ export class ZfsSnapshotter implements Snapshotter {
    * lags until the transaction group is written, and counts its parent's blocks for a clone).
    */
   async usage(key: string): Promise<Usage> {
-    const r = this.#need(key);
+    const r = this.#meta.need(key);
     return diskUsage(infoOf(r.info).mountpoint);
   }
 
   async directWrite(key: string): Promise<DirectWrite | null> {
-    const r = this.#need(key);
+    const r = this.#meta.need(key);
     if (r.kind !== 'active')
       throw new BrigError('ERR_SNAPSHOT_STATE', `zfs snapshot ${key} is ${r.kind}, not active`);
     return { root: infoOf(r.info).mountpoint, whiteouts: 'delete' };
@@ -322,10 +242,10 @@ export class ZfsSnapshotter implements Snapshotter {
    */
   async diff(key: string): Promise<ZfsDiffResult> {
     await this.ensureDataset();
-    const r = this.#need(key);
+    const r = this.#meta.need(key);
     if (r.parent === null)
       throw new BrigError('ERR_SNAPSHOT_STATE', `zfs snapshot ${key} has no parent to compare with`);
-    const p = this.#need(r.parent);
+    const p = this.#meta.need(r.parent);
     const info = infoOf(r.info);
     const out = await this.#runner.run(this.#zfs, [
       'diff',
@@ -338,11 +258,7 @@ export class ZfsSnapshotter implements Snapshotter {
 
   async cleanup(): Promise<{ removed: string[] }> {
     await this.ensureDataset();
-    const known = new Set<number>();
-    for (const r of this.#db.prepare('SELECT info FROM snapshots WHERE driver = ?').all(this.driver) as {
-      info: string;
-    }[])
-      known.add(infoOf(r.info).id);
+    const known = new Set<number>(this.#meta.infos().map((i) => i.id));
     const removed: string[] = [];
     for (const id of await this.#children()) {
       if (known.has(id) || this.#inflight.has(id)) continue;
@@ -358,14 +274,4 @@ function infoOf(info: string): ZfsInfo {
   if (typeof j.id !== 'number' || typeof j.mountpoint !== 'string')
     throw new BrigError('ERR_DB', `zfs snapshot row without a dataset id: ${info}`);
   return { id: j.id, mountpoint: j.mountpoint };
-}
-
-function toInfo(r: Row): SnapshotInfo {
-  return {
-    name: r.key,
-    kind: r.kind,
-    ...(r.parent !== null ? { parent: r.parent } : {}),
-    labels: JSON.parse(r.labels) as Record<string, string>,
-    created: r.created_at,
-  };
 }
