@@ -890,6 +890,8 @@ export class ContainerService {
     const out = { stillRunning: [] as string[], exited: [] as string[], cleaned: [] as string[] };
     const records = this.store.list();
     const known = new Set(records.map((c) => c.id));
+    // restarts are scheduled after the orphan sweep below, which must not see a start half-made
+    const restarts: string[] = [];
     for (const c of records) {
       await this.withLock(c.id, async () => {
         const cur = this.store.get(c.id);
@@ -928,8 +930,14 @@ export class ContainerService {
           out.cleaned.push(`runtime:${cur.id}`);
         }
         if (wasRunning) return;
-        if (cur.state === 'exited' && cur.status.restartAt !== undefined && !this.closed) {
-          this.scheduleRestart(cur);
+        if (cur.state === 'exited' && cur.status.restartAt !== undefined) {
+          restarts.push(cur.id);
+        } else if (cur.state === 'exited' && cur.spec.restart.name === 'always' && cur.status.stoppedByUser) {
+          // docker's rule: a daemon start restarts `always` containers even when the user had
+          // stopped them (that is what tells `always` from `unless-stopped`)
+          delete cur.status.stoppedByUser;
+          this.store.update(cur.id, cur.state, cur.status);
+          restarts.push(cur.id);
         } else if (cur.state === 'dead') {
           try {
             await this.release(cur);
@@ -966,6 +974,12 @@ export class ContainerService {
         await this.o.rootfs.remove(id).catch(() => {});
         out.cleaned.push(`snapshot:${id}`);
       }
+    }
+    for (const id of restarts) {
+      await this.withLock(id, async () => {
+        const cur = this.store.get(id);
+        if (cur?.state === 'exited' && !this.closed) this.scheduleRestart(cur);
+      });
     }
     if (out.exited.length || out.cleaned.length) this.log('info', 'reconciled containers', out);
     return out;

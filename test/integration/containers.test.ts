@@ -200,6 +200,26 @@ describe('containers', needs, () => {
     assert.deepEqual(await h.leftovers(), []);
   });
 
+  test('daemon restart: `always` restarts a container the user stopped, `unless-stopped` does not', async (t) => {
+    const h = await containerHarness(t);
+    const always = await run(h, ['sleep', '1000'], { restart: { name: 'always', maxRetries: 0 } });
+    const unless = await run(h, ['sleep', '1000'], { restart: { name: 'unless-stopped', maxRetries: 0 } });
+    await h.svc.stop(always.id, { timeout: 0 });
+    await h.svc.stop(unless.id, { timeout: 0 });
+    // while brigd runs, a stopped `always` container stays stopped
+    assert.equal(h.svc.get(always.id).status.restartAt, undefined);
+    await h.svc.close();
+    const svc = await h.reopen();
+    assert.equal(svc.get(unless.id).state, 'exited');
+    assert.equal(svc.get(unless.id).status.restartAt, undefined);
+    await h.waitFor('`always` to run again', () => svc.get(always.id).state === 'running');
+    assert.equal(svc.get(always.id).status.stoppedByUser, undefined);
+    assert.equal(svc.get(unless.id).state, 'exited');
+    await svc.stop(always.id, { timeout: 0 });
+    assert.equal(svc.get(always.id).state, 'exited');
+    assert.deepEqual(await h.leftovers(), []);
+  });
+
   test('brigd dying in the middle of a start: the next brigd removes what the start left', async (t) => {
     const h = await containerHarness(t);
     const c = await h.svc.create({ image: 'busybox', command: ['sleep', '1000'] });
