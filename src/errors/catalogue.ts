@@ -233,6 +233,16 @@ export const CATALOGUE = {
     'Put its CA in certs.d/HOST[:PORT]/ca.crt beside the configuration, or list it in registries.insecure.',
   ),
   ERR_CREDENTIALS: e('invalid-argument', 'The credentials file cannot be read or written.'),
+  ERR_CREDENTIAL_HELPER: e(
+    'unavailable',
+    'A docker credential helper (docker-credential-NAME, from credsStore or credHelpers) failed.',
+    'Run the helper by hand (`echo -n HOST | docker-credential-NAME get`) to see why, e.g. a locked keyring.',
+  ),
+  ERR_CREDENTIAL_HELPER_NOT_FOUND: e(
+    'failed-precondition',
+    'The credential helper that credsStore or credHelpers names is not installed on brigd’s PATH.',
+    'Install docker-credential-NAME where brigd finds it, or remove credsStore/credHelpers from the file.',
+  ),
   ERR_REGISTRY_REJECTED: e(
     'invalid-argument',
     'The registry refused what brig sent (manifest, digest, name, tag or size invalid).',
