@@ -14,7 +14,9 @@
  *     the result) and does not unpack.
  *   - `push()` reads only from the content store and never changes it.
  *   - `login()` checks the credentials with `GET /v2/` before storing them; nothing is stored if
- *     the registry refuses them. `logout()` removes them from brig's own file only.
+ *     the registry refuses them. They are stored through the docker credential helper configured
+ *     for the host, else in brig's own file; `logout()` removes them from brig's own file and
+ *     erases them from that helper (./credentials.ts), never from other files.
  *   - Errors are BrigError with ERR_REGISTRY_* (or content/image codes for bad content); messages,
  *     details and progress never contain credentials or tokens.
  *   - Plain HTTP and unverified TLS only for hosts the configuration names (./config.ts).
