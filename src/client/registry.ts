@@ -49,7 +49,7 @@ async function streamed<T>(
 export function pullImage(
   c: BrigClient,
   reference: string,
-  opts: { platform?: string } = {},
+  opts: { platform?: string; unpack?: boolean } = {},
   onProgress?: (e: ProgressEvent) => void,
 ): Promise<PullSummary> {
   return streamed(

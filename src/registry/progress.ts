@@ -13,7 +13,9 @@ export type ProgressStatus =
   | 'mounted' // cross-repository mount, nothing uploaded
   | 'retrying' // the connection broke or the registry failed; resuming
   | 'verifying'
-  | 'done';
+  | 'done'
+  | 'extracting' // pull: the layer is being unpacked into the snapshotter
+  | 'unpacked'; // pull: the layer's snapshot is committed (made or found): "Pull complete"
 
 export interface ProgressEvent {
   /** Blob digest, or the reference while resolving. */

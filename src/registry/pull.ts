@@ -6,7 +6,14 @@
  *   1. resolve the reference on the first endpoint that answers (mirrors first, then the registry);
  *   2. fetch the config and the layers the store lacks, `concurrency` at a time, each through a
  *      store writer that checks size and digest at commit (a wrong blob is never published);
- *   3. store the manifest last: a stored manifest never points at missing blobs. An index is not
+ *   3. with `unpack` (brigd's default), unpack the layers into the snapshotter AS THEY ARRIVE:
+ *      once the config is stored (it is fetched first: the diff ids are in it), layer i is unpacked
+ *      as soon as layers 0..i are stored, while later layers still download (src/snapshots/
+ *      unpack.ts's unpackLayers with `ready`, so chain ids, sharing and locking are the ones a
+ *      container's first run uses; that run then finds the chain committed). A layer that fails
+ *      to unpack fails the pull: downloads in flight are cancelled and the layers this pull
+ *      committed that nothing else uses are removed (UnpackSession.undo);
+ *   4. store the manifest last: a stored manifest never points at missing blobs. An index is not
  *      stored (brig records one platform's manifest per image: src/images/image-store.ts).
  * Everything written is added to `lease` (when given) so GC leaves it alone until the caller has
  * recorded the image.
@@ -31,6 +38,8 @@ import {
 } from '../images/oci.ts';
 import { formatPlatform, matchScore, normalizePlatform, selectPlatform } from '../images/platform.ts';
 import { formatReference, type Reference as ImageReference } from '../images/reference.ts';
+import type { Snapshotter } from '../snapshots/snapshotter.ts';
+import { type LayerApplier, UnpackSession, unpackLayers } from '../snapshots/unpack.ts';
 import type { ProgressFn } from './progress.ts';
 import { descriptorOf, type FetchedManifest, RepositoryClient } from './repository.ts';
 import { isNetworkError, type RegistryTransport } from './transport.ts';
@@ -44,6 +53,15 @@ export interface PullOptions {
   /** Blobs fetched at the same time (default 3). */
   concurrency?: number;
   onProgress?: ProgressFn;
+  /** Unpack the layers into this snapshotter as they arrive (absent: blobs only). */
+  unpack?: PullUnpack;
+}
+
+export interface PullUnpack {
+  snapshotter: Snapshotter;
+  /** Default: applyLayer of src/layers. */
+  apply?: LayerApplier;
+  unprivileged?: boolean;
 }
 
 export interface PullResult {
@@ -59,6 +77,25 @@ export interface PullResult {
   bytesFetched: number;
   /** Host the content came from (a mirror's host when one answered). */
   source: string;
+  /** With `unpack`: the committed snapshot of the top layer (its chain id; null: no layers). */
+  unpacked?: { chainId: string | null };
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+  return { promise, resolve, reject };
 }
 
 async function resolve(
@@ -153,53 +190,105 @@ export async function pull(
     mediaType: manifestFetched.mediaType,
   });
 
-  const blobs: { desc: Descriptor; kind: 'config' | 'layer' }[] = [
-    { desc: manifest.config, kind: 'config' },
-    ...manifest.layers.map((desc) => ({ desc, kind: 'layer' as const })),
+  const blobs: { desc: Descriptor; kind: 'config' | 'layer'; index: number }[] = [
+    { desc: manifest.config, kind: 'config', index: -1 },
+    ...manifest.layers.map((desc, index) => ({ desc, kind: 'layer' as const, index })),
   ];
   for (const b of blobs)
     progress({ id: b.desc.digest, kind: b.kind, status: 'waiting', current: 0, total: b.desc.size });
+
+  // The config is read as soon as it is stored: the platform is checked before any layer is
+  // unpacked, and its diff ids name the snapshots.
+  let config: ImageConfig | undefined;
+  const readConfig = async (): Promise<void> => {
+    config = parseConfig(parseJson(await content.readBytes(manifest.config.digest), `config of ${name}`), {
+      what: `config of ${name}`,
+    });
+    const platform = platformOfConfig(config);
+    if (opts.strictPlatform && !opts.platforms.some((p) => matchScore(p, platform) >= 0)) {
+      throw new BrigError(
+        'ERR_IMAGE_PLATFORM',
+        `${name} is for ${formatPlatform(normalizePlatform(platform))}, not ${opts.platforms.map((p) => formatPlatform(normalizePlatform(p))).join(' or ')}`,
+      );
+    }
+  };
+
+  const abort = new AbortController();
+  const configStored = deferred();
+  const layerStored = manifest.layers.map(() => deferred());
+  let failed: unknown;
+  const fail = (e: unknown) => {
+    if (failed !== undefined) return;
+    failed = e;
+    abort.abort(e);
+    configStored.reject(e);
+    for (const d of layerStored) d.reject(e);
+  };
+
+  let session: UnpackSession | undefined;
+  let unpacking: Promise<string | undefined> | undefined;
+  if (opts.unpack) {
+    const u = opts.unpack;
+    const s = new UnpackSession(u.snapshotter);
+    session = s;
+    unpacking = configStored.promise.then(() => {
+      const diffIds = config!.rootfs.diff_ids;
+      return unpackLayers(
+        u.snapshotter,
+        content,
+        { layers: manifest.layers, diffIds },
+        {
+          ready: (i) => layerStored[i]!.promise,
+          signal: abort.signal,
+          onLayer: (i, state) => {
+            const d = manifest.layers[i]!;
+            progress({ id: d.digest, kind: 'layer', status: state, current: d.size, total: d.size });
+          },
+          ...(u.apply ? { apply: u.apply } : {}),
+          ...(u.unprivileged !== undefined ? { unprivileged: u.unprivileged } : {}),
+        },
+        s,
+      );
+    });
+    unpacking.catch(fail);
+  }
+
   let bytesFetched = 0;
   const limit = Math.max(1, opts.concurrency ?? 3);
   let next = 0;
-  let failed: unknown;
   const worker = async () => {
     while (next < blobs.length && failed === undefined) {
       const b = blobs[next++]!;
       try {
-        bytesFetched += await fetchBlob(repo, content, b.desc, b.kind, opts.lease, progress);
+        bytesFetched += await fetchBlob(repo, content, b.desc, b.kind, opts.lease, progress, abort.signal);
+        if (b.kind === 'config') {
+          await readConfig();
+          configStored.resolve();
+        } else layerStored[b.index]!.resolve();
       } catch (e) {
-        failed ??= e;
+        fail(e);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, blobs.length) }, worker));
-  if (failed !== undefined) throw failed;
-
-  const config: ImageConfig = parseConfig(
-    parseJson(await content.readBytes(manifest.config.digest), `config of ${name}`),
-    {
-      what: `config of ${name}`,
-    },
-  );
-  const platform: Platform = {
-    os: config.os,
-    architecture: config.architecture,
-    ...(config.variant ? { variant: config.variant } : {}),
-  };
-  if (opts.strictPlatform && !opts.platforms.some((p) => matchScore(p, platform) >= 0)) {
-    throw new BrigError(
-      'ERR_IMAGE_PLATFORM',
-      `${name} is for ${formatPlatform(normalizePlatform(platform))}, not ${opts.platforms.map((p) => formatPlatform(normalizePlatform(p))).join(' or ')}`,
-    );
+  const top = unpacking ? await unpacking.catch(() => undefined) : undefined;
+  if (failed !== undefined) {
+    await session?.undo();
+    throw failed;
   }
+  const platform = platformOfConfig(config!);
 
   const manifestDesc = descriptorOf(manifestFetched);
-  await content.ingest(manifestFetched.bytes, {
-    digest: manifestDesc.digest,
-    size: manifestDesc.size,
-    ...lease(opts.lease),
-  });
+  try {
+    await content.ingest(manifestFetched.bytes, {
+      digest: manifestDesc.digest,
+      size: manifestDesc.size,
+      ...lease(opts.lease),
+    });
+  } catch (e) {
+    await session?.undo();
+    throw e;
+  }
   progress({
     id: manifestDesc.digest,
     kind: 'manifest',
@@ -208,6 +297,7 @@ export async function pull(
     total: manifestDesc.size,
   });
 
+  session?.finish();
   return {
     reference: name,
     target,
@@ -217,6 +307,15 @@ export async function pull(
     platform,
     bytesFetched,
     source: repo.ep.host,
+    ...(session ? { unpacked: { chainId: top ?? null } } : {}),
+  };
+}
+
+function platformOfConfig(config: ImageConfig): Platform {
+  return {
+    os: config.os,
+    architecture: config.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
   };
 }
 
@@ -226,7 +325,11 @@ function lease(l: string | undefined): { lease?: string } {
   return l === undefined ? {} : { lease: l };
 }
 
-/** Fetches one blob into the store (resuming on broken connections). Returns bytes fetched. */
+/**
+ * Fetches one blob into the store (resuming on broken connections). Returns bytes fetched.
+ * `signal` cancels it: the response body is destroyed, the ingestion aborted, and the promise
+ * rejects with the signal's reason.
+ */
 export async function fetchBlob(
   repo: RepositoryClient,
   content: ContentStore,
@@ -234,7 +337,9 @@ export async function fetchBlob(
   kind: 'config' | 'layer',
   leaseId: string | undefined,
   progress: ProgressFn,
+  signal?: AbortSignal,
 ): Promise<number> {
+  signal?.throwIfAborted();
   const total = desc.size;
   if (await content.has(desc.digest)) {
     if (leaseId !== undefined) await content.addToLease(leaseId, desc.digest);
@@ -271,8 +376,15 @@ export async function fetchBlob(
     };
     while (offset < total) {
       progress({ id: desc.digest, kind, status: 'downloading', current: offset, total });
+      let cancel: (() => void) | undefined;
       try {
+        signal?.throwIfAborted();
         const res = await repo.getBlob(desc.digest, offset);
+        if (signal) {
+          cancel = () => res.body.destroy(signal.reason);
+          if (signal.aborted) cancel();
+          else signal.addEventListener('abort', cancel, { once: true });
+        }
         if (offset > 0 && res.statusCode === 200) {
           // the registry ignored Range: start over with a fresh ingestion
           await w.abort();
@@ -308,6 +420,7 @@ export async function fetchBlob(
         }
       } catch (e) {
         await flush();
+        if (signal?.aborted) throw signal.reason;
         if (!isNetworkError(e) || ++failures >= retry.attempts) {
           if (isNetworkError(e)) {
             throw new BrigError(
@@ -330,6 +443,8 @@ export async function fetchBlob(
         });
         const exp = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (failures - 1));
         await new Promise((r) => setTimeout(r, exp / 2 + Math.random() * (exp / 2)));
+      } finally {
+        if (cancel) signal?.removeEventListener('abort', cancel);
       }
     }
     progress({ id: desc.digest, kind, status: 'verifying', current: total, total });

@@ -17,6 +17,19 @@
  * drops its own copy and uses the winner's.
  * Failure anywhere removes what this call created (temporary keys, layers it committed, when no
  * one else has built on them meanwhile) and rethrows.
+ *
+ * `UnpackSession`: the bookkeeping of one unpack (a container's first run, or a pull that unpacks
+ * as layers arrive: src/registry/pull.ts). It records the layers the unpack committed and holds
+ * every chain id it has reached until it ends, so that another session's `undo()` never removes
+ * a layer this one stands on (between finding a chain id committed and preparing the next layer
+ * on it, nothing else protects it). `finish()` ends it successfully: the chain ids it used are
+ * then never removed by another session's undo in this process (an image may now be recorded on
+ * them); `undo()` ends it in failure, removing, newest first, the layers it committed that no
+ * other session holds or finished with and that nothing has been built on.
+ *
+ * `UnpackOptions.ready(i)` lets layer i wait until its blob is stored (a pull calls unpackLayers
+ * before the downloads end); `onLayer` reports 'extracting' when a layer is applied and
+ * 'unpacked' once its chain id is committed (made or found).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -61,6 +74,12 @@ export interface UnpackOptions {
    * not list (their owner and mode, a symlinked parent) from the lower layers.
    */
   direct?: boolean;
+  /** Resolves once layer `index`'s blob is in the content store; awaited before it is unpacked. */
+  ready?: (index: number) => Promise<void>;
+  /** Per-layer state: 'extracting' (being applied), 'unpacked' (its chain id is committed). */
+  onLayer?: (index: number, state: 'extracting' | 'unpacked', chainId: string) => void;
+  /** Aborted: no further layer is started (the one being applied finishes or fails first). */
+  signal?: AbortSignal;
 }
 
 export const CHAIN_LABEL = 'brig.chainid';
@@ -75,6 +94,83 @@ export function chainIds(diffIds: readonly string[]): Digest[] {
 }
 
 const locks = new Map<string, Promise<unknown>>();
+/**
+ * Per snapshotter (one instance per driver and root): chain ids reached by sessions still running,
+ * with their count, and chain ids used by a session that finished (another session's undo leaves
+ * those).
+ */
+const usage = new WeakMap<Snapshotter, { held: Map<string, number>; settled: Set<string> }>();
+
+function usageOf(s: Snapshotter): { held: Map<string, number>; settled: Set<string> } {
+  let u = usage.get(s);
+  if (!u) {
+    u = { held: new Map(), settled: new Set() };
+    usage.set(s, u);
+  }
+  return u;
+}
+
+export class UnpackSession {
+  /** Layers this session committed, in order. */
+  readonly created: string[] = [];
+  readonly #held: string[] = [];
+  #ended = false;
+
+  constructor(readonly snapshotter: Snapshotter) {}
+
+  /** This session committed `chainId` (made afresh: whoever finished with an earlier one lost it). */
+  committed(chainId: string): void {
+    this.created.push(chainId);
+    usageOf(this.snapshotter).settled.delete(chainId);
+  }
+
+  /** This session stands on `chainId` until it ends. */
+  hold(chainId: string): void {
+    const { held } = usageOf(this.snapshotter);
+    this.#held.push(chainId);
+    held.set(chainId, (held.get(chainId) ?? 0) + 1);
+  }
+
+  #release(): void {
+    this.#ended = true;
+    const { held } = usageOf(this.snapshotter);
+    for (const k of this.#held) {
+      const n = (held.get(k) ?? 1) - 1;
+      if (n <= 0) held.delete(k);
+      else held.set(k, n);
+    }
+  }
+
+  /** Success: the chain stays, and other sessions' undo leaves it. */
+  finish(): void {
+    if (this.#ended) return;
+    const { settled } = usageOf(this.snapshotter);
+    for (const k of this.#held) settled.add(k);
+    this.#release();
+  }
+
+  /** Failure: removes what this session committed and nobody else uses. Returns the removed names. */
+  async undo(): Promise<string[]> {
+    if (this.#ended) return [];
+    this.#release();
+    const { held, settled } = usageOf(this.snapshotter);
+    const removed: string[] = [];
+    for (const name of [...this.created].reverse()) {
+      // under the chain id's lock: a session holds a chain id before it checks it, under the
+      // same lock, so a layer it found committed is never removed behind its back
+      await withLock(`${this.snapshotter.driver}\0${name}`, async () => {
+        if (settled.has(name) || (held.get(name) ?? 0) > 0) return;
+        try {
+          await this.snapshotter.remove(name);
+          removed.push(name);
+        } catch {
+          // ERR_SNAPSHOT_IN_USE: something was built on it meanwhile; it stays
+        }
+      });
+    }
+    return removed;
+  }
+}
 
 /** Runs fn after every earlier holder of `name` finished (in this process). */
 async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -105,13 +201,16 @@ async function committedExists(s: Snapshotter, name: string): Promise<boolean> {
   }
 }
 
-/** Unpacks every layer of `image` (reusing what exists); returns the top chain id (undefined: no layers). */
+/**
+ * Unpacks every layer of `image` (reusing what exists); returns the top chain id (undefined: no
+ * layers). What it commits is recorded in `session`, which the caller ends (finish or undo).
+ */
 export async function unpackLayers(
   snapshotter: Snapshotter,
   content: ContentStore,
   image: ImageLayers,
   opts: UnpackOptions = {},
-  created: string[] = [],
+  session: UnpackSession = new UnpackSession(snapshotter),
 ): Promise<string | undefined> {
   if (image.layers.length !== image.diffIds.length) {
     throw new BrigError(
@@ -126,15 +225,20 @@ export async function unpackLayers(
     const layer = image.layers[i]!;
     const diffId = image.diffIds[i]!;
     const p = parent;
+    if (opts.ready) await opts.ready(i);
+    opts.signal?.throwIfAborted();
     await withLock(`${snapshotter.driver}\0${chainId}`, async () => {
+      // held before the check: from here on no other session's undo removes it
+      session.hold(chainId);
       if (await committedExists(snapshotter, chainId)) return;
       const tmp = `unpack-${randomUUID()}`;
       await snapshotter.prepare(tmp, p, { labels: { [CHAIN_LABEL]: chainId } });
       try {
+        opts.onLayer?.(i, 'extracting', chainId);
         await applyInto(snapshotter, tmp, content, layer, diffId, opts);
         try {
           await snapshotter.commit(chainId, tmp);
-          created.push(chainId);
+          session.committed(chainId);
         } catch (e) {
           // another process committed the same layer first: use theirs
           if (!isBrigError(e, 'ERR_SNAPSHOT_EXISTS')) throw e;
@@ -145,6 +249,7 @@ export async function unpackLayers(
         throw e;
       }
     });
+    opts.onLayer?.(i, 'unpacked', chainId);
     parent = chainId;
   }
   return parent;
@@ -199,16 +304,15 @@ export async function prepareImageRootfs(
   key: string,
   opts: UnpackOptions = {},
 ): Promise<Mount[]> {
-  const created: string[] = [];
+  const session = new UnpackSession(snapshotter);
   try {
-    const top = await unpackLayers(snapshotter, content, image, opts, created);
+    const top = await unpackLayers(snapshotter, content, image, opts, session);
     const sopts: SnapshotOptions = opts.labels ? { labels: opts.labels } : {};
-    return await snapshotter.prepare(key, top, sopts);
+    const mounts = await snapshotter.prepare(key, top, sopts);
+    session.finish();
+    return mounts;
   } catch (e) {
-    for (const name of created.reverse()) {
-      // ERR_SNAPSHOT_IN_USE: a concurrent unpack already built on it; it stays.
-      await snapshotter.remove(name).catch(() => {});
-    }
+    await session.undo();
     throw e;
   }
 }

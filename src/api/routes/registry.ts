@@ -1,6 +1,8 @@
 /**
  * Registry routes (docs/api.md, "Registry"):
- *   POST /registry/pull    {reference, platform?}   NDJSON: {"progress": ...}* then {"result": ...}
+ *   POST /registry/pull    {reference, platform?, unpack?}   NDJSON: {"progress": ...}* then {"result": ...}
+ *                          unpack (default true): layers are unpacked into the daemon's snapshotter
+ *                          as they arrive; false: blobs only (unpacked at a container's first run)
  *   POST /registry/push    {image}                  NDJSON: {"progress": ...}* then {"result": ...}
  *   POST /registry/login   {host, username, password} -> {host}
  *   POST /registry/logout  {host}                   -> {host, removed}
@@ -65,11 +67,15 @@ export function register(r: Router, s: Services): void {
   const registry = (): Registry => need(s.registry, 'the registry service');
 
   r.post('/registry/pull', async (req) => {
-    const body = await req.json<{ reference?: unknown; platform?: unknown }>();
+    const body = await req.json<{ reference?: unknown; platform?: unknown; unpack?: unknown }>();
     const reg = registry();
     const images = need(s.images, 'the image service');
     const content = need(s.content, 'the content store');
     const ref = reg.parse(str(body.reference, 'reference'));
+    if (body.unpack !== undefined && typeof body.unpack !== 'boolean')
+      throw new BrigError('ERR_API_BODY', 'field "unpack" must be true or false');
+    const unpack = body.unpack !== false;
+    const snapshotter = unpack ? need(s.snapshots, 'the snapshotter') : undefined;
     const explicit = body.platform === undefined ? undefined : parsePlatform(str(body.platform, 'platform'));
     const platforms = explicit ? [explicit] : hostPlatforms(s);
     return streamed(req, async (progress) => {
@@ -83,6 +89,14 @@ export function register(r: Router, s: Services): void {
           strictPlatform: explicit !== undefined,
           lease,
           onProgress: progress,
+          ...(snapshotter
+            ? {
+                unpack: {
+                  snapshotter,
+                  unprivileged: process.getuid?.() !== 0,
+                },
+              }
+            : {}),
         });
         const summary = await images.record(pulled.reference, pulled.manifest);
         s.events.emit('image', 'pull', summary.id, {
@@ -96,6 +110,8 @@ export function register(r: Router, s: Services): void {
           targetDigest: pulled.target.digest,
           platform: formatPlatform(pulled.platform),
           bytesFetched: pulled.bytesFetched,
+          unpacked: pulled.unpacked !== undefined,
+          ...(pulled.unpacked?.chainId ? { chainId: pulled.unpacked.chainId } : {}),
         };
       } finally {
         await content.deleteLease(lease).catch(() => {});

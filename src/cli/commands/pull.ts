@@ -1,6 +1,8 @@
 /**
- * brig pull [--platform OS/ARCH[/VARIANT]] [-q] NAME[:TAG|@DIGEST]
+ * brig pull [--platform OS/ARCH[/VARIANT]] [--no-unpack] [-q] NAME[:TAG|@DIGEST]
  *
+ * brigd unpacks the layers into its snapshotter as they arrive (the first run has nothing left
+ * to unpack); --no-unpack only fetches the blobs into the content store (API body `unpack: false`).
  * On a terminal: one live bar per layer. Otherwise: one plain line per change of a layer's state.
  * With -q: only the image name at the end.
  */
@@ -18,15 +20,16 @@ export function register(program: Command, ctx: CliContext): void {
       '--platform <os/arch[/variant]>',
       'platform to pull from a multi-platform image (default: the host’s)',
     )
+    .option('--no-unpack', 'only fetch the blobs; layers are unpacked when a container first needs them')
     .option('-q, --quiet', 'print only the image name')
-    .action(async (name: string, o: { platform?: string; quiet?: boolean }) => {
+    .action(async (name: string, o: { platform?: string; unpack: boolean; quiet?: boolean }) => {
       const display = o.quiet ? undefined : progressDisplay('Downloading');
       let res: Awaited<ReturnType<typeof pullImage>>;
       try {
         res = await pullImage(
           ctx.client(),
           name,
-          o.platform ? { platform: o.platform } : {},
+          { ...(o.platform ? { platform: o.platform } : {}), ...(o.unpack ? {} : { unpack: false }) },
           display ? (e: ProgressEvent) => display.update(e) : undefined,
         );
       } finally {

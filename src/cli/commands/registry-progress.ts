@@ -1,6 +1,7 @@
 /**
  * Progress display shared by pull and push: on a terminal one cli-progress bar per blob
- * (redrawn in place), otherwise one plain line per change of a blob's state. Not a command:
+ * (redrawn in place), otherwise one plain line per change of a blob's state. A pull that unpacks
+ * shows each layer going on to "Extracting" and "Pull complete". Not a command:
  * not listed in ./index.ts.
  */
 import cliProgress from 'cli-progress';
@@ -22,7 +23,12 @@ const LABEL: Record<ProgressEvent['status'], string> = {
   retrying: 'Retrying',
   verifying: 'Verifying',
   done: 'Done',
+  extracting: 'Extracting',
+  unpacked: 'Pull complete',
 };
+
+/** States after which a blob's bar is full. */
+const FULL = new Set<ProgressEvent['status']>(['exists', 'done', 'mounted', 'extracting', 'unpacked']);
 
 function short(id: string): string {
   return id.startsWith('sha256:') ? id.slice(7, 19) : id;
@@ -69,8 +75,7 @@ export function progressDisplay(verb: string, out: NodeJS.WriteStream = process.
         bar = multi.create(Math.max(1, total), e.current ?? 0, payload);
         bars.set(e.id, bar);
       }
-      const value =
-        e.status === 'exists' || e.status === 'done' || e.status === 'mounted' ? total : (e.current ?? 0);
+      const value = FULL.has(e.status) ? total : (e.current ?? 0);
       bar.update(value, payload);
     },
     stop() {
