@@ -202,10 +202,10 @@ for (let i = 0; i < ROUNDS; i++) {
     const dir = join(tmp, `pull-${who}-${i}`);
     await settle();
     if (who === 'brig') {
-      res.pullBrig.push(brigPull('pull', '-q', `${seed.host}/seed/debian:1`));
+      res.pullBrig.push(brigPull('pull', '--no-unpack', '-q', `${seed.host}/seed/debian:1`));
       brigPull('image', 'rm', `${seed.host}/seed/debian:1`);
       await settle();
-      res.pullBrigApi.push(await brigPull.api('/registry/pull', { reference: `${seed.host}/seed/debian:1` }));
+      res.pullBrigApi.push(await brigPull.api('/registry/pull', { reference: `${seed.host}/seed/debian:1`, unpack: false }));
       brigPull('image', 'rm', `${seed.host}/seed/debian:1`);
     } else {
       res.pullSkopeo.push(
