@@ -1,7 +1,8 @@
 /**
  * brig login [-u USER] [-p PASS | --password-stdin] HOST
  *
- * brigd checks the credentials against the registry (GET /v2/) before storing them in its
+ * brigd checks the credentials against the registry (GET /v2/) before storing them: through the
+ * docker credential helper its files name for HOST (credHelpers, else credsStore), else in its
  * credentials file (docker's config.json format, mode 0600; docs/registries.md). Without -u or a
  * password, asks on the terminal (the password without echo).
  */

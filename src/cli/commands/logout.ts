@@ -1,5 +1,6 @@
 /**
- * brig logout HOST: removes HOST's credentials from brigd's credentials file.
+ * brig logout HOST: removes HOST's credentials from brigd's credentials file and erases them from
+ * the docker credential helper configured for HOST, if any.
  */
 import type { Command } from 'commander';
 import { logout } from '../../client/registry.ts';
