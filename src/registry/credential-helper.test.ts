@@ -171,6 +171,16 @@ test('CredentialHelper failures: coded, naming the helper, never quoting a secre
     killed.get('h'),
     (e) => isBrigError(e, 'ERR_CREDENTIAL_HELPER') && /SIGKILL: locked keyring/.test(e.message),
   );
+  // credential JSON printed by a failing helper is never quoted
+  const half = new CredentialHelper(
+    'half',
+    runner(() => ({ code: 2, stdout: Buffer.from(`{"ServerURL":"h","Username":"u","Secret":"${secret}"}`) })),
+  );
+  await assert.rejects(half.get('h'), (e) => {
+    assert.ok(isBrigError(e, 'ERR_CREDENTIAL_HELPER'));
+    assert.ok(!JSON.stringify(e).includes(secret) && !e.message.includes(secret));
+    return true;
+  });
   // not installed
   const missing: CommandRunner = {
     run: async () => {

@@ -181,7 +181,10 @@ export class CredentialHelper {
     const printed = stdout.trim() || r.stderr.toString('utf8').trim();
     if (isNotFoundMessage(printed)) return { stdout: '', notFound: true };
     const how = r.signal ? `was killed by ${r.signal}` : `exited with status ${r.code}`;
-    const msg = helperMessage(printed, secrets);
+    // `get` printed credential JSON and then failed: brig does not know that secret, so the
+    // output is not quoted (store's input secrets are cut out by helperMessage)
+    const withhold = action === 'get' && /"Secret"/i.test(printed);
+    const msg = withhold ? '(output withheld: it holds credentials)' : helperMessage(printed, secrets);
     throw new BrigError('ERR_CREDENTIAL_HELPER', `${this.program} ${what} ${how}${msg ? `: ${msg}` : ''}`, {
       details: { ...details, status: r.code },
     });
