@@ -7,7 +7,8 @@
  * loaded: the bundle's lazy import keeps that start-up close to node's own (bench/README.md).
  * `brig run` in its common forms is parsed without commander (./commands/run-fast.ts); its other
  * forms load commander and the run command only (their own chunk): the other verbs (and their
- * dependencies, e.g. cli-progress) are not read for it. `brig --help` loads them all.
+ * dependencies, e.g. cli-progress) are not read for it. `brig push` and `brig pull` in their common
+ * forms likewise skip commander (./commands/registry-fast.ts). `brig --help` loads them all.
  */
 import { VERSION } from '../version.ts';
 
@@ -35,11 +36,15 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
         : import('./commands/index.ts').then((m) => m.COMMAND_MODULES);
     return Promise.all([import('./program.ts'), modules]).then(([p, m]) => p.runProgram(process.argv, m));
   };
-  // `brig run` in its common forms: ./commands/run-fast.ts (the header above)
+  // `brig run`, `brig push` and `brig pull` in their common forms: ./commands/run-fast.ts and
+  // ./commands/registry-fast.ts (the header above)
+  const v = verb();
   const main =
-    verb() === 'run'
+    v === 'run'
       ? import('./commands/run-fast.ts').then((f) => f.runFast(args) ?? viaProgram())
-      : viaProgram();
+      : v === 'push' || v === 'pull'
+        ? import('./commands/registry-fast.ts').then((f) => f.registryFast(args) ?? viaProgram())
+        : viaProgram();
   main
     .then(
       (code) => code,

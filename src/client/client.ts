@@ -77,7 +77,13 @@ export class BrigClient {
         headers['content-length'] = String(payload.length);
       }
       const req = httpRequest(
-        { socketPath: this.socketPath, method, path: path + buildQuery(opts.query), headers },
+        {
+          // its own connection, no agent (see upgrade() below)
+          createConnection: () => connect(this.socketPath),
+          method,
+          path: path + buildQuery(opts.query),
+          headers,
+        },
         (res) => {
           if ((res.statusCode ?? 500) >= 400) {
             readAll(res).then(
