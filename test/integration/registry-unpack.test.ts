@@ -1,0 +1,363 @@
+/**
+ * brigd's pull unpacks layers into its snapshotter as they arrive (docs/registries.md, "Pull"),
+ * against docker-registry on 127.0.0.1 and the built daemon and CLI (dist/; `npm test` builds
+ * first):
+ *   - after a pull the chain's committed snapshots exist, and `brig run` adds only its own active
+ *     snapshot on top: the committed rows are the very same (no unpack at first run);
+ *   - `--no-unpack` makes no snapshot (the first run unpacks);
+ *   - a hostile layer fails the pull with the layer's code, leaving no snapshot and no image;
+ *   - pipelining: a proxy holds back the last layer's bytes until the test has seen the first
+ *     layer's snapshot committed (without pipelining the pull could not finish);
+ *   - two concurrent pulls sharing a base layer unpack it once.
+ * The snapshots table is read from brig.db (read-only) while brigd runs.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { describe, type TestContext, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
+import type { Descriptor, Digest } from '../../src/content/store.ts';
+import { chainIds } from '../../src/snapshots/unpack.ts';
+import { busyboxImage } from '../support/busybox.ts';
+import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { type Brig, brig, startRegistry } from '../support/registry.ts';
+import { requires } from '../support/require.ts';
+import { tarOf } from './layers-helpers.ts';
+
+const needs = requires({ root: true, linux: true, commands: ['docker-registry', 'umoci', 'conmon'] });
+
+const sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+interface Layer {
+  desc: Descriptor;
+  diffId: Digest;
+  bytes: Buffer;
+}
+
+/** The busybox fixture's one layer. */
+function busyboxLayer(): Layer {
+  const { layout } = busyboxImage();
+  const blob = (d: string) => readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)));
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+  const manifest = JSON.parse(blob(index.manifests[0].digest).toString());
+  const config = JSON.parse(blob(manifest.config.digest).toString());
+  const desc = manifest.layers[0] as Descriptor;
+  return { desc, diffId: config.rootfs.diff_ids[0], bytes: blob(desc.digest) };
+}
+
+/** A gzip layer from tar entries. */
+function layerOf(entries: Parameters<typeof tarOf>[0]): Layer {
+  const tar = tarOf(entries);
+  const gz = gzipSync(tar);
+  return {
+    desc: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(gz), size: gz.length },
+    diffId: sha(tar),
+    bytes: gz,
+  };
+}
+
+/** Stores an image of `layers` in src's content store and pushes it as `ref`. */
+async function pushImage(src: Brig, ref: string, layers: Layer[]): Promise<void> {
+  for (const l of layers) {
+    if (!(await src.content.has(l.desc.digest as Digest)))
+      await src.content.ingest(l.bytes, { digest: l.desc.digest as Digest, size: l.bytes.length });
+  }
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Env: ['PATH=/bin:/usr/bin'], Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    }),
+  );
+  const configDesc = {
+    mediaType: 'application/vnd.oci.image.config.v1+json',
+    digest: sha(config),
+    size: config.length,
+  };
+  await src.content.ingest(config, { digest: configDesc.digest, size: config.length });
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: configDesc,
+      layers: layers.map((l) => l.desc),
+    }),
+  );
+  const target = {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: sha(manifest),
+    size: manifest.length,
+  };
+  await src.content.ingest(manifest, { digest: target.digest, size: manifest.length });
+  await src.registry.push(ref, target);
+}
+
+interface Row {
+  key: string;
+  kind: string;
+  parent: string | null;
+  created_at: number;
+  labels: string;
+  info: string;
+}
+
+/** Every snapshot row brigd has, read from its database. */
+function snapshotRows(d: TestDaemon): Row[] {
+  const db = new Database(join(d.root, 'brig.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db
+      .prepare('SELECT key, kind, parent, created_at, labels, info FROM snapshots ORDER BY key')
+      .all() as Row[];
+  } finally {
+    db.close();
+  }
+}
+
+interface Progress {
+  id: string;
+  kind: string;
+  status: string;
+}
+
+/** POST /registry/pull, collecting progress; `onProgress` may await (the stream waits). */
+async function apiPull(
+  d: TestDaemon,
+  body: Record<string, unknown>,
+  onProgress?: (p: Progress) => Promise<void> | void,
+): Promise<{ progress: Progress[]; result: Record<string, unknown> }> {
+  const progress: Progress[] = [];
+  let result: Record<string, unknown> | undefined;
+  for await (const l of d.client.lines<{ progress?: Progress; result?: Record<string, unknown> }>(
+    'POST',
+    '/registry/pull',
+    { body },
+  )) {
+    if (l.progress) {
+      progress.push(l.progress);
+      await onProgress?.(l.progress);
+    }
+    if (l.result) result = l.result;
+  }
+  assert.ok(result, 'the stream ended with a result');
+  return { progress, result };
+}
+
+async function setup(t: TestContext, registryHost?: (port: number) => Promise<string>) {
+  const reg = await startRegistry(t);
+  const host = registryHost ? await registryHost(reg.port) : reg.host;
+  const src = brig(t, { insecure: [reg.host] });
+  const d = await startDaemon(t, { config: { registries: { insecure: [host] } } });
+  return { reg, host, src, d };
+}
+
+const extra = () => layerOf([{ name: 'hello', data: 'hello from the second layer\n' }]);
+
+describe('pull unpacks as layers arrive', needs, () => {
+  test('after a pull the chain is committed and brig run unpacks nothing', async (t) => {
+    const { reg, d, src } = await setup(t);
+    const layers = [busyboxLayer(), extra()];
+    const name = `${reg.host}/u/two:1`;
+    await pushImage(src, name, layers);
+
+    const r = await d.brig(['pull', name]);
+    assert.equal(r.code, 0, r.stderr);
+    const l1 = layers[1]!.desc.digest.slice(7, 19);
+    assert.match(r.stderr, new RegExp(`${l1}: Extracting`));
+    assert.match(r.stderr, new RegExp(`${l1}: Pull complete`));
+    const chain = chainIds(layers.map((l) => l.diffId));
+    const pulled = snapshotRows(d);
+    assert.deepEqual(
+      pulled.map((s) => [s.key, s.kind, s.parent]),
+      [
+        [chain[0], 'committed', null],
+        [chain[1], 'committed', chain[0]],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+    for (const s of pulled) assert.equal(JSON.parse(s.labels)['brig.chainid'], s.key);
+
+    const run = await d.brig(['run', '--rm', name, '/bin/cat', '/hello']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'hello from the second layer\n');
+    // the committed rows are the very same rows (created_at, storage): nothing was unpacked again
+    assert.deepEqual(snapshotRows(d), pulled);
+    // a running container's own snapshot sits on the pulled chain
+    const bg = await d.brig(['run', '-d', '--name', 'reuse', name, '/bin/sleep', '600']);
+    assert.equal(bg.code, 0, bg.stderr);
+    try {
+      const after = snapshotRows(d);
+      assert.deepEqual(
+        after.filter((s) => s.kind === 'committed'),
+        pulled,
+      );
+      const own = after.filter((s) => s.kind !== 'committed');
+      assert.equal(own.length, 1);
+      assert.match(own[0]!.key, /^ctr-/);
+      assert.equal(own[0]!.parent, chain[1]);
+    } finally {
+      assert.equal((await d.brig(['rm', '-f', 'reuse'])).code, 0);
+    }
+  });
+
+  test('--no-unpack makes no snapshot; the first run unpacks', async (t) => {
+    const { reg, d, src } = await setup(t);
+    const layers = [busyboxLayer(), extra()];
+    const name = `${reg.host}/u/two:1`;
+    await pushImage(src, name, layers);
+
+    const r = await d.brig(['pull', '--no-unpack', name]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /Extracting|Pull complete/);
+    assert.deepEqual(snapshotRows(d), []);
+    const api = await apiPull(d, { reference: name, unpack: false });
+    assert.equal(api.result.unpacked, false);
+    assert.deepEqual(snapshotRows(d), []);
+
+    const run = await d.brig(['run', '--rm', name, '/bin/cat', '/hello']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      snapshotRows(d).map((s) => s.key),
+      chainIds(layers.map((l) => l.diffId)).sort(),
+    );
+  });
+
+  test('a hostile layer fails the pull with its code; no snapshot, no image is left', async (t) => {
+    const { reg, d, src } = await setup(t);
+    const hostile = layerOf([
+      { name: 'ok', data: 'fine' },
+      { name: '../sentinel/pwned', data: 'x' },
+    ]);
+    const name = `${reg.host}/u/hostile:1`;
+    await pushImage(src, name, [busyboxLayer(), hostile]);
+
+    await assert.rejects(apiPull(d, { reference: name }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'ERR_LAYER_UNSAFE_PATH');
+      return true;
+    });
+    // the busybox layer this pull had committed is gone again
+    assert.deepEqual(snapshotRows(d), []);
+    const images = await d.brig(['images', '--json']);
+    assert.equal(images.code, 0, images.stderr);
+    assert.deepEqual(JSON.parse(images.stdout), []);
+
+    const cli = await d.brig(['pull', name]);
+    assert.equal(cli.code, 125);
+    assert.deepEqual(snapshotRows(d), []);
+  });
+
+  test('layer 0 is committed while the last layer is still held back by the registry', async (t) => {
+    const layers = [busyboxLayer(), extra()];
+    const held = layers[1]!.desc.digest;
+    let proxy!: Awaited<ReturnType<typeof holdProxy>>;
+    const { d, src, reg, host } = await setup(t, async (port) => {
+      proxy = await holdProxy(t, port, held);
+      return proxy.host;
+    });
+    await pushImage(src, `${reg.host}/u/two:1`, layers);
+    const chain = chainIds(layers.map((l) => l.diffId));
+
+    let sawFirst = false;
+    const { progress, result } = await apiPull(d, { reference: `${host}/u/two:1` }, async (p) => {
+      if (p.id === layers[0]!.desc.digest && p.status === 'unpacked') {
+        sawFirst = true;
+        // the last layer has not been sent yet, and layer 0's snapshot is committed
+        assert.equal(proxy.sent, false);
+        const rows = snapshotRows(d);
+        assert.deepEqual(
+          rows.filter((s) => s.kind === 'committed').map((s) => s.key),
+          [chain[0]],
+        );
+        proxy.release();
+      }
+      if (p.id === held && p.status === 'done')
+        assert.ok(sawFirst, 'layer 1 arrived after layer 0 was unpacked');
+    });
+    assert.ok(sawFirst);
+    assert.equal(result.chainId, chain[1]);
+    assert.ok(progress.some((p) => p.id === held && p.status === 'unpacked'));
+    assert.deepEqual(
+      snapshotRows(d).map((s) => s.key),
+      [...chain].sort(),
+    );
+  });
+
+  test('concurrent pulls sharing a base layer unpack it once', async (t) => {
+    const { reg, d, src } = await setup(t);
+    const base = busyboxLayer();
+    const a = layerOf([{ name: 'a', data: 'a' }]);
+    const b = layerOf([{ name: 'b', data: 'b' }]);
+    await pushImage(src, `${reg.host}/u/a:1`, [base, a]);
+    await pushImage(src, `${reg.host}/u/b:1`, [base, b]);
+    const [ra, rb] = await Promise.all([
+      apiPull(d, { reference: `${reg.host}/u/a:1` }),
+      apiPull(d, { reference: `${reg.host}/u/b:1` }),
+    ]);
+    const extracting = [...ra.progress, ...rb.progress].filter(
+      (p) => p.id === base.desc.digest && p.status === 'extracting',
+    );
+    assert.equal(extracting.length, 1);
+    const ca = chainIds([base.diffId, a.diffId]);
+    const cb = chainIds([base.diffId, b.diffId]);
+    assert.equal(ra.result.chainId, ca[1]);
+    assert.equal(rb.result.chainId, cb[1]);
+    assert.deepEqual(
+      snapshotRows(d).map((s) => [s.key, s.kind]),
+      [ca[0], ca[1], cb[1]].sort().map((k) => [k, 'committed']),
+    );
+  });
+});
+
+/**
+ * An HTTP proxy in front of the registry that holds GETs of blob `digest` until `release()`;
+ * `sent` tells whether any of its bytes went out.
+ */
+async function holdProxy(
+  t: TestContext,
+  upstreamPort: number,
+  digest: string,
+): Promise<{ host: string; release(): void; readonly sent: boolean }> {
+  let release!: () => void;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  let sent = false;
+  const server = createServer(async (req, res) => {
+    const path = req.url ?? '/';
+    if (req.method === 'GET' && path.endsWith(digest)) {
+      await released;
+      sent = true;
+    }
+    const up = httpRequest(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path, headers: req.headers },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
+    up.on('error', () => {
+      res.writeHead(502);
+      res.end();
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        release();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  const a = server.address();
+  return {
+    host: `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
+    release,
+    get sent() {
+      return sent;
+    },
+  };
+}
