@@ -58,6 +58,17 @@ export const configSchema = section({
       name: v.optional(v.picklist(['auto', 'runc', 'crun', 'ocijail', 'runj']), 'auto'),
       path: v.optional(v.string()),
       conmon: v.optional(v.string()),
+      /**
+       * Linux seccomp: `default` (brig's profile, src/platform/linux/seccomp.ts), `unconfined`
+       * (none but the SysV IPC filter), or the absolute path of a runtime-spec LinuxSeccomp JSON.
+       */
+      seccomp: v.optional(
+        v.union([
+          v.picklist(['default', 'unconfined']),
+          v.pipe(v.string(), v.startsWith('/', 'default, unconfined or an absolute path')),
+        ]),
+        'default',
+      ),
     }),
     {},
   ),

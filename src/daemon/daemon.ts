@@ -106,7 +106,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     });
 
     // the platform (freebsd-simulated: the simulated host, persisted under the root)
-    const made = await createPlatform(services.platformName, root);
+    // runtime.seccomp: a profile file is read and validated here, before anything runs (Linux)
+    const seccomp =
+      services.platformName === 'linux'
+        ? await (await import('../platform/linux/seccomp.ts')).loadSeccompSetting(config.runtime.seccomp)
+        : undefined;
+    const made = await createPlatform(services.platformName, root, seccomp ? { seccomp } : {});
     services.platform = made.platform;
 
     // storage: snapshotter (storage.driver) and volumes; leftovers of a crash are removed first

@@ -16,7 +16,11 @@ export interface CreatedPlatform {
   zfsDataset?: string;
 }
 
-export async function createPlatform(name: string, root: string): Promise<CreatedPlatform> {
+export async function createPlatform(
+  name: string,
+  root: string,
+  opts: { seccomp?: import('./linux/seccomp.ts').SeccompSetting } = {},
+): Promise<CreatedPlatform> {
   if (name === 'freebsd-simulated') {
     const { openSimulatedHost, prepareSimulatedHost, simulatedPlatform, SIMULATED_DATASET } = await import(
       './freebsd/simulated.ts'
@@ -31,7 +35,7 @@ export async function createPlatform(name: string, root: string): Promise<Create
     return { platform: new FreeBSDPlatform({ runner: hostRunner }) };
   }
   const { LinuxPlatform } = await import('./linux/linux-platform.ts');
-  return { platform: new LinuxPlatform() };
+  return { platform: new LinuxPlatform(opts.seccomp ? { seccomp: opts.seccomp } : {}) };
 }
 
 /** A Platform of the same kind as `name` over another runner (plans use a recording runner). */

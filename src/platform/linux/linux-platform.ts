@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { lstat, mkdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrigError } from '../../errors/errors.ts';
-import { linuxSeccomp, linuxSysvipc } from '../../policy/effects.ts';
+import { linuxSysvipc } from '../../policy/effects.ts';
 import { defaultPaths } from '../defaults.ts';
 import { type CommandRunner, hostRunner, which } from '../exec.ts';
 import type {
@@ -32,6 +32,7 @@ import {
   removeIfEmpty,
   scopeParent,
 } from './cgroups.ts';
+import { containerSeccomp, hostSeccomp, type SeccompHost, type SeccompSetting } from './seccomp.ts';
 
 /**
  * docker's default capability set, without CAP_NET_RAW: raw sockets are a privilege an image
@@ -116,11 +117,32 @@ const DEFAULT_DEVICE_RULES = [
 
 const CPU_PERIOD = 100_000;
 
-/** The `linux` section of config.json. Pure. */
-export function linuxSection(input: BundleInput, cgroupsPath: string): Record<string, unknown> {
+/** What decides a container's seccomp filter besides its grant (see ./seccomp.ts). */
+export interface SeccompOptions {
+  /** `runtime.seccomp` of the daemon's configuration. */
+  readonly setting: SeccompSetting;
+  readonly host: SeccompHost;
+}
+
+/**
+ * The `linux` section of config.json. Pure but for the default of `seccomp` (this host, the
+ * default profile).
+ */
+export function linuxSection(
+  input: BundleInput,
+  cgroupsPath: string,
+  seccompOpts: SeccompOptions = { setting: 'default', host: hostSeccomp() },
+): Record<string, unknown> {
   // SysV IPC exactly as linuxEffects says (one function decides both)
   const ipc = linuxSysvipc(input.grant.sysvipc ?? {});
-  const seccomp = linuxSeccomp(ipc.deniedSyscalls);
+  // one filter: the profile, relaxed only by the capabilities granted privileges add, and the
+  // disabled SysV IPC classes
+  const seccomp = containerSeccomp({
+    setting: seccompOpts.setting,
+    capabilities: linuxCapabilities(input.grant),
+    ipcDenied: ipc.deniedSyscalls,
+    host: seccompOpts.host,
+  });
   const namespaces = [
     { type: 'pid' },
     ...(ipc.ipcNamespace === 'host' ? [] : [{ type: 'ipc' }]),
@@ -298,9 +320,12 @@ export class LinuxPlatform implements Platform {
   readonly runner: CommandRunner;
   private hardLimits: Map<string, number> | undefined;
   private probed = new Map<string, Promise<RuntimeInfo>>();
+  private readonly seccomp: SeccompOptions;
 
-  constructor(opts: { runner?: CommandRunner } = {}) {
+  /** `seccomp`: the daemon's `runtime.seccomp` (default: brig's default profile). */
+  constructor(opts: { runner?: CommandRunner; seccomp?: SeccompSetting } = {}) {
     this.runner = opts.runner ?? hostRunner;
+    this.seccomp = { setting: opts.seccomp ?? 'default', host: hostSeccomp() };
   }
 
   defaults() {
@@ -388,7 +413,7 @@ export class LinuxPlatform implements Platform {
     return {
       defaultMounts: linuxDefaultMounts(input.readOnlyRoot),
       capabilities: linuxCapabilities(input.grant),
-      section: { key: 'linux', value: linuxSection(input, scope) },
+      section: { key: 'linux', value: linuxSection(input, scope, this.seccomp) },
       annotations: {},
       scope,
     };
