@@ -321,6 +321,39 @@ function platformOfConfig(config: ImageConfig): Platform {
 
 const WRITE_BATCH = 1 << 20;
 
+/**
+ * The response, or the signal's reason as soon as it is aborted; a response that arrives after
+ * that is discarded (its body destroyed, which closes the connection).
+ */
+function abortable(
+  p: Promise<Awaited<ReturnType<RepositoryClient['getBlob']>>>,
+  signal: AbortSignal | undefined,
+): Promise<Awaited<ReturnType<RepositoryClient['getBlob']>>> {
+  if (!signal) return p;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reject(signal.reason);
+      p.then(
+        (res) => res.body.destroy(),
+        () => {},
+      );
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (res) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) res.body.destroy();
+        else resolve(res);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 function lease(l: string | undefined): { lease?: string } {
   return l === undefined ? {} : { lease: l };
 }
@@ -379,7 +412,7 @@ export async function fetchBlob(
       let cancel: (() => void) | undefined;
       try {
         signal?.throwIfAborted();
-        const res = await repo.getBlob(desc.digest, offset);
+        const res = await abortable(repo.getBlob(desc.digest, offset), signal);
         if (signal) {
           cancel = () => res.body.destroy(signal.reason);
           if (signal.aborted) cancel();

@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
@@ -253,7 +253,7 @@ describe('pull unpacks as layers arrive', needs, () => {
     const held = layers[1]!.desc.digest;
     let proxy!: Awaited<ReturnType<typeof holdProxy>>;
     const { d, src, reg, host } = await setup(t, async (port) => {
-      proxy = await holdProxy(t, port, held);
+      proxy = await holdProxy(t, port, [held]);
       return proxy.host;
     });
     await pushImage(src, `${reg.host}/u/two:1`, layers);
@@ -264,13 +264,13 @@ describe('pull unpacks as layers arrive', needs, () => {
       if (p.id === layers[0]!.desc.digest && p.status === 'unpacked') {
         sawFirst = true;
         // the last layer has not been sent yet, and layer 0's snapshot is committed
-        assert.equal(proxy.sent, false);
+        assert.equal(proxy.sent(held), false);
         const rows = snapshotRows(d);
         assert.deepEqual(
           rows.filter((s) => s.kind === 'committed').map((s) => s.key),
           [chain[0]],
         );
-        proxy.release();
+        proxy.release(held);
       }
       if (p.id === held && p.status === 'done')
         assert.ok(sawFirst, 'layer 1 arrived after layer 0 was unpacked');
@@ -282,6 +282,29 @@ describe('pull unpacks as layers arrive', needs, () => {
       snapshotRows(d).map((s) => s.key),
       [...chain].sort(),
     );
+  });
+
+  test('a layer that fails to unpack cancels the downloads still in flight', async (t) => {
+    const hostile = layerOf([{ name: '../sentinel/pwned', data: 'x' }]);
+    const big = busyboxLayer();
+    let proxy!: Awaited<ReturnType<typeof holdProxy>>;
+    const { d, src, reg, host } = await setup(t, async (port) => {
+      proxy = await holdProxy(t, port, [hostile.desc.digest, big.desc.digest]);
+      return proxy.host;
+    });
+    await pushImage(src, `${reg.host}/u/cancel:1`, [hostile, big]);
+    const pulling = apiPull(d, { reference: `${host}/u/cancel:1` });
+    pulling.catch(() => {});
+    // both downloads are under way; the hostile one goes through, the big one never does
+    await proxy.arrived(big.desc.digest);
+    proxy.release(hostile.desc.digest);
+    await assert.rejects(pulling, (e: Error & { code?: string }) => e.code === 'ERR_LAYER_UNSAFE_PATH');
+    assert.equal(proxy.sent(big.desc.digest), false);
+    // the cancelled ingestion is gone, nothing of the image stays
+    assert.deepEqual(readdirSync(join(d.root, 'content', 'ingest')), []);
+    assert.equal(existsSync(join(d.root, 'content', 'blobs', 'sha256', big.desc.digest.slice(7))), false);
+    assert.deepEqual(snapshotRows(d), []);
+    assert.deepEqual(JSON.parse((await d.brig(['images', '--json'])).stdout), []);
   });
 
   test('concurrent pulls sharing a base layer unpack it once', async (t) => {
@@ -311,24 +334,30 @@ describe('pull unpacks as layers arrive', needs, () => {
 });
 
 /**
- * An HTTP proxy in front of the registry that holds GETs of blob `digest` until `release()`;
- * `sent` tells whether any of its bytes went out.
+ * An HTTP proxy in front of the registry. A GET of a blob named in `holds` is forwarded only once
+ * that blob's `release()` was called; `arrived(d)` resolves when a GET of `d` came in; `sent(d)`
+ * tells whether it was forwarded.
  */
 async function holdProxy(
   t: TestContext,
   upstreamPort: number,
-  digest: string,
-): Promise<{ host: string; release(): void; readonly sent: boolean }> {
-  let release!: () => void;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  let sent = false;
+  holds: string[],
+): Promise<{
+  host: string;
+  release(digest: string): void;
+  arrived(digest: string): Promise<void>;
+  sent(digest: string): boolean;
+}> {
+  const gates = new Map(holds.map((d) => [d, gate()]));
+  const arrivals = new Map(holds.map((d) => [d, gate()]));
+  const forwarded = new Set<string>();
   const server = createServer(async (req, res) => {
     const path = req.url ?? '/';
-    if (req.method === 'GET' && path.endsWith(digest)) {
-      await released;
-      sent = true;
+    const digest = holds.find((d) => path.endsWith(d));
+    if (req.method === 'GET' && digest) {
+      arrivals.get(digest)!.open();
+      await gates.get(digest)!.promise;
+      forwarded.add(digest);
     }
     const up = httpRequest(
       { host: '127.0.0.1', port: upstreamPort, method: req.method, path, headers: req.headers },
@@ -347,7 +376,7 @@ async function holdProxy(
   t.after(
     () =>
       new Promise<void>((r) => {
-        release();
+        for (const g of gates.values()) g.open();
         server.closeAllConnections();
         server.close(() => r());
       }),
@@ -355,9 +384,16 @@ async function holdProxy(
   const a = server.address();
   return {
     host: `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
-    release,
-    get sent() {
-      return sent;
-    },
+    release: (d) => gates.get(d)!.open(),
+    arrived: (d) => arrivals.get(d)!.promise,
+    sent: (d) => forwarded.has(d),
   };
+}
+
+function gate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => {
+    open = r;
+  });
+  return { promise, open };
 }
