@@ -11,7 +11,8 @@
  * Contract:
  *   - `pull()` leaves the manifest (and index), the config and every layer in the content store,
  *     all verified, under the caller's lease; it does not record the image (the caller does, with
- *     the result) and does not unpack.
+ *     the result); with `opts.unpack` it also unpacks the layers into that snapshotter as
+ *     they arrive (./pull.ts), and a failed pull removes the snapshots it made.
  *   - `push()` reads only from the content store and never changes it.
  *   - `login()` checks the credentials with `GET /v2/` before storing them; nothing is stored if
  *     the registry refuses them. They are stored through the docker credential helper configured
