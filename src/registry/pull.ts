@@ -7,7 +7,7 @@
  *   2. fetch the config and the layers the store lacks, `concurrency` at a time, each through a
  *      store writer that checks size and digest at commit (a wrong blob is never published);
  *   3. with `unpack` (brigd's default), unpack the layers into the snapshotter AS THEY ARRIVE:
- *      once the config is stored (it is fetched first: the diff ids are in it), layer i is unpacked
+ *      once the config is stored (its download starts first: the diff ids are in it), layer i is unpacked
  *      as soon as layers 0..i are stored, while later layers still download (src/snapshots/
  *      unpack.ts's unpackLayers with `ready`, so chain ids, sharing and locking are the ones a
  *      container's first run uses; that run then finds the chain committed). A layer that fails
