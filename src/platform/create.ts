@@ -38,15 +38,22 @@ export async function createPlatform(
   return { platform: new LinuxPlatform(opts.seccomp ? { seccomp: opts.seccomp } : {}) };
 }
 
-/** A Platform of the same kind as `name` over another runner (plans use a recording runner). */
+/**
+ * A Platform of the same kind as `name` over another runner (plans use a recording runner);
+ * `like`: the daemon's own platform, whose settings (Linux: runtime.seccomp) it keeps.
+ */
 export async function platformOver(
   name: string,
   runner: import('./exec.ts').CommandRunner,
+  like?: Platform,
 ): Promise<Platform> {
   if (name === 'freebsd' || name === 'freebsd-simulated') {
     const { FreeBSDPlatform } = await import('./freebsd/freebsd-platform.ts');
     return new FreeBSDPlatform({ runner, name });
   }
   const { LinuxPlatform } = await import('./linux/linux-platform.ts');
-  return new LinuxPlatform({ runner });
+  return new LinuxPlatform({
+    runner,
+    ...(like instanceof LinuxPlatform ? { seccomp: like.seccompSetting } : {}),
+  });
 }

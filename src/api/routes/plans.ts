@@ -66,7 +66,7 @@ export function register(r: Router, s: Services): void {
         ...(s.privileges ? { privileges: s.privileges } : {}),
         runtime: s.config.runtime,
         rulesets: s.config.policy.devfs.rulesets,
-        platformFor: (runner) => platformOver(s.platformName, runner),
+        platformFor: (runner) => platformOver(s.platformName, runner, s.platform),
         // FreeBSD: read-only queries (zfs get, sysctl -n, ...) are answered by the host itself, or
         // by a throwaway copy of the simulated host
         ...(s.platformName === 'freebsd'

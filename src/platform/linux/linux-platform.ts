@@ -328,6 +328,11 @@ export class LinuxPlatform implements Platform {
     this.seccomp = { setting: opts.seccomp ?? 'default', host: hostSeccomp() };
   }
 
+  /** The daemon's `runtime.seccomp`, a profile file already read. */
+  get seccompSetting(): SeccompSetting {
+    return this.seccomp.setting;
+  }
+
   defaults() {
     return defaultPaths('linux');
   }

@@ -10,8 +10,9 @@ import { BrigError } from '../../errors/errors.ts';
 import { linuxEffects, linuxSysvipc } from '../../policy/effects.ts';
 import { defaultPolicy, parsePolicy, parsePrivileges } from '../../policy/index.ts';
 import { decide, platformGrant } from '../../privileges/grant.ts';
+import { platformOver } from '../create.ts';
 import type { BundleInput, PrivilegeGrant } from '../platform.ts';
-import { DEFAULT_CAPABILITIES, linuxCapabilities, linuxSection } from './linux-platform.ts';
+import { DEFAULT_CAPABILITIES, LinuxPlatform, linuxCapabilities, linuxSection } from './linux-platform.ts';
 import {
   CLONE_NEW,
   containerSeccomp,
@@ -333,6 +334,16 @@ describe('runtime.seccomp', () => {
         () => validateConfig({ runtime: { seccomp: bad } }),
         (e: unknown) => e instanceof BrigError && e.code === 'ERR_CONFIG_INVALID',
       );
+  });
+
+  test('the platform of a plan (--dry-run) keeps the daemon’s setting', async () => {
+    for (const setting of ['default', 'unconfined', { path: '/p.json', profile: plain }] as const) {
+      const daemons = new LinuxPlatform({ seccomp: setting });
+      const plan = await platformOver('linux', daemons.runner, daemons);
+      assert.ok(plan instanceof LinuxPlatform);
+      assert.deepEqual(plan.seccompSetting, setting);
+    }
+    assert.equal(new LinuxPlatform().seccompSetting, 'default');
   });
 
   test('a profile file is read and validated at start', async (t) => {
