@@ -3,7 +3,9 @@
  * the prose version of the same tables.
  *
  *   freebsdJailParams(grant)  -> jail(8) parameters (name -> value) for the container's jail
- *   linuxEffects(grant)       -> capabilities to add, the IPC namespace, syscalls to deny,
+ *   linuxEffects(grant)       -> capabilities to add, the IPC namespace, syscalls to deny
+ *                                (the Linux platform's seccomp filter fails them with ENOSYS:
+ *                                ../platform/linux/seccomp.ts),
  *                                warnings (granted but without effect on Linux) and
  *                                unsupported items (the Linux runtime must refuse to start with
  *                                ERR_UNSUPPORTED_PLATFORM naming them: assertLinuxSupported)
@@ -179,21 +181,6 @@ export function linuxSysvipc(modes: Partial<Record<SysvipcClass, 'new' | 'inheri
     ipcNamespace: inherit ? 'host' : 'new',
     deniedSyscalls: denied.sort(),
     conflicts: inherit ? SYSVIPC_CLASSES.filter((c) => mode(c) === 'new') : [],
-  };
-}
-
-/** ENOSYS: what a FreeBSD jail's disabled SysV IPC class answers. */
-export const SECCOMP_ENOSYS = 38;
-
-/**
- * The runtime-spec `linux.seccomp` for denied syscalls (undefined when none): everything else
- * allowed, the named syscalls fail with ENOSYS.
- */
-export function linuxSeccomp(denied: readonly string[]): Record<string, unknown> | undefined {
-  if (denied.length === 0) return undefined;
-  return {
-    defaultAction: 'SCMP_ACT_ALLOW',
-    syscalls: [{ names: [...denied], action: 'SCMP_ACT_ERRNO', errnoRet: SECCOMP_ENOSYS }],
   };
 }
 
