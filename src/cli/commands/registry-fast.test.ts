@@ -8,7 +8,7 @@ import type { CliContext } from '../context.ts';
 import { runProgram } from '../program.ts';
 import * as pullCommand from './pull.ts';
 import * as pushCommand from './push.ts';
-import { parseRegistryCommand, registryFast } from './registry-fast.ts';
+import { HttpResponseReader, parseRegistryCommand, registryFast } from './registry-fast.ts';
 
 /** What commander (the program's setup, push.ts and pull.ts) makes of the arguments. */
 async function viaCommander(args: string[]) {
@@ -100,6 +100,17 @@ async function fakeDaemon(t: import('node:test').TestContext) {
     req.on('end', () => {
       bodies.push({ path: req.url ?? '', body: JSON.parse(text) });
       const body = JSON.parse(text) as { reference?: string; image?: string };
+      if (body.reference === 'missing' || body.image === 'missing') {
+        const err = JSON.stringify({ error: { code: 'ERR_IMAGE_NOT_FOUND', message: 'no such image' } });
+        res.writeHead(404, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(err) });
+        res.end(err);
+        return;
+      }
+      if (body.reference === 'plain') {
+        res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end('upstream trouble');
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       const id = 'sha256:1111111111111111111111111111111111111111111111111111111111111111';
       res.write(
@@ -177,6 +188,9 @@ test('push/pull fast path prints and sends what the commander commands do', asyn
     ['pull', 'reg.example/app:1'],
     ['pull', '-q', '--no-unpack', '--platform', 'linux/amd64', 'reg.example/app:1'],
     ['pull', 'fails'],
+    ['pull', '-q', 'missing'],
+    ['push', 'missing'],
+    ['pull', 'plain'],
   ]) {
     const args = ['-H', `unix://${d.sock}`, ...rest];
     d.bodies.length = 0;
@@ -186,10 +200,51 @@ test('push/pull fast path prints and sends what the commander commands do', asyn
     const slow = await captured(() => runProgram(['node', 'brig', ...args], [pushCommand, pullCommand]));
     assert.deepEqual(fast, slow, rest.join(' '));
     assert.deepEqual(fastBodies, d.bodies, rest.join(' '));
-    assert.equal(fast.code, rest[1] === 'fails' ? 125 : 0);
+    assert.equal(fast.code, /^(fails|missing|plain)$/.test(rest.at(-1)!) ? 125 : 0, rest.join(' '));
   }
+  // no daemon there: the same report both ways
+  const gone = ['-H', `unix://${d.sock}.gone`, 'pull', 'x'];
+  const fast = await captured(() => registryFast(gone)!);
+  assert.deepEqual(fast, await captured(() => runProgram(['node', 'brig', ...gone], [pullCommand])));
+  assert.match(fast.err, /^Error: cannot reach brigd at .*\nHint: /);
   // the body the fast path sends for --no-unpack
   d.bodies.length = 0;
   await captured(() => registryFast(['-H', `unix://${d.sock}`, 'pull', '-q', '--no-unpack', 'x'])!);
   assert.deepEqual(d.bodies, [{ path: '/registry/pull', body: { reference: 'x', unpack: false } }]);
+});
+
+/** An answer as brigd's http server writes it, fed to the reader in pieces of `step` bytes. */
+function readInPieces(raw: string, step: number): { status: number; body: string; done: boolean } {
+  const body: Buffer[] = [];
+  const r = new HttpResponseReader((b) => body.push(Buffer.from(b)));
+  const bytes = Buffer.from(raw);
+  for (let i = 0; i < bytes.length; i += step) r.feed(bytes.subarray(i, i + step));
+  return { status: r.status, body: Buffer.concat(body).toString('utf8'), done: r.done };
+}
+
+test('HttpResponseReader: chunked, Content-Length, until close; any split of the input', () => {
+  const chunked =
+    'HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n' +
+    '6\r\n{"a":1\r\n4;ext=1\r\n}\n\u00e9\r\n0\r\nx-trailer: 1\r\n\r\n';
+  const sized = 'HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope!';
+  for (const step of [1, 2, 3, 7, 1000]) {
+    assert.deepEqual(readInPieces(chunked, step), { status: 200, body: '{"a":1}\n\u00e9', done: true });
+    assert.deepEqual(readInPieces(sized, step), { status: 404, body: 'nope!', done: true });
+  }
+  const closing = new HttpResponseReader(() => {});
+  closing.feed(Buffer.from('HTTP/1.1 200 OK\r\n\r\n{}\n'));
+  assert.equal(closing.done, false);
+  closing.end();
+  assert.equal(closing.done, true);
+});
+
+test('HttpResponseReader: malformed or cut answers are errors', () => {
+  const feed = (raw: string) => new HttpResponseReader(() => {}).feed(Buffer.from(raw));
+  assert.throws(() => feed('SSH-2.0-OpenSSH\r\n\r\n'));
+  assert.throws(() => feed('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'));
+  assert.throws(() => feed('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n'));
+  assert.throws(() => feed('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n'));
+  const cut = new HttpResponseReader(() => {});
+  cut.feed(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab'));
+  assert.throws(() => cut.end());
 });
