@@ -61,6 +61,8 @@ async function probe(d: TestDaemon, image: string, dir: string, probes: string[]
   return { mode, results, out };
 }
 
+const info = (d: TestDaemon) => d.client.request<{ runtime: { seccomp?: string } }>('GET', '/system/info');
+
 /** Keeps the i386 probes only where the host runs them. */
 const on = (r: Record<string, string>) =>
   Object.fromEntries(Object.entries(r).filter(([k]) => X64 || !k.endsWith('32')));
@@ -105,6 +107,7 @@ describe('seccomp in Linux containers', { concurrency: false }, () => {
       await importImage(t, d, 'plain:1', {});
       const r = await probe(d, 'plain:1', dir, Object.keys(DEFAULT_ANSWERS));
       assert.equal(r.mode, '2', r.out);
+      assert.equal((await info(d)).runtime.seccomp, 'default');
       assert.deepEqual(r.results, DEFAULT_ANSWERS, r.out);
     },
   );
@@ -172,6 +175,7 @@ describe('seccomp in Linux containers', { concurrency: false }, () => {
     const notSeccomps = { io_uring: 'ENOSYS', perf: 'EPERM' };
     const r = await probe(d, 'plain:1', dir, [...Object.keys(works), ...Object.keys(notSeccomps)]);
     assert.equal(r.mode, '0', r.out);
+    assert.equal((await info(d)).runtime.seccomp, 'unconfined');
     for (const [k, want] of Object.entries(works)) assert.equal(r.results[k], want, `${k}: ${r.out}`);
     for (const [k, seccomps] of Object.entries(notSeccomps)) {
       assert.ok(r.results[k], r.out);

@@ -22,7 +22,12 @@ export function register(r: Router, s: Services): void {
       ...(s.info.platform as object | undefined),
     },
     storage: { driver: s.config.storage.driver, ...(s.info.storage as object | undefined) },
-    runtime: { name: s.config.runtime.name, ...(s.info.runtime as object | undefined) },
+    runtime: {
+      name: s.config.runtime.name,
+      // Linux: the seccomp profile containers get (docs/privileges.md)
+      ...(s.platformName === 'linux' ? { seccomp: s.config.runtime.seccomp } : {}),
+      ...(s.info.runtime as object | undefined),
+    },
     ...Object.fromEntries(
       Object.entries(s.info).filter(([k]) => !['platform', 'storage', 'runtime'].includes(k)),
     ),
