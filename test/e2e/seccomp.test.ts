@@ -7,12 +7,12 @@
  * its `...32` probes enter the kernel through int $0x80 (the i386 ABI, x86_64 hosts only).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { BRIGD, childEnv, startDaemon, type TestDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
 import { layoutWithBrig } from './privileges-support.ts';
@@ -202,5 +202,25 @@ describe('seccomp in Linux containers', { concurrency: false }, () => {
     const r = await probe(d, 'plain:1', dir, ['kcmp', 'unshare-user', 'clone3']);
     assert.equal(r.mode, '2', r.out);
     assert.deepEqual(r.results, { kcmp: 'E13', 'unshare-user': 'ok', clone3: 'ok' }, r.out);
+  });
+
+  test('brigd refuses to start with a profile file it cannot read or that is no LinuxSeccomp', needs, (t) => {
+    const dir = tempDir(t);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ name: 'kcmp' }] }));
+    for (const [file, code] of [
+      [bad, 'ERR_CONFIG_INVALID'],
+      [join(dir, 'missing.json'), 'ERR_CONFIG_UNREADABLE'],
+    ] as const) {
+      const cfg = join(dir, 'brig.yaml');
+      writeFileSync(cfg, `runtime:\n  seccomp: ${file}\n`);
+      const r = spawnSync(
+        process.execPath,
+        [BRIGD, '--root', join(dir, 'root'), '--socket', join(dir, 's.sock'), '--config', cfg],
+        { env: childEnv(), encoding: 'utf8' },
+      );
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`\\(${code}\\)`));
+    }
   });
 });
