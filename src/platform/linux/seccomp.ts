@@ -27,7 +27,7 @@
  * first argument on every architecture listed here, so their namespace flags are filtered by
  * value; clone3 passes them in memory, so it fails with ENOSYS and glibc (2.34+) falls back to
  * clone. Several entries for one syscall are alternatives (any match applies); the comparisons
- * of one entry must all hold, and libseccomp allows one comparison per argument in an entry.
+ * of one entry must all hold, one comparison per argument (see PERSONALITY_REFUSED).
  */
 import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
@@ -128,7 +128,8 @@ const anyFlag = (flags: readonly number[]) => flags.map((f) => ({ mask: f, value
  * personality(2) takes an unsigned int; 0xffffffff only queries. A value is refused when it sets
  * an unsafe flag with bit 31 clear, or sets bit 31 without being the query (no personality uses
  * bit 31; such a value would carry unsafe flags past the first test): 4 + 31 alternatives,
- * because one entry may compare the argument only once.
+ * because an entry cannot compare one argument twice (libseccomp 2.5.4 under runc 1.1 kept only
+ * the first of two comparisons of argument 0: the query was refused).
  */
 const BIT31 = 0x80000000;
 const PERSONALITY_REFUSED = [
