@@ -1,7 +1,7 @@
 /**
  * One repository on one registry endpoint: the distribution-spec operations brig uses
- * (manifests GET/HEAD/PUT, blobs HEAD/GET with Range, uploads POST/PATCH/PUT, cross-repository
- * mount). Stateless apart from what the transport caches (agents, tokens).
+ * (manifests GET/HEAD/PUT, blobs HEAD/GET with Range, uploads POST/PATCH/PUT/DELETE,
+ * cross-repository mount). Stateless apart from what the transport caches (agents, tokens).
  */
 import { createHash } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
@@ -206,6 +206,18 @@ export class RepositoryClient {
         `${this.ep.registry}: upload to ${this.name}: no Location in the answer`,
       );
     return { mounted: false, location: this.#absolute(loc) };
+  }
+
+  /** Cancels an upload session (DELETE; a session the registry no longer knows is fine). */
+  async cancelUpload(location: string): Promise<void> {
+    const res = await this.#send({
+      method: 'DELETE',
+      path: location,
+      ok: [200, 202, 204, 404],
+      what: `cancelling an upload to ${this.name}`,
+      retry: false,
+    });
+    await res.body.dump().catch(() => {});
   }
 
   #absolute(loc: string): string {

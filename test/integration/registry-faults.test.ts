@@ -103,6 +103,31 @@ describe('registry faults', needs, () => {
 });
 
 describe('push: chunked uploads and multi-platform indexes', needs, () => {
+  test('the upload session opened beside HEAD carries a new blob and is cancelled for a present one', async (t) => {
+    const reg = await startRegistry(t);
+    const proxy = await startFaultProxy(t, reg.port);
+    const a = brig(t, { insecure: [proxy.host] });
+    const img = await importLayout(a.content, buildBusybox(join(tempDir(t), 'img')));
+    const count = (m: string) => proxy.seen.filter((r) => r.method === m).length;
+    // config and layer: each one HEAD, one POST, one PUT; then the manifest
+    await a.registry.push(`${proxy.host}/early/app:1`, img);
+    assert.deepEqual(
+      ['HEAD', 'POST', 'PUT', 'DELETE'].map(count),
+      [2, 2, 3, 0],
+      JSON.stringify(proxy.seen.map((r) => r.method)),
+    );
+    // the same blobs again: both sessions cancelled, only the manifest PUT
+    proxy.seen.length = 0;
+    await a.registry.push(`${proxy.host}/early/app:1`, img);
+    assert.deepEqual(['HEAD', 'POST', 'PUT', 'DELETE'].map(count), [2, 2, 1, 2]);
+    for (const d of proxy.seen.filter((r) => r.method === 'DELETE'))
+      assert.match(d.path, /^\/v2\/early\/app\/blobs\/uploads\/[^/?]+/);
+    // what was pushed is whole
+    execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/early/app:1`], {
+      stdio: 'pipe',
+    });
+  });
+
   test('pushing one platform into an index keeps the other platforms', async (t) => {
     const reg = await startRegistry(t);
     const proxy = await startFaultProxy(t, reg.port);
