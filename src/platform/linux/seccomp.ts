@@ -128,8 +128,8 @@ const anyFlag = (flags: readonly number[]) => flags.map((f) => ({ mask: f, value
  * personality(2) takes an unsigned int; 0xffffffff only queries. A value is refused when it sets
  * an unsafe flag with bit 31 clear, or sets bit 31 without being the query (no personality uses
  * bit 31; such a value would carry unsafe flags past the first test): 4 + 31 alternatives,
- * because an entry cannot compare one argument twice (libseccomp 2.5.4 under runc 1.1 kept only
- * the first of two comparisons of argument 0: the query was refused).
+ * because an entry cannot compare one argument twice (tried with runc 1.1 and libseccomp 2.5.4:
+ * a second comparison of argument 0 did not narrow the first, and the query was refused).
  */
 const BIT31 = 0x80000000;
 const PERSONALITY_REFUSED = [
