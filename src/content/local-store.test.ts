@@ -310,3 +310,25 @@ test('gc running concurrently with leased ingests never removes their blobs', as
   await store.gc([]);
   for (const d of digests) assert.ok(await store.has(d), d);
 });
+
+test('a writer takes several buffers in one write (more than IOV_MAX too), in order, checked like one', async (t) => {
+  const { root, store } = setup(t);
+  const parts = Array.from({ length: 3000 }, (_, i) => Buffer.from(`part ${i};`));
+  const data = Buffer.concat(parts);
+  const w = await store.writer({ digest: sha256(data), size: data.length });
+  await w.write(parts.slice(0, 2500));
+  await w.write([]);
+  await w.write(parts[2500]!);
+  await w.write(parts.slice(2501));
+  assert.equal(w.offset, data.length);
+  const info = await w.commit();
+  assert.equal(info.digest, sha256(data));
+  assert.deepEqual(await store.readBytes(info.digest, { verify: true }), data);
+
+  // more than announced, in one array: refused at once, nothing left
+  const w2 = await store.writer({ digest: sha256(data), size: 10, ref: 'short' });
+  await assert.rejects(w2.write([Buffer.alloc(6), Buffer.alloc(6)]), (e) =>
+    isBrigError(e, 'ERR_CONTENT_SIZE_MISMATCH'),
+  );
+  assert.deepEqual(ingestOf(root), []);
+});

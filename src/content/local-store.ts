@@ -406,9 +406,12 @@ class LocalWriter implements Writer {
     return this._offset;
   }
 
-  async write(chunk: Buffer): Promise<void> {
+  async write(data: Buffer | readonly Buffer[]): Promise<void> {
     if (this.done) throw new BrigError('ERR_INTERNAL', `write after commit/abort of ${this.opts.ref}`);
-    if (this.opts.size !== undefined && this._offset + chunk.length > this.opts.size) {
+    const chunks = Buffer.isBuffer(data) ? [data] : data;
+    let length = 0;
+    for (const c of chunks) length += c.length;
+    if (this.opts.size !== undefined && this._offset + length > this.opts.size) {
       // Refuse at once: a source that sends more than announced (a huge or lying blob) never fills the disk.
       await this.abort();
       throw new BrigError(
@@ -417,17 +420,24 @@ class LocalWriter implements Writer {
       );
     }
     try {
-      let off = 0;
-      while (off < chunk.length) {
-        const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off, this._offset + off);
-        off += bytesWritten;
+      // several buffers: one writev (a short write, rare on files, is finished buffer by buffer)
+      let written = chunks.length > 1 ? (await this.fh.writev(chunks, this._offset)).bytesWritten : 0;
+      let pos = this._offset;
+      for (const chunk of chunks) {
+        let off = Math.min(written, chunk.length);
+        written -= off;
+        while (off < chunk.length) {
+          const { bytesWritten } = await this.fh.write(chunk, off, chunk.length - off, pos + off);
+          off += bytesWritten;
+        }
+        pos += chunk.length;
       }
     } catch (e) {
       await this.abort();
       throw fromErrno(e, `content ingest ${this.opts.ref}`);
     }
-    this.hash.update(chunk);
-    this._offset += chunk.length;
+    for (const chunk of chunks) this.hash.update(chunk);
+    this._offset += length;
   }
 
   async commit(): Promise<BlobInfo> {

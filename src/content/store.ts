@@ -56,7 +56,8 @@ export interface Expected {
 export interface Writer {
   /** Bytes already written (a resumed ingestion starts where the last one stopped). */
   readonly offset: number;
-  write(chunk: Buffer): Promise<void>;
+  /** Appends bytes; several buffers go down in one write (no copy into one buffer). */
+  write(chunk: Buffer | readonly Buffer[]): Promise<void>;
   /** Verifies size and digest, fsyncs and publishes; returns the committed blob. */
   commit(): Promise<BlobInfo>;
   /** Drops the ingestion; nothing becomes visible. */

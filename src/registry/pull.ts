@@ -401,7 +401,7 @@ export async function fetchBlob(
     const flush = async () => {
       await pending;
       if (batchLen > 0) {
-        const buf = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchLen);
+        const buf = batch;
         batch = [];
         batchLen = 0;
         await w.write(buf);
@@ -437,7 +437,8 @@ export async function fetchBlob(
           offset += chunk.length;
           fetchedBytes += chunk.length;
           if (batchLen >= WRITE_BATCH) {
-            const buf = Buffer.concat(batch, batchLen);
+            // the chunks as received, in one writev: no copy into one buffer
+            const buf = batch;
             batch = [];
             batchLen = 0;
             await pending;
