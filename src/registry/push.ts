@@ -208,12 +208,12 @@ async function pushManifestTree(
 ): Promise<{ platform: Platform; bytes: Buffer }> {
   const bytes = await ctx.content.readBytes(desc.digest, { verify: true });
   const manifest = parseManifest(parseJson(bytes, `manifest ${desc.digest}`), { mediaType: desc.mediaType });
-  const config = parseConfig(
-    parseJson(
-      await ctx.content.readBytes(manifest.config.digest, { verify: true }),
-      `config ${manifest.config.digest}`,
-    ),
-  );
+  // the config (read for the platform) is read and checked while the blobs go up; the manifest
+  // is not pushed unless it is valid
+  const configP = ctx.content
+    .readBytes(manifest.config.digest, { verify: true })
+    .then((b) => parseConfig(parseJson(b, `config ${manifest.config.digest}`)));
+  configP.catch(() => {}); // awaited below; never an unhandled rejection
   const blobs: { desc: Descriptor; kind: 'config' | 'layer' }[] = [
     ...manifest.layers.map((d) => ({ desc: d, kind: 'layer' as const })),
     { desc: manifest.config, kind: 'config' },
@@ -235,6 +235,7 @@ async function pushManifestTree(
   const limit = Math.max(1, ctx.opts.concurrency ?? 3);
   await Promise.all(Array.from({ length: Math.min(limit, blobs.length) }, worker));
   if (failed !== undefined) throw failed;
+  const config = await configP;
   if (o.putByDigest) await ctx.repo.putManifest(desc.digest, bytes, desc.mediaType);
   ctx.progress({ id: desc.digest, kind: 'manifest', status: 'done', current: desc.size, total: desc.size });
   const platform: Platform = {

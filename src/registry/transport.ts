@@ -225,6 +225,13 @@ export class RegistryTransport {
   readonly #agents = new Map<string, Agent>();
   /** Hosts that turned out to speak plain HTTP (insecure hosts only). */
   readonly #http = new Set<string>();
+  /** Insecure hosts that answered over HTTPS. */
+  readonly #https = new Set<string>();
+  /**
+   * Insecure hosts whose first HTTPS attempt is under way: other requests wait for its outcome
+   * instead of each trying HTTPS too (a push sends its first requests all at once).
+   */
+  readonly #probing = new Map<string, Promise<void>>();
 
   constructor(o: TransportOptions) {
     this.hosts = o.hosts;
@@ -279,107 +286,138 @@ export class RegistryTransport {
     let authRetried = false;
     let authHeader: string | undefined;
     let lastErr: unknown;
-    for (let attempt = 1; attempt <= retries; attempt++) {
-      const base = this.origin(ep);
-      const url = /^https?:\/\//.test(req.path) ? new URL(req.path) : new URL(base + req.path);
-      // An upload Location from an HTTPS registry may not downgrade; one from an http registry is fine.
-      if (url.protocol === 'http:' && !ep.allowHttp) {
-        throw new BrigError(
-          'ERR_REGISTRY_PROTOCOL',
-          `${ep.registry}: ${req.what}: the registry sent brig to plain HTTP (${url.host})`,
-        );
-      }
-      const scheme = url.protocol === 'https:' ? 'https' : 'http';
-      const sameOrigin = url.host === new URL(base).host;
-      if (sameOrigin) authHeader ??= await this.auth.header(url.origin, ep.host, req.scopes);
-      const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
-      if (authHeader && sameOrigin) headers.authorization = authHeader;
-      let res: Dispatcher.ResponseData;
-      try {
-        const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : req.body();
-        res = await request(url, {
-          method: req.method,
-          headers,
-          body,
-          dispatcher: this.dispatcher(scheme, url.host, this.hosts.tls(url.host)),
-        });
-      } catch (e) {
-        lastErr = e;
-        if (scheme === 'https' && ep.allowHttp && sameOrigin && !isCertificateError(e)) {
-          // insecure host: HTTPS failed at the connection level, fall back to plain HTTP
-          // (concurrent requests may all land here: the switch is idempotent)
-          if (!this.#http.has(ep.host))
-            this.#log(`${ep.host}: HTTPS failed (${errCode(e) ?? 'error'}), using plain HTTP`);
-          this.#http.add(ep.host);
-          attempt--;
-          continue;
+    // this request finds out whether an insecure host speaks HTTPS; `settled` lets the others go
+    let settled: (() => void) | undefined;
+    const settle = () => {
+      settled?.();
+      settled = undefined;
+    };
+    try {
+      for (let attempt = 1; attempt <= retries; attempt++) {
+        if (ep.allowHttp && settled === undefined && !this.#http.has(ep.host) && !this.#https.has(ep.host)) {
+          const probe = this.#probing.get(ep.host);
+          if (probe) await probe;
+          else {
+            let done!: () => void;
+            this.#probing.set(
+              ep.host,
+              new Promise<void>((r) => {
+                done = r;
+              }),
+            );
+            settled = () => {
+              this.#probing.delete(ep.host);
+              done();
+            };
+          }
         }
-        if (isTlsError(e) && !isNetworkError(e)) {
-          throw new BrigError(
-            'ERR_REGISTRY_TLS',
-            `${ep.registry}: TLS connection to ${url.host} failed: ${(e as Error).message}`,
-            {
-              cause: e,
-              details: { registry: ep.registry, host: url.host, code: errCode(e) },
-            },
-          );
-        }
-        if (!isNetworkError(e) || attempt === retries) throw this.#unreachable(ep, req, url, e);
-        await this.#backoff(ep, req, attempt, `${errCode(e) ?? 'connection error'}`);
-        continue;
-      }
-      if (req.ok.includes(res.statusCode)) return res;
-      if (res.statusCode === 401 && !authRetried && sameOrigin) {
-        authRetried = true;
-        const www = header(res, 'www-authenticate');
-        await res.body.dump().catch(() => {});
-        authHeader = await this.auth.challenged(url.origin, ep.host, req.scopes, www);
-        if (authHeader !== undefined) {
-          attempt--;
-          continue;
-        }
-        throw new BrigError(
-          'ERR_REGISTRY_UNAUTHORIZED',
-          `${ep.registry}: ${req.what}: authentication required`,
-          {
-            hint: `Log in with \`brig login ${ep.registry}\`.`,
-            details: {
-              registry: ep.registry,
-              status: 401,
-              ...(req.repository ? { repository: req.repository } : {}),
-            },
-          },
-        );
-      }
-      if (
-        [301, 302, 303, 307, 308].includes(res.statusCode) &&
-        (req.method === 'GET' || req.method === 'HEAD')
-      ) {
-        const loc = header(res, 'location');
-        await res.body.dump().catch(() => {});
-        if (!loc)
+        const base = this.origin(ep);
+        const url = /^https?:\/\//.test(req.path) ? new URL(req.path) : new URL(base + req.path);
+        // An upload Location from an HTTPS registry may not downgrade; one from an http registry is fine.
+        if (url.protocol === 'http:' && !ep.allowHttp) {
           throw new BrigError(
             'ERR_REGISTRY_PROTOCOL',
-            `${ep.registry}: ${req.what}: redirect without Location`,
+            `${ep.registry}: ${req.what}: the registry sent brig to plain HTTP (${url.host})`,
           );
-        return this.#follow(ep, req, new URL(loc, url), headers, 5);
-      }
-      if (res.statusCode === 429 && attempt < retries) {
-        const ra = retryAfterMs(res.headers['retry-after']);
-        if (ra === undefined || ra <= this.retry.maxRetryAfterMs) {
-          await res.body.dump().catch(() => {});
-          this.#log(`${ep.registry}: ${req.what}: rate-limited, retrying`);
-          if (ra !== undefined) await sleep(ra);
-          else await this.#backoff(ep, req, attempt, '429');
+        }
+        const scheme = url.protocol === 'https:' ? 'https' : 'http';
+        const sameOrigin = url.host === new URL(base).host;
+        if (sameOrigin) authHeader ??= await this.auth.header(url.origin, ep.host, req.scopes);
+        const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
+        if (authHeader && sameOrigin) headers.authorization = authHeader;
+        let res: Dispatcher.ResponseData;
+        try {
+          const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : req.body();
+          res = await request(url, {
+            method: req.method,
+            headers,
+            body,
+            dispatcher: this.dispatcher(scheme, url.host, this.hosts.tls(url.host)),
+          });
+          if (scheme === 'https' && ep.allowHttp && sameOrigin) this.#https.add(ep.host);
+          settle();
+        } catch (e) {
+          lastErr = e;
+          if (scheme === 'https' && ep.allowHttp && sameOrigin && !isCertificateError(e)) {
+            // insecure host: HTTPS failed at the connection level, fall back to plain HTTP
+            // (requests that did not wait for the probe may land here too: the switch is idempotent)
+            if (!this.#http.has(ep.host))
+              this.#log(`${ep.host}: HTTPS failed (${errCode(e) ?? 'error'}), using plain HTTP`);
+            this.#http.add(ep.host);
+            settle();
+            attempt--;
+            continue;
+          }
+          settle();
+          if (isTlsError(e) && !isNetworkError(e)) {
+            throw new BrigError(
+              'ERR_REGISTRY_TLS',
+              `${ep.registry}: TLS connection to ${url.host} failed: ${(e as Error).message}`,
+              {
+                cause: e,
+                details: { registry: ep.registry, host: url.host, code: errCode(e) },
+              },
+            );
+          }
+          if (!isNetworkError(e) || attempt === retries) throw this.#unreachable(ep, req, url, e);
+          await this.#backoff(ep, req, attempt, `${errCode(e) ?? 'connection error'}`);
           continue;
         }
+        if (req.ok.includes(res.statusCode)) return res;
+        if (res.statusCode === 401 && !authRetried && sameOrigin) {
+          authRetried = true;
+          const www = header(res, 'www-authenticate');
+          await res.body.dump().catch(() => {});
+          authHeader = await this.auth.challenged(url.origin, ep.host, req.scopes, www);
+          if (authHeader !== undefined) {
+            attempt--;
+            continue;
+          }
+          throw new BrigError(
+            'ERR_REGISTRY_UNAUTHORIZED',
+            `${ep.registry}: ${req.what}: authentication required`,
+            {
+              hint: `Log in with \`brig login ${ep.registry}\`.`,
+              details: {
+                registry: ep.registry,
+                status: 401,
+                ...(req.repository ? { repository: req.repository } : {}),
+              },
+            },
+          );
+        }
+        if (
+          [301, 302, 303, 307, 308].includes(res.statusCode) &&
+          (req.method === 'GET' || req.method === 'HEAD')
+        ) {
+          const loc = header(res, 'location');
+          await res.body.dump().catch(() => {});
+          if (!loc)
+            throw new BrigError(
+              'ERR_REGISTRY_PROTOCOL',
+              `${ep.registry}: ${req.what}: redirect without Location`,
+            );
+          return this.#follow(ep, req, new URL(loc, url), headers, 5);
+        }
+        if (res.statusCode === 429 && attempt < retries) {
+          const ra = retryAfterMs(res.headers['retry-after']);
+          if (ra === undefined || ra <= this.retry.maxRetryAfterMs) {
+            await res.body.dump().catch(() => {});
+            this.#log(`${ep.registry}: ${req.what}: rate-limited, retrying`);
+            if (ra !== undefined) await sleep(ra);
+            else await this.#backoff(ep, req, attempt, '429');
+            continue;
+          }
+        }
+        if ([500, 502, 503, 504].includes(res.statusCode) && attempt < retries) {
+          await res.body.dump().catch(() => {});
+          await this.#backoff(ep, req, attempt, `HTTP ${res.statusCode}`);
+          continue;
+        }
+        throw await registryError(ep, req, res);
       }
-      if ([500, 502, 503, 504].includes(res.statusCode) && attempt < retries) {
-        await res.body.dump().catch(() => {});
-        await this.#backoff(ep, req, attempt, `HTTP ${res.statusCode}`);
-        continue;
-      }
-      throw await registryError(ep, req, res);
+    } finally {
+      settle();
     }
     throw this.#unreachable(ep, req, undefined, lastErr);
   }
