@@ -172,6 +172,25 @@ export class UnpackSession {
   }
 }
 
+/**
+ * For the layer GC (./gc.ts): removes the committed layer `chainId` under its chain id's lock (the
+ * one unpack takes), unless an unpack session in this process holds it ('held': left as it is).
+ * The snapshotter's errors pass through (ERR_SNAPSHOT_IN_USE: something was built on it meanwhile).
+ */
+export function removeLayerUnlessHeld(
+  snapshotter: Snapshotter,
+  chainId: string,
+): Promise<'removed' | 'held'> {
+  return withLock(`${snapshotter.driver}\0${chainId}`, async () => {
+    const u = usageOf(snapshotter);
+    if ((u.held.get(chainId) ?? 0) > 0) return 'held';
+    await snapshotter.remove(chainId);
+    // gone: a finished session's claim on it ends with it
+    u.settled.delete(chainId);
+    return 'removed';
+  });
+}
+
 /** Runs fn after every earlier holder of `name` finished (in this process). */
 async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const prev = locks.get(name) ?? Promise.resolve();
