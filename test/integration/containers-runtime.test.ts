@@ -4,7 +4,7 @@
  * failed start. (The container service and the CLI are tested in containers.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isBrigError } from '../../src/errors/errors.ts';
@@ -36,6 +36,18 @@ describe('runtime under conmon', needs, () => {
     const again = await new LinuxPlatform().runtime({ want: 'auto', workDir: dir });
     assert.equal(again.path, info.path);
     assert.equal(again.stateRoot, join(dir, info.name));
+  });
+
+  test('probes of several daemons at once all succeed and leave no probe cgroup', async (t) => {
+    // each probe has a cgroup parent of its own: a shared one could be removed by a probe that
+    // finished while another runc was creating its child in it
+    const probes = Array.from({ length: 6 }, () =>
+      new LinuxPlatform().runtime({ want: 'auto', workDir: tempDir(t) }),
+    );
+    for (const info of await Promise.all(probes)) assert.ok(['runc', 'crun'].includes(info.name));
+    const own = readFileSync('/proc/self/cgroup', 'utf8').match(/^\d+:pids:(.*)$/m)?.[1] ?? '/';
+    const left = readdirSync(join('/sys/fs/cgroup/pids', own)).filter((n) => n.startsWith('brig-probe'));
+    assert.deepEqual(left, []);
   });
 
   test('a container runs, its exit status arrives through the exit dir; a bad command fails with the runtime message', async (t) => {

@@ -275,8 +275,12 @@ async function probeRuntime(path: string, dir: string, runner: CommandRunner): P
     } catch {}
   }
   await mkdir(join(rootfs, 'proc'));
-  const id = `brig-probe-${process.pid}-${Date.now().toString(36)}`;
-  const cgroupsPath = `${scopeParent(await ownCgroup(), 'probe')}/${id}`;
+  const unique = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const id = `brig-probe-${unique}`;
+  // a parent of its own: probes of other daemons (or of another runtime) remove theirs when done,
+  // and a shared parent could vanish under a runc that is creating its child in it
+  const probeParent = scopeParent(await ownCgroup(), `probe-${unique}`);
+  const cgroupsPath = `${probeParent}/${id}`;
   const spec = {
     ociVersion: '1.0.2',
     process: {
@@ -309,7 +313,7 @@ async function probeRuntime(path: string, dir: string, runner: CommandRunner): P
   } finally {
     await runner.run(path, ['--root', state, 'delete', '--force', id], { check: false }).catch(() => {});
     await removeCgroup(cgroupsPath).catch(() => {});
-    await removeIfEmpty(scopeParent(await ownCgroup(), 'probe'));
+    await removeIfEmpty(probeParent);
     await rm(dir, { recursive: true, force: true });
   }
 }
