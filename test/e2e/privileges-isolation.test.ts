@@ -107,7 +107,7 @@ describe('Linux isolation decided by privileges', { concurrency: false }, () => 
       for (const c of ['msg', 'shm', 'sem'] as const) {
         await importImage(t, d, `disable-${c}:1`, { sysvipc: { [c]: 'disable' } });
         const script = (['msg', 'shm', 'sem'] as const)
-          .map((x) => `${ipcmk} ${flag[x]} ; echo ${x}=$?`)
+          .map((x) => `${ipcmk} ${flag[x]} 2>&1; echo ${x}=$?`)
           .join('; ');
         const r = await runSh(d, `disable-${c}:1`, script, usr);
         for (const x of ['msg', 'shm', 'sem'] as const)
