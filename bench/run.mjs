@@ -174,6 +174,29 @@ const tools = {
       if (r.status !== 0) throw new Error(r.stderr);
     };
   })(),
+  // The floor of any conmon-supervised run on this host: the three runtime calls conmon's
+  // protocol needs (create under conmon, start, delete), run back to back on the same bundle,
+  // and node's own start-up, which any CLI written for node pays.
+  'floor: runc create + start + delete (bare)': (() => {
+    let n = 0;
+    return () => {
+      const id = `floor${n++}`;
+      const root = ['--root', join(mnt, 'runc')];
+      for (const args of [
+        ['create', '--bundle', bundle, id],
+        ['start', id],
+        ['delete', '--force', id],
+      ]) {
+        // no pipes: the container's init inherits them and holds them open until it ends
+        const r = spawnSync('runc', [...root, ...args], { stdio: 'ignore' });
+        if (r.status !== 0) throw new Error(`runc ${args[0]}: exit status ${r.status}`);
+      }
+    };
+  })(),
+  'floor: node -e 0': () => {
+    const r = spawnSync(process.execPath, ['-e', '0'], { env });
+    if (r.status !== 0) throw new Error('node -e 0');
+  },
 };
 
 const times = Object.fromEntries(Object.keys(tools).map((k) => [k, []]));
