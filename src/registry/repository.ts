@@ -306,6 +306,7 @@ function counted(r: Readable, onBytes?: (n: number) => void): Readable {
     },
   });
   r.on('error', (e) => t.destroy(e));
+  t.on('close', () => r.destroy()); // a failed request closes the file too
   return r.pipe(t);
 }
 
