@@ -29,6 +29,7 @@ import { PrivilegeService } from '../privileges/service.ts';
 import { RegistryHosts, resolveRegistries } from '../registry/config.ts';
 import { CredentialStore } from '../registry/credentials.ts';
 import { Registry } from '../registry/registry.ts';
+import { neededChainIds, removeUnusedLayers } from '../snapshots/gc.ts';
 import { selectSnapshotter } from '../snapshots/select.ts';
 import { VERSION } from '../version.ts';
 import { VolumeService } from '../volumes/volume-service.ts';
@@ -132,13 +133,27 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     services.volumes = new VolumeService(db, root, events);
     // content store (removes crashed ingestions on open) and images
     services.content = new LocalContentStore(root, db);
-    services.images = new LocalImageService({
+    // the layer GC after image rm/prune (docs/storage.md, "When layers are removed"); at start
+    // (below, no unpack can be running yet) it also sweeps unpack's temporaries left by a crash
+    let layerSweep = true;
+    const images = new LocalImageService({
       content: services.content,
       db,
       platform: platformOf(services.platformName === 'linux' ? 'linux' : 'freebsd', process.arch),
       emit: (action, id, attributes) => events.emit('image', action, id, attributes),
       unprivileged: process.getuid?.() !== 0,
+      layers: async (keep) => {
+        const r = await removeUnusedLayers(storage.snapshotter, neededChainIds(keep), {
+          temporaries: layerSweep,
+        });
+        for (const f of r.failed)
+          log('warn', 'layer snapshot not removed (tried again at the next GC)', { ...f });
+        if (r.removed.length)
+          log('info', 'layer snapshots removed', { count: r.removed.length, bytes: r.bytes });
+        return r;
+      },
     });
+    services.images = images;
     // registries: endpoints, certs.d beside the configuration file, credentials (docs/registries.md)
     {
       const resolved = resolveRegistries(config.registries, {
@@ -232,6 +247,39 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
           ? { rejected: info.rejected.map((r) => `${r.name}: ${r.reason}`).join('; ') }
           : {}),
       };
+    }
+
+    // layers no image needs: left by an earlier run (a failed removal, a crash mid-unpack, a
+    // container that stood on the chain of a removed image); then again whenever a container is
+    // destroyed, since its root snapshot may have been the last thing on such a chain
+    await images.collectLayers();
+    layerSweep = false;
+    {
+      // destroys in a burst (--rm containers) make one more GC, not one each
+      let running: Promise<void> | undefined;
+      let again = false;
+      const collect = () => {
+        if (running) {
+          again = true;
+          return;
+        }
+        running = (async () => {
+          do {
+            again = false;
+            await images.collectLayers();
+          } while (again);
+        })().finally(() => {
+          running = undefined;
+        });
+      };
+      const unsubscribe = events.subscribe((e) => {
+        if (e.type === 'container' && e.action === 'destroy') collect();
+      });
+      services.onShutdown.push(async () => {
+        unsubscribe();
+        again = false;
+        await running;
+      });
     }
 
     const router = new Router();

@@ -107,12 +107,19 @@ export interface RemoveResult {
   deleted: Digest[];
   /** Blobs the GC removed afterwards. */
   blobsRemoved: number;
+  /** Unpacked layer snapshots that no remaining image, container or pull needed, removed afterwards. */
+  layersRemoved: number;
+  /** Bytes of the removed blobs and layer snapshots. */
+  bytesReclaimed: number;
 }
 
 export interface PruneResult {
   deleted: Digest[];
   untagged: string[];
   blobsRemoved: number;
+  /** Unpacked layer snapshots removed (see RemoveResult). */
+  layersRemoved: number;
+  /** Bytes of the removed blobs and layer snapshots. */
   bytesReclaimed: number;
 }
 

@@ -60,6 +60,13 @@ export interface LocalImageServiceOptions {
   emit?: (action: string, id: string, attributes: Record<string, string>) => void;
   /** Unpack without chown and devices (brigd not running as root). */
   unprivileged?: boolean;
+  /**
+   * The layer GC run after rm and prune (brigd: src/snapshots/gc.ts over its snapshotter): removes
+   * the unpacked layers that none of `keep` needs (the diff ids of every image still recorded and
+   * of every image config a live lease holds: a pull records its image after its unpack ended).
+   * Absent: layers are left alone.
+   */
+  layers?: (keep: Array<readonly string[]>) => Promise<{ removed: readonly string[]; bytes: number }>;
 }
 
 type Opener = (d: Descriptor) => Promise<Readable>;
@@ -127,6 +134,9 @@ export class LocalImageService implements ImageService {
   private readonly emit: NonNullable<LocalImageServiceOptions['emit']>;
   private readonly unprivileged: boolean;
   private readonly lock = new RWLock();
+  private readonly layers: LocalImageServiceOptions['layers'];
+  /** One layer GC at a time. */
+  private readonly layerLock = new RWLock();
 
   constructor(opts: LocalImageServiceOptions) {
     this.content = opts.content;
@@ -135,6 +145,7 @@ export class LocalImageService implements ImageService {
     this.host = normalizePlatform(opts.platform);
     this.emit = opts.emit ?? (() => {});
     this.unprivileged = opts.unprivileged ?? false;
+    this.layers = opts.layers;
   }
 
   // ---- import -----------------------------------------------------------------------------------
@@ -778,8 +789,15 @@ export class LocalImageService implements ImageService {
     }
     for (const n of untagged) this.emit('untag', id, { name: n });
     if (deleted.length) this.emit('delete', id, {});
-    const { removed } = await this.gc();
-    return { untagged, deleted: [...new Set(deleted)], blobsRemoved: removed.length };
+    const { removed, bytes } = await this.gc();
+    const layers = await this.collectLayers();
+    return {
+      untagged,
+      deleted: [...new Set(deleted)],
+      blobsRemoved: removed.length,
+      layersRemoved: layers.removed,
+      bytesReclaimed: bytes + layers.bytes,
+    };
   }
 
   async prune(opts: { all?: boolean } = {}): Promise<PruneResult> {
@@ -794,12 +812,68 @@ export class LocalImageService implements ImageService {
     }
     for (const id of deleted) this.emit('delete', id, { reason: 'prune' });
     const { removed, bytes } = await this.gc();
-    return { deleted: [...deleted], untagged, blobsRemoved: removed.length, bytesReclaimed: bytes };
+    const layers = await this.collectLayers();
+    return {
+      deleted: [...deleted],
+      untagged,
+      blobsRemoved: removed.length,
+      layersRemoved: layers.removed,
+      bytesReclaimed: bytes + layers.bytes,
+    };
   }
 
   /** Removes blobs no image record reaches and no lease holds. */
   gc(): Promise<{ removed: Digest[]; bytes: number }> {
     return this.lock.exclusive(() => this.content.gc(() => this.records.roots()));
+  }
+
+  /**
+   * Runs the layer GC (the `layers` option; nothing without it), one at a time. It does not run
+   * when the config of a recorded image cannot be read (its chain is unknown, so no layer is
+   * known to be unneeded). A failure of the GC itself is not the caller's: it counts nothing.
+   */
+  collectLayers(): Promise<{ removed: number; bytes: number }> {
+    const layers = this.layers;
+    if (!layers) return Promise.resolve({ removed: 0, bytes: 0 });
+    return this.layerLock.exclusive(async () => {
+      try {
+        const r = await layers(await this.neededDiffIds());
+        return { removed: r.removed.length, bytes: r.bytes };
+      } catch {
+        return { removed: 0, bytes: 0 };
+      }
+    });
+  }
+
+  /** The diff ids of every recorded image, and of every image config held by a live lease. */
+  private async neededDiffIds(): Promise<Array<readonly string[]>> {
+    const out: Array<readonly string[]> = [];
+    const configs = this.db.prepare('SELECT DISTINCT config_digest FROM images').pluck().all() as Digest[];
+    for (const d of configs) {
+      const ids = diffIdsOf(await this.content.readBytes(d));
+      if (!ids) throw new BrigError('ERR_IMAGE_INVALID', `config ${d} has no rootfs.diff_ids`);
+      out.push(ids);
+    }
+    const leased = this.db
+      .prepare(
+        `SELECT DISTINCT b.digest FROM lease_blobs b JOIN leases l ON l.id = b.lease_id
+         WHERE l.expires_at IS NULL OR l.expires_at > ?`,
+      )
+      .pluck()
+      .all(Date.now()) as Digest[];
+    const known = new Set<string>(configs);
+    for (const d of leased) {
+      if (known.has(d)) continue;
+      try {
+        // a config is small; a layer is skipped by its size without being read
+        if ((await this.content.info(d)).size > MAX_MANIFEST_BYTES) continue;
+        const ids = diffIdsOf(await this.content.readBytes(d));
+        if (ids) out.push(ids);
+      } catch {
+        // not stored (yet), or gone: it holds no chain
+      }
+    }
+    return out;
   }
 
   // ---- export / unpack --------------------------------------------------------------------------
@@ -975,6 +1049,18 @@ function taggedName(s: string): string {
     });
   }
   return `${r.domain}/${r.path}:${r.tag}`;
+}
+
+/** rootfs.diff_ids of an image config's bytes; undefined for anything else. */
+function diffIdsOf(b: Buffer): string[] | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(b.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const ids = (v as { rootfs?: { diff_ids?: unknown } } | null)?.rootfs?.diff_ids;
+  return Array.isArray(ids) && ids.every((x) => typeof x === 'string') ? ids : undefined;
 }
 
 function tryNormalize(s: string): string | undefined {
