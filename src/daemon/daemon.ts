@@ -133,8 +133,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     services.volumes = new VolumeService(db, root, events);
     // content store (removes crashed ingestions on open) and images
     services.content = new LocalContentStore(root, db);
-    // the layer GC after image rm/prune (docs/storage.md, "When layers are removed"); at start
-    // (below, no unpack can be running yet) it also sweeps unpack's temporaries left by a crash
+    // the layer GC after image rm/prune (docs/storage.md, "When layers are removed"); its first
+    // run (below, before containers can start and unpack) also sweeps unpack's crash temporaries
     let layerSweep = true;
     const images = new LocalImageService({
       content: services.content,
@@ -173,6 +173,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     for (const c of [await storage.snapshotter.cleanup(), await services.volumes.cleanup()]) {
       if (c.removed.length) log('info', 'removed storage left by a crash', { paths: c.removed.join(' ') });
     }
+    // layers no image needs, left by an earlier run (a failed removal, a crash mid-unpack or
+    // between an image's removal and its GC)
+    await images.collectLayers();
+    layerSweep = false;
 
     // privileges: policy checks, --grant callers, devfs rulesets (src/privileges); the ruleset
     // mapping is reconciled with the containers table (and, on FreeBSD, the kernel's rulesets)
@@ -249,11 +253,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       };
     }
 
-    // layers no image needs: left by an earlier run (a failed removal, a crash mid-unpack, a
-    // container that stood on the chain of a removed image); then again whenever a container is
-    // destroyed, since its root snapshot may have been the last thing on such a chain
+    // again once the containers are reconciled (a root snapshot without its container may have
+    // stood on the chain of a removed image), then whenever a container is destroyed
     await images.collectLayers();
-    layerSweep = false;
     {
       // destroys in a burst (--rm containers) make one more GC, not one each
       let running: Promise<void> | undefined;
