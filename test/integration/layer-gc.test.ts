@@ -14,113 +14,23 @@
  * Snapshot rows are read from brig.db (read-only) while brigd runs.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { inspectImage, pruneImages, removeImage } from '../../src/client/images.ts';
-import type { Digest } from '../../src/content/store.ts';
-import { chainIds } from '../../src/snapshots/unpack.ts';
-import { busyboxImage } from '../support/busybox.ts';
-import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { startDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
-import { tempDir } from '../support/tmp.ts';
-import { tarOf } from './layers-helpers.ts';
+import {
+  assertNoMounts,
+  assertStorageMatchesRows,
+  committed,
+  layeredImage,
+  ok,
+  rows,
+  waitFor,
+} from './layer-gc-support.ts';
 
 const needs = requires({ root: true, linux: true, commands: ['umoci', 'conmon'] });
-
-const sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-interface Made {
-  layout: string;
-  diffIds: Digest[];
-  chain: Digest[];
-}
-
-/** The busybox layout with one gzip layer per name added on top (a file /<name> in each). */
-function layeredImage(t: TestContext, names: string[]): Made {
-  const layout = join(tempDir(t), 'layout');
-  cpSync(busyboxImage().layout, layout, { recursive: true });
-  const blobPath = (d: string) => join(layout, 'blobs', 'sha256', d.slice(7));
-  const put = (b: Buffer, mediaType: string) => {
-    const digest = sha(b);
-    writeFileSync(blobPath(digest), b);
-    return { mediaType, digest, size: b.length };
-  };
-  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-  const manifest = JSON.parse(readFileSync(blobPath(index.manifests[0].digest), 'utf8'));
-  const config = JSON.parse(readFileSync(blobPath(manifest.config.digest), 'utf8'));
-  delete config.history;
-  for (const n of names) {
-    const tar = tarOf([{ name: n, data: `layer ${n}\n` }]);
-    manifest.layers.push(put(gzipSync(tar), 'application/vnd.oci.image.layer.v1.tar+gzip'));
-    config.rootfs.diff_ids.push(sha(tar));
-  }
-  manifest.config = put(Buffer.from(JSON.stringify(config)), 'application/vnd.oci.image.config.v1+json');
-  const m = put(Buffer.from(JSON.stringify(manifest)), 'application/vnd.oci.image.manifest.v1+json');
-  writeFileSync(
-    join(layout, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ ...m, annotations: index.manifests[0].annotations }] }),
-  );
-  return { layout, diffIds: config.rootfs.diff_ids, chain: chainIds(config.rootfs.diff_ids) };
-}
-
-interface Row {
-  key: string;
-  kind: string;
-  parent: string | null;
-  info: string;
-}
-
-function rows(d: TestDaemon): Row[] {
-  const db = new Database(join(d.root, 'brig.db'), { readonly: true, fileMustExist: true });
-  try {
-    return db
-      .prepare("SELECT key, kind, parent, info FROM snapshots WHERE driver = 'overlay' ORDER BY key")
-      .all() as Row[];
-  } finally {
-    db.close();
-  }
-}
-
-const committed = (d: TestDaemon) =>
-  rows(d)
-    .filter((r) => r.kind === 'committed')
-    .map((r) => r.key)
-    .sort();
-
-/** The numbered directories under the overlay snapshotter's root: exactly the rows' ids. */
-function assertStorageMatchesRows(d: TestDaemon): void {
-  const dir = join(d.root, 'snapshots', 'overlay', 'snapshots');
-  const onDisk = existsSync(dir) ? readdirSync(dir).sort() : [];
-  const ids = rows(d)
-    .map((r) => String((JSON.parse(r.info) as { id: number }).id))
-    .sort();
-  assert.deepEqual(onDisk, ids, 'a directory per row, none without one');
-}
-
-function assertNoMounts(d: TestDaemon): void {
-  const lines = readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => l.includes(d.root));
-  assert.deepEqual(lines, [], 'no mount under the root is left');
-}
-
-async function ok(d: TestDaemon, args: string[]): Promise<string> {
-  const r = await d.brig(args);
-  assert.equal(r.code, 0, `brig ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function waitFor(what: string, fn: () => boolean): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (fn()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 async function setup(t: TestContext) {
   const a = layeredImage(t, ['a1', 'a2']);

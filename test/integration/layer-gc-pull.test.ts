@@ -1,0 +1,134 @@
+/**
+ * The layer GC beside a pull in progress, with brigd, overlay snapshots and docker-registry on
+ * 127.0.0.1 (built daemon and CLI: `npm test` builds first). Image P (busybox + p1) is pulled
+ * through a proxy that holds back p1's blob; local image A (busybox + a1) shares the base layer.
+ * While the pull stands on the base (committed, p1 not yet arrived), `brig image rm A` removes
+ * only a1: the base stays for the pull, which then completes without unpacking the base again.
+ */
+import assert from 'node:assert/strict';
+import { createServer, request as httpRequest } from 'node:http';
+import { describe, type TestContext, test } from 'node:test';
+import { removeImage } from '../../src/client/images.ts';
+import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { brig, importLayout, startRegistry } from '../support/registry.ts';
+import { requires } from '../support/require.ts';
+import {
+  assertNoMounts,
+  assertStorageMatchesRows,
+  committed,
+  layeredImage,
+  ok,
+  rows,
+} from './layer-gc-support.ts';
+
+const needs = requires({ root: true, linux: true, commands: ['docker-registry', 'umoci', 'conmon'] });
+
+interface Progress {
+  id: string;
+  status: string;
+}
+
+async function apiPull(d: TestDaemon, reference: string, onProgress: (p: Progress) => Promise<void>) {
+  let result: Record<string, unknown> | undefined;
+  for await (const l of d.client.lines<{ progress?: Progress; result?: Record<string, unknown> }>(
+    'POST',
+    '/registry/pull',
+    { body: { reference } },
+  )) {
+    if (l.progress) await onProgress(l.progress);
+    if (l.result) result = l.result;
+  }
+  assert.ok(result, 'the stream ended with a result');
+  return result;
+}
+
+/** A proxy in front of the registry that forwards a GET of `held` only after `release()`. */
+async function holdProxy(t: TestContext, upstreamPort: number, held: string) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let forwarded = false;
+  const server = createServer(async (req, res) => {
+    const path = req.url ?? '/';
+    if (req.method === 'GET' && path.endsWith(held)) {
+      await gate;
+      forwarded = true;
+    }
+    const up = httpRequest(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path, headers: req.headers },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
+    up.on('error', () => {
+      res.writeHead(502);
+      res.end();
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        release();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  const a = server.address();
+  return {
+    host: `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
+    release: () => release(),
+    sent: () => forwarded,
+  };
+}
+
+describe('the layer GC beside a pull', needs, () => {
+  test('rm of an image sharing the base of a pull in progress leaves the base to the pull', async (t) => {
+    const a = layeredImage(t, ['a1']);
+    const p = layeredImage(t, ['p1']);
+    const base = a.chain[0]!;
+    const heldBlob = p.manifest.layers[1]!.digest;
+    const baseBlob = p.manifest.layers[0]!.digest;
+
+    const reg = await startRegistry(t);
+    const proxy = await holdProxy(t, reg.port, heldBlob);
+    const src = brig(t, { insecure: [reg.host] });
+    await src.registry.push(`${reg.host}/u/p:1`, await importLayout(src.content, p.layout));
+
+    const d = await startDaemon(t, {
+      config: { storage: { driver: 'overlay' }, registries: { insecure: [proxy.host] } },
+    });
+    await ok(d, ['image', 'import', a.layout, 'a:1']);
+    assert.equal(await ok(d, ['run', '--rm', 'a:1', '/bin/cat', '/a1']), 'layer a1\n');
+    assert.deepEqual(committed(d), [...a.chain].sort());
+    const baseRow = rows(d).find((r) => r.key === base);
+
+    let removedDuringPull = -1;
+    const result = await apiPull(d, `${proxy.host}/u/p:1`, async (pr) => {
+      if (pr.id === baseBlob && pr.status === 'unpacked' && removedDuringPull < 0) {
+        assert.equal(proxy.sent(), false, 'p1 is still held back');
+        removedDuringPull = (await removeImage(d.client, 'a:1')).layersRemoved;
+        assert.deepEqual(committed(d), [base], 'a1 went, the base the pull stands on stayed');
+        proxy.release();
+      }
+    });
+    assert.equal(removedDuringPull, 1);
+    assert.equal(result.chainId, p.chain[1]);
+    assert.deepEqual(committed(d), [...p.chain].sort());
+    assert.deepEqual(
+      rows(d).find((r) => r.key === base),
+      baseRow,
+      'the base was not unpacked again',
+    );
+    assert.equal(await ok(d, ['run', '--rm', `${proxy.host}/u/p:1`, '/bin/cat', '/p1']), 'layer p1\n');
+
+    const gone = await removeImage(d.client, `${proxy.host}/u/p:1`);
+    assert.equal(gone.layersRemoved, 2);
+    assert.deepEqual(rows(d), []);
+    assertStorageMatchesRows(d);
+    assertNoMounts(d);
+  });
+});
