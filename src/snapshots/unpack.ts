@@ -25,7 +25,9 @@
  * on it, nothing else protects it). `finish()` ends it successfully: the chain ids it used are
  * then never removed by another session's undo in this process (an image may now be recorded on
  * them); `undo()` ends it in failure, removing, newest first, the layers it committed that no
- * other session holds or finished with and that nothing has been built on.
+ * other session holds or finished with and that nothing has been built on. The layer GC (./gc.ts)
+ * removes a layer only through `removeLayerUnlessHeld`: under the same chain id lock, and never
+ * one a running session holds.
  *
  * `UnpackOptions.ready(i)` lets layer i wait until its blob is stored (a pull calls unpackLayers
  * before the downloads end); `onLayer` reports 'extracting' when a layer is applied and
