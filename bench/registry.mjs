@@ -205,7 +205,9 @@ for (let i = 0; i < ROUNDS; i++) {
       res.pullBrig.push(brigPull('pull', '--no-unpack', '-q', `${seed.host}/seed/debian:1`));
       brigPull('image', 'rm', `${seed.host}/seed/debian:1`);
       await settle();
-      res.pullBrigApi.push(await brigPull.api('/registry/pull', { reference: `${seed.host}/seed/debian:1`, unpack: false }));
+      res.pullBrigApi.push(
+        await brigPull.api('/registry/pull', { reference: `${seed.host}/seed/debian:1`, unpack: false }),
+      );
       brigPull('image', 'rm', `${seed.host}/seed/debian:1`);
     } else {
       res.pullSkopeo.push(
