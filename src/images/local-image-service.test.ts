@@ -92,6 +92,9 @@ test('rm refuses the last name of an image a container uses, unless forced', asy
   assert.deepEqual(forced.deleted, []);
   assert.equal(forced.blobsRemoved, 0, 'the container still needs the blobs');
   assert.deepEqual((await s.images.inspect(a.id)).names, []);
+  // unnamed and still in use: even forced, it is not deleted (the container could not start)
+  await assert.rejects(s.images.rm(a.id, { force: true }), (e) => isBrigError(e, 'ERR_IMAGE_IN_USE'));
+  assert.equal((await s.images.inspect(a.id)).id, a.id);
   // prune keeps it while the container exists
   assert.deepEqual((await s.images.prune({ all: true })).deleted, []);
   s.db.prepare('DELETE FROM containers').run();

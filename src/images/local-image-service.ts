@@ -782,6 +782,18 @@ export class LocalImageService implements ImageService {
         details: { containers: inUse },
       });
     }
+    // Forced, an image in use loses its names but stays (unnamed): a container's root is made
+    // from the image at each start, so deleting it would leave containers that cannot start.
+    if (last && inUse > 0 && targets.every(isDanglingName)) {
+      throw new BrigError(
+        'ERR_IMAGE_IN_USE',
+        `image ${id} has no name left and is used by ${inUse} container(s); it stays until they are removed`,
+        {
+          hint: 'Remove the containers that use it first (`brig ps -a`, `brig rm`); `brig image prune` then removes it.',
+          details: { containers: inUse },
+        },
+      );
+    }
     for (const n of targets) {
       const { gone } = this.records.removeName(n, inUse > 0);
       if (!isDanglingName(n)) untagged.push(n);

@@ -7,8 +7,8 @@
  *   - rm A removes only a1 and a2; rm B removes the rest; no snapshot directory, no mount is left;
  *   - a created (not started) container keeps its image (and so its chain): rm is refused, rm -f
  *     leaves the image unnamed with its chain, prune removes it once the container is gone;
- *   - a running container whose image is removed (rm -f of its last, unnamed record) keeps the
- *     chain under its root snapshot until the container is destroyed, then the chain goes;
+ *   - a running container keeps its image even when forced (the last, unnamed record is refused)
+ *     and so its chain; once the container is gone, prune removes image and chain;
  *   - layers nobody needs when brigd starts (image rows gone in a crash before the GC ran) are
  *     removed at start.
  * Snapshot rows are read from brig.db (read-only) while brigd runs.
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { inspectImage, pruneImages, removeImage } from '../../src/client/images.ts';
+import { isBrigError } from '../../src/errors/errors.ts';
 import { startDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
 import {
@@ -95,21 +96,23 @@ describe('layer snapshots are removed with the last image that needs them', need
     assertStorageMatchesRows(d);
   });
 
-  test('a running container keeps the chain of its removed image until it is destroyed', async (t) => {
+  test('a running container keeps its image and chain; once it is gone, prune removes both', async (t) => {
     const { a, b, d } = await setup(t);
     const id = (await ok(d, ['run', '-d', '--name', 'r1', 'b:1', '/bin/sleep', '600'])).trim();
     assert.ok(id.length > 0);
     const imageId = (await inspectImage(d.client, 'b:1')).id;
     await removeImage(d.client, 'b:1', { force: true }); // unnamed now
-    const gone = await removeImage(d.client, imageId, { force: true }); // its last record
-    assert.deepEqual(gone.deleted, [imageId]);
-    assert.equal(gone.layersRemoved, 0, 'the container stands on the chain');
+    // its last record is refused even forced: the container's root is made from it at each start
+    await assert.rejects(removeImage(d.client, imageId, { force: true }), (e) =>
+      isBrigError(e, 'ERR_IMAGE_IN_USE'),
+    );
     assert.ok(committed(d).includes(b.chain[1]!));
     assert.equal(await ok(d, ['exec', 'r1', '/bin/cat', '/b1']), 'layer b1\n');
 
     await ok(d, ['rm', '-f', 'r1']);
-    // image A still needs the base; B's own layer goes after the container's destroy
-    await waitFor("B's layer removed after the container", () => !committed(d).includes(b.chain[1]!));
+    const pruned = await pruneImages(d.client);
+    assert.deepEqual(pruned.deleted, [imageId]);
+    // image A still needs the base; B's own layer goes with its image
     assert.deepEqual(committed(d), [...a.chain].sort());
     assertStorageMatchesRows(d);
     assertNoMounts(d);
