@@ -1,0 +1,479 @@
+/**
+ * Pull unpacks layers as they arrive on the simulated FreeBSD host (docs/registries.md, "Pull";
+ * docs/freebsd.md): the built brigd with `--platform freebsd-simulated`, docker-registry on
+ * 127.0.0.1 serving an index with a linux/amd64 and a freebsd/amd64 entry (linux listed first):
+ *   - zfs: the host picks the freebsd entry; after `brig pull` each layer is a dataset of the
+ *     simulated host with its `@committed` snapshot, the second a clone of the first's snapshot;
+ *     `brig run --dry-run` plans one `zfs clone` of the top layer and nothing else of zfs, and a
+ *     run clones it without a new layer dataset or snapshot; `brig image rm` destroys them all;
+ *   - zfs: `--no-unpack` creates no dataset; a hostile layer fails the pull with its code and
+ *     leaves the simulated host's state (and its dataset directories) exactly as before;
+ *   - native (nullfs): the same, with the layers as directories and the container's root a
+ *     nullfs mount of its copy.
+ * Needs `npm run build` (dist/) and docker-registry; passes as root and (checked by hand) as a
+ * non-root user, whose brigd applies layers without chown.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { describe, type TestContext, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
+import type { Descriptor, Digest } from '../../src/content/store.ts';
+import type { DatasetState, HostState } from '../../src/platform/fake/host-state.ts';
+import { chainIds } from '../../src/snapshots/unpack.ts';
+import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { type Brig, brig, startRegistry, storeIndex } from '../support/registry.ts';
+import { requires } from '../support/require.ts';
+import { tarOf } from './layers-helpers.ts';
+
+const needs = requires({ commands: ['docker-registry'] });
+
+const sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+interface Layer {
+  desc: Descriptor;
+  diffId: Digest;
+  bytes: Buffer;
+}
+
+function layerOf(entries: Parameters<typeof tarOf>[0]): Layer {
+  const tar = tarOf(entries);
+  const gz = gzipSync(tar);
+  return {
+    desc: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(gz), size: gz.length },
+    diffId: sha(tar),
+    bytes: gz,
+  };
+}
+
+/** A FreeBSD-looking base: /bin/sh (ocijail checks that args[0] exists), /etc/passwd. */
+const base = () =>
+  layerOf([
+    { name: 'bin/', type: 'dir' },
+    { name: 'bin/sh', data: '#!fake\n', mode: 0o755 },
+    { name: 'etc/', type: 'dir' },
+    { name: 'etc/passwd', data: 'root:*:0:0::/root:/bin/sh\n' },
+  ]);
+const hello = () => layerOf([{ name: 'hello', data: 'hello from the freebsd layer\n' }]);
+const linuxOnly = () => layerOf([{ name: 'linux', data: 'the linux entry\n' }]);
+
+/** Stores a manifest of `layers` for `os`/amd64 in src's content store; returns its descriptor. */
+async function storeManifest(src: Brig, os: string, layers: Layer[]): Promise<Descriptor> {
+  for (const l of layers) {
+    if (!(await src.content.has(l.desc.digest as Digest)))
+      await src.content.ingest(l.bytes, { digest: l.desc.digest as Digest, size: l.bytes.length });
+  }
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os,
+      config: { Env: ['PATH=/bin:/usr/bin'], Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    }),
+  );
+  const configDesc = {
+    mediaType: 'application/vnd.oci.image.config.v1+json',
+    digest: sha(config),
+    size: config.length,
+  };
+  await src.content.ingest(config, { digest: configDesc.digest, size: config.length });
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: configDesc,
+      layers: layers.map((l) => l.desc),
+    }),
+  );
+  const d = {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: sha(manifest),
+    size: manifest.length,
+  };
+  await src.content.ingest(manifest, { digest: d.digest, size: manifest.length });
+  return { ...d, platform: { os, architecture: 'amd64' } } as Descriptor;
+}
+
+/** Pushes `ref` as an index: linux/amd64 (another layer) first, then freebsd/amd64 of `layers`. */
+async function pushIndex(src: Brig, ref: string, layers: Layer[]): Promise<void> {
+  const linux = await storeManifest(src, 'linux', [linuxOnly()]);
+  const freebsd = await storeManifest(src, 'freebsd', layers);
+  await src.registry.push(ref, await storeIndex(src.content, [linux, freebsd]));
+}
+
+interface Row {
+  key: string;
+  kind: string;
+  parent: string | null;
+  created_at: number;
+  labels: string;
+  info: string;
+}
+
+function snapshotRows(d: TestDaemon): Row[] {
+  const db = new Database(join(d.root, 'brig.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db
+      .prepare('SELECT key, kind, parent, created_at, labels, info FROM snapshots ORDER BY key')
+      .all() as Row[];
+  } finally {
+    db.close();
+  }
+}
+
+/** The simulated host's persisted state (without the allocation counters). */
+function hostState(d: TestDaemon): Omit<HostState, 'counters'> {
+  const { counters: _, ...rest } = JSON.parse(
+    readFileSync(join(d.root, 'freebsd-simulated', 'host.json'), 'utf8'),
+  ) as HostState;
+  return rest;
+}
+
+/** Datasets below zroot/brig, name -> [type, origin, readonly]. */
+function brigDatasets(d: TestDaemon): Record<string, [string, string | null, string | null]> {
+  const out: Record<string, [string, string | null, string | null]> = {};
+  for (const [name, ds] of Object.entries(hostState(d).datasets) as [string, DatasetState][]) {
+    if (!name.startsWith('zroot/brig/')) continue;
+    out[name] = [ds.type, ds.origin ?? null, ds.props.readonly ?? null];
+  }
+  return out;
+}
+
+const dsOf = (r: Row) => `zroot/brig/${(JSON.parse(r.info) as { id: number }).id}`;
+
+interface Progress {
+  id: string;
+  status: string;
+}
+
+/** POST /registry/pull, collecting progress; `onProgress` may await (the stream waits). */
+async function apiPull(
+  d: TestDaemon,
+  body: Record<string, unknown>,
+  onProgress?: (p: Progress) => Promise<void> | void,
+): Promise<{ progress: Progress[]; result: Record<string, unknown> }> {
+  const progress: Progress[] = [];
+  let result: Record<string, unknown> | undefined;
+  for await (const l of d.client.lines<{ progress?: Progress; result?: Record<string, unknown> }>(
+    'POST',
+    '/registry/pull',
+    { body },
+  )) {
+    if (l.progress) {
+      progress.push(l.progress);
+      await onProgress?.(l.progress);
+    }
+    if (l.result) result = l.result;
+  }
+  assert.ok(result, 'the stream ended with a result');
+  return { progress, result };
+}
+
+/**
+ * An HTTP proxy in front of the registry that forwards a GET of the blob `held` only once
+ * `release()` was called; `sent()` tells whether it was forwarded.
+ */
+async function holdProxy(
+  t: TestContext,
+  upstreamPort: number,
+  held: string,
+): Promise<{ host: string; release(): void; sent(): boolean }> {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let forwarded = false;
+  const server = createServer(async (req, res) => {
+    const path = req.url ?? '/';
+    if (req.method === 'GET' && path.endsWith(held)) {
+      await gate;
+      forwarded = true;
+    }
+    const up = httpRequest(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path, headers: req.headers },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
+    up.on('error', () => {
+      res.writeHead(502);
+      res.end();
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        release();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  const a = server.address();
+  return {
+    host: `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
+    release: () => release(),
+    sent: () => forwarded,
+  };
+}
+
+async function setup(t: TestContext, opts: { storage?: 'native'; hold?: string } = {}) {
+  const reg = await startRegistry(t);
+  const src = brig(t, { insecure: [reg.host] });
+  const proxy = opts.hold ? await holdProxy(t, reg.port, opts.hold) : undefined;
+  const pullHost = proxy?.host ?? reg.host;
+  const d = await startDaemon(t, {
+    platform: 'freebsd-simulated',
+    config: {
+      registries: { insecure: [pullHost] },
+      ...(opts.storage ? { storage: { driver: opts.storage } } : {}),
+    },
+  });
+  const ok = async (args: string[]) => {
+    const r = await d.brig(args);
+    assert.equal(r.code, 0, `brig ${args.join(' ')}: ${r.stderr}`);
+    return r;
+  };
+  return { reg, src, d, ok, proxy, pullHost };
+}
+
+describe('pull on the simulated FreeBSD host', needs, () => {
+  test('zfs: the freebsd entry is unpacked as datasets and snapshots; run reuses them; image rm destroys them', async (t) => {
+    const { reg, src, d, ok } = await setup(t);
+    const layers = [base(), hello()];
+    const name = `${reg.host}/fbsd/two:1`;
+    await pushIndex(src, name, layers);
+    const before = brigDatasets(d);
+    assert.deepEqual(before, {});
+
+    const pulled = await ok(['pull', name]);
+    assert.match(pulled.stderr, new RegExp(`${layers[1]!.desc.digest.slice(7, 19)}: Pull complete`));
+    const inspect = JSON.parse((await ok(['image', 'inspect', name])).stdout) as unknown;
+    assert.match(JSON.stringify(inspect), /"os":"freebsd"/);
+
+    // the chain, committed: rows named by chain id, each a dataset with its @committed snapshot
+    const chain = chainIds(layers.map((l) => l.diffId));
+    const rows = snapshotRows(d);
+    assert.deepEqual(
+      rows.map((r) => [r.key, r.kind, r.parent]),
+      [
+        [chain[0], 'committed', null],
+        [chain[1], 'committed', chain[0]],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+    const byKey = new Map(rows.map((r) => [r.key, r]));
+    const l0 = dsOf(byKey.get(chain[0]!)!);
+    const l1 = dsOf(byKey.get(chain[1]!)!);
+    assert.deepEqual(brigDatasets(d), {
+      [l0]: ['filesystem', null, 'on'],
+      [`${l0}@committed`]: ['snapshot', null, null],
+      [l1]: ['filesystem', `${l0}@committed`, 'on'],
+      [`${l1}@committed`]: ['snapshot', null, null],
+    });
+    // the top layer's dataset holds the whole tree (the clone started from layer 0's snapshot)
+    const mp1 = (JSON.parse(byKey.get(chain[1]!)!.info) as { mountpoint: string }).mountpoint;
+    assert.equal(readFileSync(join(mp1, 'hello'), 'utf8'), 'hello from the freebsd layer\n');
+    assert.equal(readFileSync(join(mp1, 'bin', 'sh'), 'utf8'), '#!fake\n');
+    assert.equal(existsSync(join(mp1, 'linux')), false, 'the linux entry was not pulled');
+
+    // a dry run plans a clone of the top layer, and no other zfs command that writes
+    const hostBefore = readFileSync(join(d.root, 'freebsd-simulated', 'host.json'), 'utf8');
+    const plan = (await ok(['run', '--dry-run', name, '/bin/sh', '-c', 'serve'])).stdout;
+    const zfs = plan.split('\n').filter((l) => /^zfs (create|clone|snapshot|destroy|set) /.test(l));
+    assert.equal(zfs.length, 1, plan);
+    assert.match(zfs[0]!, new RegExp(`^zfs clone ${l1}@committed zroot/brig/\\d+$`));
+    assert.equal(readFileSync(join(d.root, 'freebsd-simulated', 'host.json'), 'utf8'), hostBefore);
+    assert.deepEqual(snapshotRows(d), rows);
+
+    // a run on the simulated host: one clone of the top layer; the layers are the same rows
+    const id = (await ok(['run', '-d', '--name', 'web', name, '/bin/sh', '-c', 'serve'])).stdout.trim();
+    const running = snapshotRows(d);
+    assert.deepEqual(
+      running.filter((r) => r.kind === 'committed'),
+      rows,
+    );
+    const own = running.filter((r) => r.kind !== 'committed');
+    assert.equal(own.length, 1);
+    assert.equal(own[0]!.parent, chain[1]);
+    const ctr = dsOf(own[0]!);
+    assert.deepEqual(brigDatasets(d), {
+      [l0]: ['filesystem', null, 'on'],
+      [`${l0}@committed`]: ['snapshot', null, null],
+      [l1]: ['filesystem', `${l0}@committed`, 'on'],
+      [`${l1}@committed`]: ['snapshot', null, null],
+      [ctr]: ['filesystem', `${l1}@committed`, null],
+    });
+    assert.ok(Object.values(hostState(d).jails).some((j) => j.name === id));
+    await ok(['rm', '-f', 'web']);
+    assert.deepEqual(snapshotRows(d), rows);
+
+    // image rm: the layer GC destroys both layers (top first: a snapshot with clones cannot go)
+    await ok(['image', 'rm', name]);
+    assert.deepEqual(snapshotRows(d), []);
+    assert.deepEqual(brigDatasets(d), {});
+    assert.deepEqual(readdirSync(join(d.root, 'zfs')), []);
+    assert.deepEqual(readdirSync(join(d.root, 'freebsd-simulated', 'zfs-content')), []);
+  });
+
+  test('zfs: layer 0 is a committed dataset while the top layer is still held back by the registry', async (t) => {
+    const layers = [base(), hello()];
+    const held = layers[1]!.desc.digest;
+    const { reg, src, d, proxy, pullHost } = await setup(t, { hold: held });
+    await pushIndex(src, `${reg.host}/fbsd/two:1`, layers);
+    const chain = chainIds(layers.map((l) => l.diffId));
+
+    let sawFirst = false;
+    const { result } = await apiPull(d, { reference: `${pullHost}/fbsd/two:1` }, (p) => {
+      if (p.id !== layers[0]!.desc.digest || p.status !== 'unpacked') return;
+      sawFirst = true;
+      assert.equal(proxy!.sent(), false, 'the top layer has not been sent yet');
+      const rows = snapshotRows(d);
+      assert.deepEqual(
+        rows.map((r) => [r.key, r.kind]),
+        [[chain[0], 'committed']],
+      );
+      const l0 = dsOf(rows[0]!);
+      assert.deepEqual(brigDatasets(d), {
+        [l0]: ['filesystem', null, 'on'],
+        [`${l0}@committed`]: ['snapshot', null, null],
+      });
+      proxy!.release();
+    });
+    assert.ok(sawFirst);
+    assert.equal(result.platform, 'freebsd/amd64');
+    assert.equal(result.chainId, chain[1]);
+    assert.equal(Object.keys(brigDatasets(d)).length, 4);
+  });
+
+  test('zfs: --no-unpack creates no dataset; the first run unpacks', async (t) => {
+    const { reg, src, d, ok } = await setup(t);
+    const layers = [base(), hello()];
+    const name = `${reg.host}/fbsd/two:1`;
+    await pushIndex(src, name, layers);
+    const start = hostState(d);
+
+    const r = await ok(['pull', '--no-unpack', name]);
+    assert.doesNotMatch(r.stderr, /Extracting|Pull complete/);
+    assert.deepEqual(snapshotRows(d), []);
+    assert.deepEqual(hostState(d), start);
+    const api = await apiPull(d, { reference: name, unpack: false });
+    assert.equal(api.result.unpacked, false);
+    assert.equal(api.result.platform, 'freebsd/amd64');
+    assert.deepEqual(hostState(d), start);
+
+    await ok(['run', '-d', '--name', 'web', name, '/bin/sh']);
+    assert.deepEqual(
+      snapshotRows(d)
+        .filter((s) => s.kind === 'committed')
+        .map((s) => s.key),
+      chainIds(layers.map((l) => l.diffId)).sort(),
+    );
+    await ok(['rm', '-f', 'web']);
+  });
+
+  test('zfs: a hostile layer fails the pull with its code and leaves the host as it was', async (t) => {
+    const { reg, src, d } = await setup(t);
+    const hostile = layerOf([
+      { name: 'ok', data: 'fine' },
+      { name: '../sentinel/pwned', data: 'x' },
+    ]);
+    const name = `${reg.host}/fbsd/hostile:1`;
+    await pushIndex(src, name, [base(), hostile]);
+    const start = hostState(d);
+
+    await assert.rejects(apiPull(d, { reference: name }), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'ERR_LAYER_UNSAFE_PATH');
+      return true;
+    });
+    // the base layer this pull committed (a dataset and its snapshot) was destroyed again
+    assert.deepEqual(hostState(d), start);
+    assert.deepEqual(snapshotRows(d), []);
+    assert.deepEqual(readdirSync(join(d.root, 'zfs')), []);
+    assert.deepEqual(readdirSync(join(d.root, 'freebsd-simulated', 'zfs-content')), []);
+    assert.deepEqual(JSON.parse((await d.brig(['images', '--json'])).stdout), []);
+
+    const cli = await d.brig(['pull', name]);
+    assert.equal(cli.code, 125);
+    assert.deepEqual(hostState(d), start);
+  });
+
+  test('native (nullfs): layers are directories, run mounts its copy with nullfs, image rm removes them', async (t) => {
+    const { reg, src, d, ok } = await setup(t, { storage: 'native' });
+    const layers = [base(), hello()];
+    const name = `${reg.host}/fbsd/two:1`;
+    await pushIndex(src, name, layers);
+    const start = hostState(d);
+    const snapDir = join(d.root, 'snapshots', 'native', 'snapshots');
+    const dirs = () => (existsSync(snapDir) ? readdirSync(snapDir).sort() : []);
+    const unsafe = (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'ERR_LAYER_UNSAFE_PATH');
+      return true;
+    };
+
+    // hostile on top of a new base: the base this pull committed goes again (row and directory)
+    const hostile = layerOf([{ name: '../sentinel/pwned', data: 'x' }]);
+    await pushIndex(src, `${reg.host}/fbsd/hostile:1`, [base(), hostile]);
+    await assert.rejects(apiPull(d, { reference: `${reg.host}/fbsd/hostile:1` }), unsafe);
+    assert.deepEqual(snapshotRows(d), []);
+    assert.deepEqual(dirs(), []);
+    assert.deepEqual(hostState(d), start);
+
+    const { result } = await apiPull(d, { reference: name });
+    assert.equal(result.platform, 'freebsd/amd64');
+    const chain = chainIds(layers.map((l) => l.diffId));
+    assert.equal(result.chainId, chain[1]);
+    const rows = snapshotRows(d);
+    assert.deepEqual(
+      rows.map((r) => [r.key, r.kind, r.parent]),
+      [
+        [chain[0], 'committed', null],
+        [chain[1], 'committed', chain[0]],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+    const top = (JSON.parse(rows.find((r) => r.key === chain[1])!.info) as { id: number }).id;
+    assert.equal(
+      readFileSync(join(snapDir, String(top), 'fs', 'hello'), 'utf8'),
+      'hello from the freebsd layer\n',
+    );
+    assert.ok(existsSync(join(snapDir, String(top), 'fs', 'bin', 'sh')));
+    // the simulated host saw nothing: no dataset, no mount
+    assert.deepEqual(hostState(d), start);
+
+    // hostile above the pulled chain: the shared layers stay, nothing else is left
+    await pushIndex(src, `${reg.host}/fbsd/hostile:2`, [base(), hello(), hostile]);
+    const dirsBefore = dirs();
+    await assert.rejects(apiPull(d, { reference: `${reg.host}/fbsd/hostile:2` }), unsafe);
+    assert.deepEqual(snapshotRows(d), rows);
+    assert.deepEqual(dirs(), dirsBefore);
+    assert.deepEqual(hostState(d), start);
+
+    // run: the container's copy is nullfs-mounted on the simulated host; the layers are reused
+    const id = (await ok(['run', '-d', '--name', 'web', name, '/bin/sh'])).stdout.trim();
+    const running = snapshotRows(d);
+    assert.deepEqual(
+      running.filter((r) => r.kind === 'committed'),
+      rows,
+    );
+    const own = running.filter((r) => r.kind !== 'committed');
+    assert.equal(own.length, 1);
+    assert.equal(own[0]!.parent, chain[1]);
+    const ownDir = join(snapDir, String((JSON.parse(own[0]!.info) as { id: number }).id), 'fs');
+    assert.ok(
+      hostState(d).mounts.some(
+        (m) => m.fstype === 'nullfs' && m.source === ownDir && m.target.endsWith(`${id}/rootfs`),
+      ),
+      JSON.stringify(hostState(d).mounts),
+    );
+    await ok(['rm', '-f', 'web']);
+
+    await ok(['image', 'rm', name]);
+    assert.deepEqual(snapshotRows(d), []);
+    assert.deepEqual(dirs(), []);
+    assert.deepEqual(hostState(d), start);
+  });
+});
