@@ -215,7 +215,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
         events,
         platform: made.platform,
         images: imageSource(services.images),
-        rootfs: snapshotRootfs(storage.snapshotter, services.content, (src, o) => applyLayer(src, o)),
+        // a brigd that is not root (freebsd-simulated) applies layers without chown, as pull does
+        rootfs: snapshotRootfs(storage.snapshotter, services.content, (src, o) =>
+          applyLayer(src, { unprivileged: process.getuid?.() !== 0, ...o }),
+        ),
         mounts: volumeMounts(services.volumes),
         grant: (image, spec, id) => privileges.grant(image, spec, id),
         privileges: {
