@@ -6,6 +6,7 @@
  *     simulated host with its `@committed` snapshot, the second a clone of the first's snapshot;
  *     `brig run --dry-run` plans one `zfs clone` of the top layer and nothing else of zfs, and a
  *     run clones it without a new layer dataset or snapshot; `brig image rm` destroys them all;
+ *   - zfs: layer 0's dataset and snapshot exist while a proxy still holds back the top layer;
  *   - zfs: `--no-unpack` creates no dataset; a hostile layer fails the pull with its code and
  *     leaves the simulated host's state (and its dataset directories) exactly as before;
  *   - native (nullfs): the same, with the layers as directories and the container's root a
