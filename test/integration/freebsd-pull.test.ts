@@ -7,6 +7,7 @@
  *     `brig run --dry-run` plans one `zfs clone` of the top layer and nothing else of zfs, and a
  *     run clones it without a new layer dataset or snapshot; `brig image rm` destroys them all;
  *   - zfs: layer 0's dataset and snapshot exist while a proxy still holds back the top layer;
+ *   - zfs: two pulls sharing a base make its dataset once;
  *   - zfs: `--no-unpack` creates no dataset; a hostile layer fails the pull with its code and
  *     leaves the simulated host's state (and its dataset directories) exactly as before;
  *   - native (nullfs): the same, with the layers as directories and the container's root a
@@ -314,7 +315,12 @@ describe('pull on the simulated FreeBSD host', needs, () => {
     assert.deepEqual(snapshotRows(d), rows);
 
     // image rm: the layer GC destroys both layers (top first: a snapshot with clones cannot go)
-    await ok(['image', 'rm', name]);
+    const rm = await d.client.request<{ layersRemoved: number; bytesReclaimed: number }>(
+      'DELETE',
+      `/images/${encodeURIComponent(name)}`,
+    );
+    assert.equal(rm.layersRemoved, 2);
+    assert.ok(rm.bytesReclaimed > 0);
     assert.deepEqual(snapshotRows(d), []);
     assert.deepEqual(brigDatasets(d), {});
     assert.deepEqual(readdirSync(join(d.root, 'zfs')), []);
@@ -349,6 +355,36 @@ describe('pull on the simulated FreeBSD host', needs, () => {
     assert.equal(result.platform, 'freebsd/amd64');
     assert.equal(result.chainId, chain[1]);
     assert.equal(Object.keys(brigDatasets(d)).length, 4);
+  });
+
+  test('zfs: concurrent pulls sharing a base layer make its dataset once', async (t) => {
+    const { reg, src, d } = await setup(t);
+    const b = base();
+    const x = layerOf([{ name: 'x', data: 'x' }]);
+    const y = layerOf([{ name: 'y', data: 'y' }]);
+    await pushIndex(src, `${reg.host}/fbsd/x:1`, [b, x]);
+    await pushIndex(src, `${reg.host}/fbsd/y:1`, [b, y]);
+    const [rx, ry] = await Promise.all([
+      apiPull(d, { reference: `${reg.host}/fbsd/x:1` }),
+      apiPull(d, { reference: `${reg.host}/fbsd/y:1` }),
+    ]);
+    const extracting = [...rx.progress, ...ry.progress].filter(
+      (p) => p.id === b.desc.digest && p.status === 'extracting',
+    );
+    assert.equal(extracting.length, 1);
+    const cx = chainIds([b.diffId, x.diffId]);
+    const cy = chainIds([b.diffId, y.diffId]);
+    const rows = new Map(snapshotRows(d).map((r) => [r.key, r]));
+    assert.deepEqual([...rows.keys()].sort(), [cx[0], cx[1], cy[1]].sort());
+    const l0 = dsOf(rows.get(cx[0]!)!);
+    assert.deepEqual(brigDatasets(d), {
+      [l0]: ['filesystem', null, 'on'],
+      [`${l0}@committed`]: ['snapshot', null, null],
+      [dsOf(rows.get(cx[1]!)!)]: ['filesystem', `${l0}@committed`, 'on'],
+      [`${dsOf(rows.get(cx[1]!)!)}@committed`]: ['snapshot', null, null],
+      [dsOf(rows.get(cy[1]!)!)]: ['filesystem', `${l0}@committed`, 'on'],
+      [`${dsOf(rows.get(cy[1]!)!)}@committed`]: ['snapshot', null, null],
+    });
   });
 
   test('zfs: --no-unpack creates no dataset; the first run unpacks', async (t) => {
