@@ -7,6 +7,7 @@
  *     `brig run --dry-run` plans one `zfs clone` of the top layer and nothing else of zfs, and a
  *     run clones it without a new layer dataset or snapshot; `brig image rm` destroys them all;
  *   - zfs: layer 0's dataset and snapshot exist while a proxy still holds back the top layer;
+ *   - zfs: brigd killed mid-pull leaves rows and datasets agreeing; the next pull reuses layer 0;
  *   - zfs: two pulls sharing a base make its dataset once;
  *   - zfs: `--no-unpack` creates no dataset; a hostile layer fails the pull with its code and
  *     leaves the simulated host's state (and its dataset directories) exactly as before;
@@ -354,6 +355,44 @@ describe('pull on the simulated FreeBSD host', needs, () => {
     assert.ok(sawFirst);
     assert.equal(result.platform, 'freebsd/amd64');
     assert.equal(result.chainId, chain[1]);
+    assert.equal(Object.keys(brigDatasets(d)).length, 4);
+  });
+
+  test('zfs: brigd killed mid-pull: every dataset has its row after the restart, and the next pull reuses layer 0', async (t) => {
+    const layers = [base(), hello()];
+    const held = layers[1]!.desc.digest;
+    const { reg, src, d, proxy, pullHost } = await setup(t, { hold: held });
+    await pushIndex(src, `${reg.host}/fbsd/two:1`, layers);
+    const chain = chainIds(layers.map((l) => l.diffId));
+    const ref = `${pullHost}/fbsd/two:1`;
+
+    const killed = apiPull(d, { reference: ref }, async (p) => {
+      if (p.id === layers[0]!.desc.digest && p.status === 'unpacked') await d.stop('SIGKILL');
+    });
+    await assert.rejects(killed);
+    await d.restart();
+    // the datasets below zroot/brig and the rows name each other (cleanup and the layer sweep ran)
+    const rows = snapshotRows(d);
+    const named = new Set(rows.map(dsOf));
+    for (const [ds, [type]] of Object.entries(brigDatasets(d)))
+      if (type === 'filesystem') assert.ok(named.has(ds), `${ds} has a row`);
+    for (const r of rows) assert.ok(brigDatasets(d)[dsOf(r)], `${r.key}'s dataset exists`);
+    // a lease still holds the killed pull's config: layer 0 stays, committed
+    assert.deepEqual(
+      rows.map((r) => [r.key, r.kind]),
+      [[chain[0], 'committed']],
+    );
+
+    proxy!.release();
+    const { progress, result } = await apiPull(d, { reference: ref });
+    assert.equal(result.chainId, chain[1]);
+    assert.ok(!progress.some((p) => p.id === layers[0]!.desc.digest && p.status === 'extracting'));
+    const after = snapshotRows(d);
+    assert.deepEqual(
+      after.find((r) => r.key === chain[0]),
+      rows[0],
+      'layer 0 is the very row made before the kill',
+    );
     assert.equal(Object.keys(brigDatasets(d)).length, 4);
   });
 
