@@ -169,6 +169,11 @@ export function register(program: Command, ctx: CliContext): void {
           const r = await removeImage(ctx.client(), n, { force: o.force === true });
           for (const u of r.untagged) process.stdout.write(`Untagged: ${u}\n`);
           for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
+          if (r.blobsRemoved || r.layersRemoved) {
+            process.stdout.write(
+              `Reclaimed: ${formatSize(r.bytesReclaimed)} (${r.blobsRemoved} blobs, ${r.layersRemoved} layer snapshots)\n`,
+            );
+          }
         } catch (e) {
           if (!isBrigError(e) || names.length === 1) throw e;
           process.stderr.write(`Error: ${e.message}\n`);
