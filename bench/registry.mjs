@@ -2,7 +2,7 @@
 // Registry benchmark: brig vs skopeo, pull and push of the Debian fixture image against a local
 // docker-registry (plain HTTP on 127.0.0.1), everything on a tmpfs mounted for the run.
 //   node bench/registry.mjs [ROUNDS]         (root; results are printed, copy them to README.md)
-// brig is measured as a user sees it: `brig pull` / `brig push` (dist/brig.mjs, built first) against
+// brig is measured as a user sees it: `brig pull` / `brig push` (dist/brig.cjs, built first) against
 // a running brigd whose root is on the tmpfs; a pull lands in its content store without unpacking
 // (and records the image). Between pull rounds the image is removed (`brig image rm`, whose GC
 // deletes the blobs), untimed. skopeo: `skopeo copy docker://… oci:DIR` and back.
@@ -26,7 +26,7 @@ if (!existsSync(join(LAYOUT, 'index.json'))) {
 }
 
 execFileSync('npm', ['run', 'build'], { cwd: PROJECT, stdio: 'ignore' });
-const BRIG = join(PROJECT, 'dist/brig.mjs');
+const BRIG = join(PROJECT, 'dist/brig.cjs'); // the installed `brig`
 const BRIGD = join(PROJECT, 'dist/brigd.mjs');
 
 const tmp = mkdtempSync('/tmp/brig-bench-registry-');
