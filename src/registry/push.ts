@@ -47,6 +47,12 @@ export interface PushOptions {
   /** Merge a single manifest into an index at the tag (default true). */
   mergeIndex?: boolean;
   onProgress?: ProgressFn;
+  /**
+   * Called as the push passes each step (`manifest read`, `layer exists?`, `layer session`,
+   * `layer first byte`, `layer uploaded`, the same for `config`, `config read`, `tag read`,
+   * `manifest put`): the route logs the times (debug).
+   */
+  onStep?: (step: string) => void;
 }
 
 export interface PushResult {
@@ -65,6 +71,7 @@ interface Ctx {
   content: ContentStore;
   opts: PushOptions;
   progress: ProgressFn;
+  step: (s: string) => void;
   uploaded: number;
 }
 
@@ -83,6 +90,7 @@ export async function push(
     content,
     opts: { ...opts, mountFrom },
     progress: opts.onProgress ?? (() => {}),
+    step: opts.onStep ?? (() => {}),
     uploaded: 0,
   };
   const name = formatReference(dest);
@@ -127,7 +135,10 @@ export async function push(
   // the tag's current content is looked up while the blobs go up (an index there is merged)
   const remoteP =
     tag !== undefined && opts.mergeIndex !== false
-      ? repo.getManifest(tag, { allowMissing: true })
+      ? repo.getManifest(tag, { allowMissing: true }).then((m) => {
+          ctx.step('tag read');
+          return m;
+        })
       : Promise.resolve(undefined);
   remoteP.catch(() => {}); // awaited below; never an unhandled rejection
   const { platform, bytes } = await pushManifestTree(ctx, target, { putByDigest: false });
@@ -151,6 +162,7 @@ export async function push(
     };
   }
   await repo.putManifest(tag ?? target.digest, bytes, target.mediaType);
+  ctx.step('manifest put');
   return {
     reference: name,
     digest: target.digest,
@@ -208,11 +220,13 @@ async function pushManifestTree(
 ): Promise<{ platform: Platform; bytes: Buffer }> {
   const bytes = await ctx.content.readBytes(desc.digest, { verify: true });
   const manifest = parseManifest(parseJson(bytes, `manifest ${desc.digest}`), { mediaType: desc.mediaType });
+  ctx.step('manifest read');
   // the config (read for the platform) is read and checked while the blobs go up; the manifest
   // is not pushed unless it is valid
-  const configP = ctx.content
-    .readBytes(manifest.config.digest, { verify: true })
-    .then((b) => parseConfig(parseJson(b, `config ${manifest.config.digest}`)));
+  const configP = ctx.content.readBytes(manifest.config.digest, { verify: true }).then((b) => {
+    ctx.step('config read');
+    return parseConfig(parseJson(b, `config ${manifest.config.digest}`));
+  });
   configP.catch(() => {}); // awaited below; never an unhandled rejection
   const blobs: { desc: Descriptor; kind: 'config' | 'layer' }[] = [
     ...manifest.layers.map((d) => ({ desc: d, kind: 'layer' as const })),
@@ -220,15 +234,31 @@ async function pushManifestTree(
   ];
   for (const b of blobs)
     ctx.progress({ id: b.desc.digest, kind: b.kind, status: 'waiting', current: 0, total: b.desc.size });
+  // The config's requests wait until every layer's upload has begun (or the layer turned out to be
+  // there): the registry then answers the layers' HEAD and POST sooner, and the small config goes
+  // up while the layers do.
+  const layerStarted: { resolve: () => void }[] = [];
+  const layersStarted = Promise.all(
+    manifest.layers.map(
+      () =>
+        new Promise<void>((resolve) => {
+          layerStarted.push({ resolve });
+        }),
+    ),
+  );
   let next = 0;
   let failed: unknown;
   const worker = async () => {
     while (next < blobs.length && failed === undefined) {
-      const b = blobs[next++]!;
+      const i = next++;
+      const b = blobs[i]!;
       try {
-        await pushBlob(ctx, b.desc, b.kind);
+        if (b.kind === 'config') await layersStarted;
+        if (failed === undefined) await pushBlob(ctx, b.desc, b.kind, layerStarted[i]?.resolve);
       } catch (e) {
         failed ??= e;
+      } finally {
+        layerStarted[i]?.resolve();
       }
     }
   };
@@ -246,8 +276,14 @@ async function pushManifestTree(
   return { platform, bytes };
 }
 
-async function pushBlob(ctx: Ctx, desc: Descriptor, kind: 'config' | 'layer'): Promise<void> {
-  const { repo, content, progress } = ctx;
+/** `started` is called when the blob's bytes begin to go up (not when it is there already). */
+async function pushBlob(
+  ctx: Ctx,
+  desc: Descriptor,
+  kind: 'config' | 'layer',
+  started?: () => void,
+): Promise<void> {
+  const { repo, content, progress, step } = ctx;
   const total = desc.size;
   const info = await content.info(desc.digest);
   if (info.size !== total) {
@@ -269,6 +305,7 @@ async function pushBlob(ctx: Ctx, desc: Descriptor, kind: 'config' | 'layer'): P
   let exists: boolean;
   try {
     exists = await repo.hasBlob(desc.digest);
+    step(`${kind} exists?`);
   } catch (e) {
     await cancelEarly();
     throw e;
@@ -279,6 +316,7 @@ async function pushBlob(ctx: Ctx, desc: Descriptor, kind: 'config' | 'layer'): P
     return;
   }
   let session: { mounted: true } | { mounted: false; location: string } | undefined = await early;
+  step(`${kind} session`);
   for (const from of ctx.opts.mountFrom ?? []) {
     session = await repo.startUpload(desc.digest, from);
     if (session.mounted) {
@@ -299,10 +337,13 @@ async function pushBlob(ctx: Ctx, desc: Descriptor, kind: 'config' | 'layer'): P
         s.location,
         { digest: desc.digest, size: total },
         // straight from the blob file, in 1 MiB reads (the store's reader uses 64 KiB)
-        (start, end) =>
-          end > start
+        (start, end) => {
+          step(`${kind} first byte`);
+          started?.();
+          return end > start
             ? createReadStream(content.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 1 << 20 })
-            : Readable.from([]),
+            : Readable.from([]);
+        },
         {
           chunkSize: ctx.opts.chunkSize ?? 0,
           onBytes: (n) => {
@@ -312,6 +353,7 @@ async function pushBlob(ctx: Ctx, desc: Descriptor, kind: 'config' | 'layer'): P
         },
       );
       ctx.uploaded += total;
+      step(`${kind} uploaded`);
       progress({ id: desc.digest, kind, status: 'done', current: total, total });
       return;
     } catch (e) {

@@ -120,12 +120,19 @@ export function register(r: Router, s: Services): void {
   });
 
   r.post('/registry/push', async (req) => {
+    // milliseconds from here to each step, logged (debug) when the push ends
+    const t0 = performance.now();
+    const ms: Record<string, number> = {};
+    const step = (k: string) => {
+      ms[k] ??= Math.round((performance.now() - t0) * 10) / 10;
+    };
     const body = await req.json<{ image?: unknown }>();
     const reg = registry();
     const images = need(s.images, 'the image service');
     const dest = reg.parse(str(body.image, 'image'));
     const name = formatReference(dest);
     const image = await images.inspect(name);
+    step('image found');
     // other names of the same image on the same registry: blobs can be mounted from there
     const mountFrom = image.names.flatMap((n) => {
       try {
@@ -136,7 +143,9 @@ export function register(r: Router, s: Services): void {
       }
     });
     return streamed(req, async (progress) => {
-      const pushed = await reg.push(dest, image.target, { mountFrom, onProgress: progress });
+      const pushed = await reg.push(dest, image.target, { mountFrom, onProgress: progress, onStep: step });
+      step('pushed');
+      s.log('debug', 'image pushed', { name, digest: pushed.digest, ms });
       s.events.emit('image', 'push', image.id, { name, digest: pushed.digest });
       return {
         name,
