@@ -37,14 +37,22 @@ const [cli] = await Promise.all([
     metafile: true,
   }),
   build({ ...common, entryPoints: ['src/daemon/main.ts'], outfile: 'dist/brigd.mjs' }),
-  // the installed `brig`: a CommonJS entry (node starts it ~4 ms sooner than an ES module) holding
-  // the fast paths of run, push and pull; anything else imports dist/brig-full.mjs (src/cli/main-cjs.ts)
+  // the installed `brig`: a small CommonJS entry (node starts it ~4 ms sooner than an ES module)
+  // that requires the fast paths of run, push and pull (dist/brig-fast.cjs) and imports
+  // dist/brig-full.mjs for anything else (src/cli/main-cjs.ts)
   build({
     ...common,
     entryPoints: ['src/cli/main-cjs.ts'],
     outfile: 'dist/brig.cjs',
     format: 'cjs',
     banner: { js: '#!/usr/bin/env node' },
+  }),
+  build({
+    ...common,
+    entryPoints: ['src/cli/fast-paths.ts'],
+    outfile: 'dist/brig-fast.cjs',
+    format: 'cjs',
+    banner: {},
   }),
 ]);
 const written = new Set(Object.keys(cli.metafile.outputs).map((p) => basename(p)));

@@ -9,7 +9,7 @@ import { build } from 'esbuild';
 
 test('the CLI bundle imports nothing that touches brigd state', async () => {
   const r = await build({
-    entryPoints: ['src/cli/main.ts', 'src/cli/main-cjs.ts'],
+    entryPoints: ['src/cli/main.ts', 'src/cli/main-cjs.ts', 'src/cli/fast-paths.ts'],
     bundle: true,
     platform: 'node',
     format: 'esm',

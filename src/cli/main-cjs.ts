@@ -2,8 +2,8 @@
  * The installed `brig`: dist/brig.cjs, a CommonJS bundle (node loads a CommonJS entry ~4 ms
  * sooner than an ES module one; bench/README.md, "CLI start-up"). It dispatches exactly as
  * main.ts (dist/brig.mjs) does: `--version` alone is answered here; `run`, `push` and `pull` in
- * their common forms run from this bundle (./commands/run-fast.ts, ./commands/registry-fast.ts,
- * evaluated only when used); everything else imports the ES module program beside this file
+ * their common forms run from the CommonJS bundle dist/brig-fast.cjs (./fast-paths.ts), required
+ * only for these verbs; everything else imports the ES module program beside this file
  * (dist/brig-full.mjs, ./via-program.ts). Same output, same exit statuses (test/e2e/
  * cli-entry.test.ts runs both entries side by side).
  */
@@ -24,12 +24,17 @@ if (isVersion(args)) {
         typeof import('./via-program.ts')
       >
     ).then((m) => m.viaProgram(process.argv));
+  const fast = (): typeof import('./fast-paths.ts') => require(join(__dirname, 'brig-fast.cjs'));
   const v = verb(args);
   settle(
     v === 'run'
-      ? import('./commands/run-fast.ts').then((f) => f.runFast(args) ?? viaProgram())
+      ? fast()
+          .runFast(args)
+          .then((c) => c ?? viaProgram())
       : v === 'push' || v === 'pull'
-        ? import('./commands/registry-fast.ts').then((f) => f.registryFast(args) ?? viaProgram())
+        ? fast()
+            .registryFast(args)
+            .then((c) => c ?? viaProgram())
         : viaProgram(),
   );
 }
