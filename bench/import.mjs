@@ -62,7 +62,7 @@ try {
   delete env.NODE_EXTRA_CA_CERTS;
 
   const brigd = join(here, '../dist/brigd.mjs');
-  const brig = join(here, '../dist/brig.mjs');
+  const brig = join(here, '../dist/brig.cjs');
   const cli = existsSync(brigd) && existsSync(brig);
   const sock = join(mnt, 'brig.sock');
   if (cli) {

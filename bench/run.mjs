@@ -100,7 +100,7 @@ daemon = spawn(
 );
 for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
 const brig = (args, opts = {}) =>
-  spawnSync(process.execPath, [join(here, '../dist/brig.mjs'), '--host', `unix://${sock}`, ...args], {
+  spawnSync(process.execPath, [join(here, '../dist/brig.cjs'), '--host', `unix://${sock}`, ...args], {
     env,
     encoding: 'utf8',
     ...opts,

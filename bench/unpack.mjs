@@ -98,7 +98,7 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
   const brigd = join(here, '../dist/brigd.mjs');
-  const brig = join(here, '../dist/brig.mjs');
+  const brig = join(here, '../dist/brig.cjs');
   if (!existsSync(brigd) || !existsSync(brig)) throw new Error('dist/ missing: run `npm run build` first');
   const sock = join(mnt, 'brig.sock');
   writeFileSync(join(mnt, 'brig.yaml'), '');

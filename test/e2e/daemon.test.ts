@@ -54,7 +54,7 @@ test(
 );
 
 test('brig --version is answered by the small entry file, without loading the program', () => {
-  // dist/brig.mjs loads commander and every command only through a dynamic import, so that
+  // the installed entry (dist/brig.cjs) loads commander and every command only on demand, so that
   // `brig --version` starts in little more than node's own start-up (bench/README.md).
   const entry = readFileSync(BRIG, 'utf8');
   const staticImports = [...entry.matchAll(/^import\s[^;]*?from\s*"(\.\/[^"]+)"/gm)].map((m) => m[1]!);

@@ -1,6 +1,6 @@
 /**
  * Starts the BUILT daemon (dist/brigd.mjs) with a temporary root, socket and configuration, and
- * runs the built CLI (dist/brig.mjs) against it. `npm test` builds first; run `npm run build`
+ * runs the built CLI (dist/brig.cjs, the installed entry) against it. `npm test` builds first; run `npm run build`
  * before running e2e tests by hand.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -11,7 +11,7 @@ import type { TestContext } from 'node:test';
 import { BrigClient } from '../../src/client/client.ts';
 
 export const PROJECT = resolve(import.meta.dirname, '../..');
-export const BRIG = join(PROJECT, 'dist/brig.mjs');
+export const BRIG = join(PROJECT, 'dist/brig.cjs');
 export const BRIGD = join(PROJECT, 'dist/brigd.mjs');
 
 export interface CliResult {
