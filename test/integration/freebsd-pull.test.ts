@@ -19,7 +19,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -28,7 +27,7 @@ import type { Descriptor, Digest } from '../../src/content/store.ts';
 import type { DatasetState, HostState } from '../../src/platform/fake/host-state.ts';
 import { chainIds } from '../../src/snapshots/unpack.ts';
 import { startDaemon, type TestDaemon } from '../support/daemon.ts';
-import { type Brig, brig, startRegistry, storeIndex } from '../support/registry.ts';
+import { type Brig, brig, holdProxy, startRegistry, storeIndex } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
 import { tarOf } from './layers-helpers.ts';
 
@@ -175,60 +174,10 @@ async function apiPull(
   return { progress, result };
 }
 
-/**
- * An HTTP proxy in front of the registry that forwards a GET of the blob `held` only once
- * `release()` was called; `sent()` tells whether it was forwarded.
- */
-async function holdProxy(
-  t: TestContext,
-  upstreamPort: number,
-  held: string,
-): Promise<{ host: string; release(): void; sent(): boolean }> {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
-  let forwarded = false;
-  const server = createServer(async (req, res) => {
-    const path = req.url ?? '/';
-    if (req.method === 'GET' && path.endsWith(held)) {
-      await gate;
-      forwarded = true;
-    }
-    const up = httpRequest(
-      { host: '127.0.0.1', port: upstreamPort, method: req.method, path, headers: req.headers },
-      (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      },
-    );
-    up.on('error', () => {
-      res.writeHead(502);
-      res.end();
-    });
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(
-    () =>
-      new Promise<void>((r) => {
-        release();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  const a = server.address();
-  return {
-    host: `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
-    release: () => release(),
-    sent: () => forwarded,
-  };
-}
-
 async function setup(t: TestContext, opts: { storage?: 'native'; hold?: string } = {}) {
   const reg = await startRegistry(t);
   const src = brig(t, { insecure: [reg.host] });
-  const proxy = opts.hold ? await holdProxy(t, reg.port, opts.hold) : undefined;
+  const proxy = opts.hold ? await holdProxy(t, reg.port, [opts.hold]) : undefined;
   const pullHost = proxy?.host ?? reg.host;
   const d = await startDaemon(t, {
     platform: 'freebsd-simulated',
@@ -339,7 +288,7 @@ describe('pull on the simulated FreeBSD host', needs, () => {
     const { result } = await apiPull(d, { reference: `${pullHost}/fbsd/two:1` }, (p) => {
       if (p.id !== layers[0]!.desc.digest || p.status !== 'unpacked') return;
       sawFirst = true;
-      assert.equal(proxy!.sent(), false, 'the top layer has not been sent yet');
+      assert.equal(proxy!.sent(held), false, 'the top layer has not been sent yet');
       const rows = snapshotRows(d);
       assert.deepEqual(
         rows.map((r) => [r.key, r.kind]),
@@ -350,7 +299,7 @@ describe('pull on the simulated FreeBSD host', needs, () => {
         [l0]: ['filesystem', null, 'on'],
         [`${l0}@committed`]: ['snapshot', null, null],
       });
-      proxy!.release();
+      proxy!.release(held);
     });
     assert.ok(sawFirst);
     assert.equal(result.platform, 'freebsd/amd64');
@@ -383,7 +332,7 @@ describe('pull on the simulated FreeBSD host', needs, () => {
       [[chain[0], 'committed']],
     );
 
-    proxy!.release();
+    proxy!.release(held);
     const { progress, result } = await apiPull(d, { reference: ref });
     assert.equal(result.chainId, chain[1]);
     assert.ok(!progress.some((p) => p.id === layers[0]!.desc.digest && p.status === 'extracting'));

@@ -6,11 +6,10 @@
  * only a1: the base stays for the pull, which then completes without unpacking the base again.
  */
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest } from 'node:http';
-import { describe, type TestContext, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { removeImage } from '../../src/client/images.ts';
 import { startDaemon, type TestDaemon } from '../support/daemon.ts';
-import { brig, importLayout, startRegistry } from '../support/registry.ts';
+import { brig, holdProxy, importLayout, startRegistry } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
 import {
   assertNoMounts,
@@ -42,49 +41,6 @@ async function apiPull(d: TestDaemon, reference: string, onProgress: (p: Progres
   return result;
 }
 
-/** A proxy in front of the registry that forwards a GET of `held` only after `release()`. */
-async function holdProxy(t: TestContext, upstreamPort: number, held: string) {
-  let release!: () => void;
-  const gate = new Promise<void>((r) => {
-    release = r;
-  });
-  let forwarded = false;
-  const server = createServer(async (req, res) => {
-    const path = req.url ?? '/';
-    if (req.method === 'GET' && path.endsWith(held)) {
-      await gate;
-      forwarded = true;
-    }
-    const up = httpRequest(
-      { host: '127.0.0.1', port: upstreamPort, method: req.method, path, headers: req.headers },
-      (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      },
-    );
-    up.on('error', () => {
-      res.writeHead(502);
-      res.end();
-    });
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(
-    () =>
-      new Promise<void>((r) => {
-        release();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  const a = server.address();
-  return {
-    host: `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
-    release: () => release(),
-    sent: () => forwarded,
-  };
-}
-
 describe('the layer GC beside a pull', needs, () => {
   test('rm of an image sharing the base of a pull in progress leaves the base to the pull', async (t) => {
     const a = layeredImage(t, ['a1']);
@@ -94,7 +50,7 @@ describe('the layer GC beside a pull', needs, () => {
     const baseBlob = p.manifest.layers[0]!.digest;
 
     const reg = await startRegistry(t);
-    const proxy = await holdProxy(t, reg.port, heldBlob);
+    const proxy = await holdProxy(t, reg.port, [heldBlob]);
     const src = brig(t, { insecure: [reg.host] });
     await src.registry.push(`${reg.host}/u/p:1`, await importLayout(src.content, p.layout));
 
@@ -109,10 +65,10 @@ describe('the layer GC beside a pull', needs, () => {
     let removedDuringPull = -1;
     const result = await apiPull(d, `${proxy.host}/u/p:1`, async (pr) => {
       if (pr.id === baseBlob && pr.status === 'unpacked' && removedDuringPull < 0) {
-        assert.equal(proxy.sent(), false, 'p1 is still held back');
+        assert.equal(proxy.sent(heldBlob), false, 'p1 is still held back');
         removedDuringPull = (await removeImage(d.client, 'a:1')).layersRemoved;
         assert.deepEqual(committed(d), [base], 'a1 went, the base the pull stands on stayed');
-        proxy.release();
+        proxy.release(heldBlob);
       }
     });
     assert.equal(removedDuringPull, 1);

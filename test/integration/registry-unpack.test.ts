@@ -14,7 +14,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -23,7 +22,7 @@ import type { Descriptor, Digest } from '../../src/content/store.ts';
 import { chainIds } from '../../src/snapshots/unpack.ts';
 import { busyboxImage } from '../support/busybox.ts';
 import { startDaemon, type TestDaemon } from '../support/daemon.ts';
-import { type Brig, brig, startRegistry } from '../support/registry.ts';
+import { type Brig, brig, holdProxy, startRegistry } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
 import { tarOf } from './layers-helpers.ts';
 
@@ -332,68 +331,3 @@ describe('pull unpacks as layers arrive', needs, () => {
     );
   });
 });
-
-/**
- * An HTTP proxy in front of the registry. A GET of a blob named in `holds` is forwarded only once
- * that blob's `release()` was called; `arrived(d)` resolves when a GET of `d` came in; `sent(d)`
- * tells whether it was forwarded.
- */
-async function holdProxy(
-  t: TestContext,
-  upstreamPort: number,
-  holds: string[],
-): Promise<{
-  host: string;
-  release(digest: string): void;
-  arrived(digest: string): Promise<void>;
-  sent(digest: string): boolean;
-}> {
-  const gates = new Map(holds.map((d) => [d, gate()]));
-  const arrivals = new Map(holds.map((d) => [d, gate()]));
-  const forwarded = new Set<string>();
-  const server = createServer(async (req, res) => {
-    const path = req.url ?? '/';
-    const digest = holds.find((d) => path.endsWith(d));
-    if (req.method === 'GET' && digest) {
-      arrivals.get(digest)!.open();
-      await gates.get(digest)!.promise;
-      forwarded.add(digest);
-    }
-    const up = httpRequest(
-      { host: '127.0.0.1', port: upstreamPort, method: req.method, path, headers: req.headers },
-      (ur) => {
-        res.writeHead(ur.statusCode ?? 502, ur.headers);
-        ur.pipe(res);
-      },
-    );
-    up.on('error', () => {
-      res.writeHead(502);
-      res.end();
-    });
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(
-    () =>
-      new Promise<void>((r) => {
-        for (const g of gates.values()) g.open();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  const a = server.address();
-  return {
-    host: `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
-    release: (d) => gates.get(d)!.open(),
-    arrived: (d) => arrivals.get(d)!.promise,
-    sent: (d) => forwarded.has(d),
-  };
-}
-
-function gate(): { promise: Promise<void>; open(): void } {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => {
-    open = r;
-  });
-  return { promise, open };
-}

@@ -8,7 +8,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createSign, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import { createServer as netServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -501,4 +501,69 @@ export function brig(
   });
   t.after(() => registry.close());
   return { root, content, registry, authFile: resolved.authFile };
+}
+
+/**
+ * An HTTP proxy in front of the registry. A GET of a blob named in `holds` is forwarded only once
+ * that blob's `release()` was called; `arrived(d)` resolves when a GET of `d` came in; `sent(d)`
+ * tells whether it was forwarded.
+ */
+export async function holdProxy(
+  t: TestContext,
+  upstreamPort: number,
+  holds: string[],
+): Promise<{
+  host: string;
+  release(digest: string): void;
+  arrived(digest: string): Promise<void>;
+  sent(digest: string): boolean;
+}> {
+  const gates = new Map(holds.map((d) => [d, gate()]));
+  const arrivals = new Map(holds.map((d) => [d, gate()]));
+  const forwarded = new Set<string>();
+  const server = createServer(async (req, res) => {
+    const path = req.url ?? '/';
+    const digest = holds.find((d) => path.endsWith(d));
+    if (req.method === 'GET' && digest) {
+      arrivals.get(digest)!.open();
+      await gates.get(digest)!.promise;
+      forwarded.add(digest);
+    }
+    const up = httpRequest(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path, headers: req.headers },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
+    up.on('error', () => {
+      res.writeHead(502);
+      res.end();
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        for (const g of gates.values()) g.open();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  const a = server.address();
+  return {
+    host: `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
+    release: (d) => gates.get(d)!.open(),
+    arrived: (d) => arrivals.get(d)!.promise,
+    sent: (d) => forwarded.has(d),
+  };
+}
+
+function gate(): { promise: Promise<void>; open(): void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => {
+    open = r;
+  });
+  return { promise, open };
 }
