@@ -16,6 +16,8 @@ export interface CommandResult {
   signal: NodeJS.Signals | null;
   stdout: Buffer;
   stderr: Buffer;
+  /** The command ran past `timeoutMs` and was killed (SIGKILL). */
+  timedOut?: boolean;
 }
 
 export interface RunOptions {
@@ -24,6 +26,12 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Throw ERR_COMMAND_FAILED on a non-zero exit (default true). */
   check?: boolean;
+  /**
+   * Kill the command (SIGKILL) when it has not ended after this many milliseconds: for programs
+   * that may wait for something that never comes (a credential helper asking for a passphrase).
+   * The result then has `timedOut` and signal SIGKILL.
+   */
+  timeoutMs?: number;
 }
 
 export interface CommandRunner {
@@ -53,6 +61,9 @@ export const hostRunner: CommandRunner = {
           cwd: opts.cwd,
           env: opts.env ?? process.env,
           stdio: ['pipe', 'pipe', 'pipe'],
+          // with a timeout the command leads a process group of its own, so that the kill also
+          // reaches what it started (a helper's gpg holding the output pipe open)
+          ...(opts.timeoutMs !== undefined ? { detached: true } : {}),
         });
       } catch (e) {
         reject(
@@ -62,9 +73,30 @@ export const hostRunner: CommandRunner = {
       }
       const out: Buffer[] = [];
       const err: Buffer[] = [];
+      let timedOut = false;
+      const timer =
+        opts.timeoutMs !== undefined
+          ? setTimeout(() => {
+              timedOut = true;
+              try {
+                process.kill(-child.pid!, 'SIGKILL');
+              } catch {
+                child.kill('SIGKILL');
+              }
+            }, opts.timeoutMs)
+          : undefined;
+      // a descendant that left the group may still hold the pipes: once the command itself is
+      // gone after a timeout, stop waiting for them
+      child.on('exit', () => {
+        if (timedOut) {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+        }
+      });
       child.stdout!.on('data', (b: Buffer) => out.push(b));
       child.stderr!.on('data', (b: Buffer) => err.push(b));
       child.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
         if (e.code === 'ENOENT') {
           reject(
             new BrigError('ERR_COMMAND_NOT_FOUND', `${cmd} is not installed or not on PATH`, { cause: e }),
@@ -74,11 +106,13 @@ export const hostRunner: CommandRunner = {
         }
       });
       child.on('close', (code, signal) => {
+        clearTimeout(timer);
         const r: CommandResult = {
           code: code ?? -1,
           signal,
           stdout: Buffer.concat(out),
           stderr: Buffer.concat(err),
+          ...(timedOut ? { timedOut } : {}),
         };
         if ((opts.check ?? true) && (code !== 0 || signal)) reject(commandFailed(cmd, args, r));
         else resolve(r);

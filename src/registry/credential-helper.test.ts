@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../../test/support/tmp.ts';
 import { isBrigError } from '../errors/errors.ts';
-import type { CommandResult, CommandRunner, RunOptions } from '../platform/exec.ts';
+import { type CommandResult, type CommandRunner, hostRunner, type RunOptions } from '../platform/exec.ts';
 import {
   CredentialHelper,
   helperMessage,
@@ -200,4 +203,21 @@ test('CredentialHelper failures: coded, naming the helper, never quoting a secre
     (e) => isBrigError(e, 'ERR_CREDENTIALS'),
   );
   assert.equal(r.calls.length, 0);
+});
+
+test('a helper that does not answer is stopped after the timeout: ERR_CREDENTIAL_HELPER with a hint', async (t) => {
+  // a real program that waits as a helper asking for a passphrase would (brigd has no terminal);
+  // the waiting is done by its child, which holds the output pipe too
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'docker-credential-stuck'), '#!/bin/sh\nsleep 600\n');
+  chmodSync(join(dir, 'docker-credential-stuck'), 0o755);
+  const inDir: CommandRunner = { run: (cmd, args, o) => hostRunner.run(join(dir, cmd), args, o) };
+  const h = new CredentialHelper('stuck', inDir, { timeoutMs: 100 });
+  await assert.rejects(h.get('h:1'), (e) => {
+    assert.ok(isBrigError(e, 'ERR_CREDENTIAL_HELPER'));
+    assert.match(e.message, /did not answer within 0\.1 s/);
+    assert.match(e.hint ?? '', /passphrase|keyring/);
+    assert.equal((e.details as { timeoutMs?: number }).timeoutMs, 100);
+    return true;
+  });
 });

@@ -99,13 +99,22 @@ export function helperMessage(text: string, secrets: readonly string[]): string 
   return s.length > 300 ? `${s.slice(0, 300)}…` : s;
 }
 
+/** How long one helper call may take by default (milliseconds). */
+export const HELPER_TIMEOUT_MS = 60_000;
+
 /** One helper program, `docker-credential-NAME`. */
 export class CredentialHelper {
   readonly name: string;
   readonly program: string;
   readonly #runner: CommandRunner;
+  readonly #timeoutMs: number;
 
-  constructor(name: string, runner: CommandRunner) {
+  /**
+   * `timeoutMs`: how long one helper call may take before it is killed (default 60 s). brigd has
+   * no terminal: a helper that waits for a passphrase or a keyring unlock would otherwise hold
+   * the pull or push that needs it forever.
+   */
+  constructor(name: string, runner: CommandRunner, opts: { timeoutMs?: number } = {}) {
     if (!validHelperName(name)) {
       throw new BrigError('ERR_CREDENTIALS', `"${name}" is not a credential helper name`, {
         hint: 'credsStore and credHelpers name a program docker-credential-NAME; NAME has no "/" or spaces.',
@@ -114,6 +123,7 @@ export class CredentialHelper {
     this.name = name;
     this.program = `docker-credential-${name}`;
     this.#runner = runner;
+    this.#timeoutMs = opts.timeoutMs ?? HELPER_TIMEOUT_MS;
   }
 
   /** Credentials stored under `serverUrl`, or undefined. */
@@ -160,7 +170,11 @@ export class CredentialHelper {
     const details = { helper: this.program, action, ...(host ? { registry: host } : {}) };
     let r: Awaited<ReturnType<CommandRunner['run']>>;
     try {
-      r = await this.#runner.run(this.program, [action], { check: false, ...(input ? { input } : {}) });
+      r = await this.#runner.run(this.program, [action], {
+        check: false,
+        timeoutMs: this.#timeoutMs,
+        ...(input ? { input } : {}),
+      });
     } catch (e) {
       if (isBrigError(e, 'ERR_COMMAND_NOT_FOUND')) {
         throw new BrigError(
@@ -175,6 +189,16 @@ export class CredentialHelper {
       throw new BrigError('ERR_CREDENTIAL_HELPER', `cannot run credential helper ${this.program} (${what})`, {
         details,
       });
+    }
+    if (r.timedOut) {
+      throw new BrigError(
+        'ERR_CREDENTIAL_HELPER',
+        `${this.program} ${what} did not answer within ${this.#timeoutMs / 1000} s and was stopped`,
+        {
+          details: { ...details, timeoutMs: this.#timeoutMs },
+          hint: 'The helper may be waiting for a passphrase or a locked keyring that brigd cannot answer: unlock it for the user brigd runs as, or store the credentials with `brig login` without a helper.',
+        },
+      );
     }
     const stdout = r.stdout.toString('utf8');
     if (r.code === 0 && !r.signal) return { stdout, notFound: false };
