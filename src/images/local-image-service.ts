@@ -13,6 +13,7 @@ import type { ContentStore, Descriptor, Digest } from '../content/store.ts';
 import { BrigError, fromErrno, isBrigError } from '../errors/errors.ts';
 import { detectCompression } from '../layers/compression.ts';
 import { applyLayer, createLayer } from '../layers/index.ts';
+import { tarEntry } from '../layers/tar/tar.ts';
 import { encodeHeader, endOfArchive, padding } from '../layers/tar/writer.ts';
 import type { DB } from '../metadata/db.ts';
 import { bufferSink, type EntrySink, walkArchive } from './archive.ts';
@@ -961,21 +962,7 @@ export class LocalImageService implements ImageService {
     const fh = await open(path, 'wx', 0o644);
     const mtime = Math.floor(Date.now() / 1000);
     const header = (name: string, type: 'file' | 'dir', size: number) =>
-      encodeHeader({
-        name,
-        type,
-        mode: type === 'dir' ? 0o755 : 0o644,
-        uid: 0,
-        gid: 0,
-        size,
-        mtime,
-        linkname: '',
-        devmajor: 0,
-        devminor: 0,
-        uname: '',
-        gname: '',
-        xattrs: null,
-      });
+      encodeHeader(tarEntry({ name, type, mode: type === 'dir' ? 0o755 : 0o644, size, mtime }));
     let pos = 0;
     const put = async (b: Buffer) => {
       let off = 0;

@@ -20,7 +20,7 @@ import { type CommandRunner, hostRunner } from '../platform/exec.ts';
 import { fsPath } from './apply.ts';
 import type { Change } from './changes.ts';
 import { type Compression, compressor, MEDIA_TYPES } from './compression.ts';
-import type { TarEntry, TarType } from './tar/tar.ts';
+import { type TarEntry, type TarType, tarEntry } from './tar/tar.ts';
 import { encodeHeader, endOfArchive, padding } from './tar/writer.ts';
 import { readXattrs, readXattrsTree, type XattrTable } from './xattr.ts';
 
@@ -193,21 +193,7 @@ export async function createLayer(opts: CreateLayerOptions): Promise<CreateLayer
     }
     for (const { k } of keys) {
       const item = plan.get(k)!;
-      const base: TarEntry = {
-        name: k,
-        type: 'file',
-        mode: 0,
-        uid: 0,
-        gid: 0,
-        size: 0,
-        mtime: 0,
-        linkname: '',
-        devmajor: 0,
-        devminor: 0,
-        uname: '',
-        gname: '',
-        xattrs: null,
-      };
+      const base = tarEntry({ name: k, type: 'file' });
       if (item !== 'node') {
         // Whiteouts and opaque markers: empty files, mode 0, owner root, time 0 (or the clamp).
         base.mtime = clamp !== undefined ? Math.min(0, clamp) : 0;

@@ -40,6 +40,27 @@ export interface TarEntry {
   xattrs: Map<string, Buffer> | null;
 }
 
+/**
+ * An entry with `name` and `type` and, unless given, owner root, mode 0, no content, time 0, no
+ * link, device, owner names or xattrs: what archives brig writes itself start from.
+ */
+export function tarEntry(e: Pick<TarEntry, 'name' | 'type'> & Partial<TarEntry>): TarEntry {
+  return {
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: 0,
+    linkname: '',
+    devmajor: 0,
+    devminor: 0,
+    uname: '',
+    gname: '',
+    xattrs: null,
+    ...e,
+  };
+}
+
 export const BLOCK = 512;
 
 /** Bytes of zero padding after `size` bytes of content. */

@@ -4,7 +4,7 @@
  * and `endOfArchive()` last. Output is a pure function of the entries: no clock, no user names,
  * no host state.
  */
-import { BLOCK, paddingOf, type TarEntry } from './tar.ts';
+import { BLOCK, paddingOf, type TarEntry, tarEntry } from './tar.ts';
 
 const OCTAL_7 = 0o7777777; // 8-byte fields: 7 digits + NUL
 const OCTAL_11 = 0o77777777777; // 12-byte fields: 11 digits + NUL
@@ -133,21 +133,13 @@ export function encodeHeader(e: TarEntry): Buffer {
   if (records.length === 0) return main;
   const pax = Buffer.concat(records);
   const base = e.name.slice(e.name.lastIndexOf('/', e.name.length - 2) + 1).slice(0, 80);
-  const paxEntry: TarEntry = {
+  const paxEntry = tarEntry({
     name: `PaxHeaders/${base}`,
     type: 'file',
     mode: 0o644,
-    uid: 0,
-    gid: 0,
     size: pax.length,
     mtime: over.mtime ? 0 : mtime,
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    uname: '',
-    gname: '',
-    xattrs: null,
-  };
+  });
   const paxHead = encodeBlock(paxEntry, paxEntry.name.slice(0, 100), '', '', 0x78, pax.length, {
     uid: false,
     gid: false,
