@@ -453,17 +453,26 @@ export async function startFaultProxy(t: TestContext, upstreamPort: number): Pro
     });
     req.pipe(up);
   });
+  proxy.host = await serveLocal(t, server);
+  return proxy;
+}
+
+/**
+ * Listens on a free port of 127.0.0.1 until the test ends (then `beforeClose`, and every
+ * connection closed); returns `127.0.0.1:PORT`.
+ */
+async function serveLocal(t: TestContext, server: Server, beforeClose = () => {}): Promise<string> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(
     () =>
       new Promise<void>((r) => {
+        beforeClose();
         server.closeAllConnections();
         server.close(() => r());
       }),
   );
   const a = server.address();
-  proxy.host = `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-  return proxy;
+  return `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
 }
 
 export interface Brig {
@@ -542,18 +551,11 @@ export async function holdProxy(
     });
     req.pipe(up);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(
-    () =>
-      new Promise<void>((r) => {
-        for (const g of gates.values()) g.open();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  const a = server.address();
+  const host = await serveLocal(t, server, () => {
+    for (const g of gates.values()) g.open();
+  });
   return {
-    host: `127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`,
+    host,
     release: (d) => gates.get(d)!.open(),
     arrived: (d) => arrivals.get(d)!.promise,
     sent: (d) => forwarded.has(d),
