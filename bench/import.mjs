@@ -14,36 +14,23 @@
 //                      and its blobs collected between rounds, so every round copies everything
 //   skopeo copy        `skopeo copy oci:A:TAG oci:B:TAG` into a fresh directory
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalContentStore } from '../src/content/local-store.ts';
 import { LocalImageService } from '../src/images/local-image-service.ts';
 import { openDatabase } from '../src/metadata/db.ts';
+import { checkBenchEnv, debianLayout, mountTmpfs } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 7;
-const CACHE = '/var/tmp/brig-bench';
-const LAYOUT = join(CACHE, 'debian');
-const script = join(here, '../../shared/fixtures/make-debian-image.sh');
-
-if (process.getuid?.() !== 0) throw new Error('run as root (tmpfs mount)');
-if (process.env.NODE_EXTRA_CA_CERTS)
-  console.warn('warning: NODE_EXTRA_CA_CERTS is set; unset it (adds ~60 ms per node start)');
-
-if (!existsSync(join(LAYOUT, 'index.json'))) {
-  console.log(`building the Debian fixture into ${LAYOUT} (once) ...`);
-  rmSync(LAYOUT, { recursive: true, force: true });
-  mkdirSync(CACHE, { recursive: true });
-  execFileSync('sh', [script, LAYOUT], { stdio: 'inherit' });
-  writeFileSync(join(LAYOUT, '.done'), '');
-}
+checkBenchEnv();
+const LAYOUT = debianLayout();
 const index = JSON.parse(readFileSync(join(LAYOUT, 'index.json'), 'utf8'));
 const tag = index.manifests[0].annotations['org.opencontainers.image.ref.name'];
 
-const mnt = mkdtempSync('/var/tmp/brig-bench-mnt-');
-execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2g', 'tmpfs', mnt]);
+const mnt = mountTmpfs('/var/tmp/brig-bench-mnt-', '2g');
 let daemon;
 const cleanup = () => {
   daemon?.kill('SIGTERM');

@@ -8,29 +8,25 @@
 // deletes the blobs), untimed. skopeo: `skopeo copy docker://… oci:DIR` and back.
 // NODE_EXTRA_CA_CERTS is removed from the children's environment (it costs ~60 ms per node start).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer, Socket } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { checkBenchEnv, debianLayout, mountTmpfs } from './common.mjs';
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 const PROJECT = resolve(import.meta.dirname, '..');
-const LAYOUT = '/var/tmp/brig-bench/debian';
+checkBenchEnv();
+const LAYOUT = debianLayout();
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
-
-if (!existsSync(join(LAYOUT, 'index.json'))) {
-  console.error(`building the Debian fixture image into ${LAYOUT} (needs the Debian mirror)...`);
-  execFileSync('sh', ['/work/shared/fixtures/make-debian-image.sh', LAYOUT], { stdio: 'inherit' });
-}
 
 execFileSync('npm', ['run', 'build'], { cwd: PROJECT, stdio: 'ignore' });
 const BRIG = join(PROJECT, 'dist/brig.cjs'); // the installed `brig`
 const BRIGD = join(PROJECT, 'dist/brigd.mjs');
 
-const tmp = mkdtempSync('/tmp/brig-bench-registry-');
-execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3g', 'tmpfs', tmp]);
+const tmp = mountTmpfs('/tmp/brig-bench-registry-', '3g');
 const registries = new Set();
 const cleanup = () => {
   for (const p of registries) {

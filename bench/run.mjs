@@ -12,12 +12,13 @@
 //
 // Needs root, runc, conmon, podman, umoci, busybox-static.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BrigClient } from '../src/client/client.ts';
 import { containers, FRAME, FrameDecoder } from '../src/client/containers.ts';
+import { checkBenchEnv, mountTmpfsAt } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const arg = (name, dflt) => {
@@ -27,16 +28,12 @@ const arg = (name, dflt) => {
 const rounds = arg('--rounds', 11);
 const many = arg('--many', 500);
 
-if (process.getuid?.() !== 0) throw new Error('run as root');
-if (process.env.NODE_EXTRA_CA_CERTS)
-  console.warn('warning: NODE_EXTRA_CA_CERTS is set; unset it (adds ~60 ms per node start)');
+checkBenchEnv('runc, podman, tmpfs mount');
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 
 // lowercase: podman derives an image name from the layout's path
-const mnt = `/var/tmp/brig-bench-run-${process.pid}`;
-mkdirSync(mnt);
-execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4g', 'tmpfs', mnt]);
+const mnt = mountTmpfsAt(`/var/tmp/brig-bench-run-${process.pid}`, '4g');
 let daemon;
 const podmanArgs = [
   '--root',

@@ -16,39 +16,19 @@
 //   tar -xzf           GNU tar (with its gzip child) as root
 //   umoci unpack       the whole image into a runtime bundle
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import {
-  createReadStream,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { applyLayer } from '../src/layers/index.ts';
 import { diffSnapshots, snapshot } from '../test/integration/layers-helpers.ts';
+import { checkBenchEnv, debianLayout, mountTmpfs } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 7;
-const CACHE = '/var/tmp/brig-bench';
-const LAYOUT = join(CACHE, 'debian');
-const script = join(here, '../../shared/fixtures/make-debian-image.sh');
-
-if (process.getuid?.() !== 0) throw new Error('run as root (tar/umoci must restore owners; tmpfs mount)');
-if (process.env.NODE_EXTRA_CA_CERTS)
-  console.warn('warning: NODE_EXTRA_CA_CERTS is set; unset it (adds ~60 ms per node start)');
-
-if (!existsSync(join(LAYOUT, '.done'))) {
-  console.log(`building the Debian fixture into ${LAYOUT} (once) ...`);
-  rmSync(LAYOUT, { recursive: true, force: true });
-  mkdirSync(CACHE, { recursive: true });
-  execFileSync('sh', [script, LAYOUT], { stdio: 'inherit' });
-  writeFileSync(join(LAYOUT, '.done'), '');
-}
+checkBenchEnv('tar/umoci must restore owners; tmpfs mount');
+const LAYOUT = debianLayout();
 
 const blob = (d) => join(LAYOUT, 'blobs', 'sha256', d.replace('sha256:', ''));
 const index = JSON.parse(readFileSync(join(LAYOUT, 'index.json'), 'utf8'));
@@ -56,8 +36,7 @@ const manifest = JSON.parse(readFileSync(blob(index.manifests[0].digest), 'utf8'
 const layerDesc = manifest.layers[0];
 const tag = index.manifests[0].annotations['org.opencontainers.image.ref.name'];
 
-const mnt = mkdtempSync('/var/tmp/brig-bench-mnt-');
-execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4g', 'tmpfs', mnt]);
+const mnt = mountTmpfs('/var/tmp/brig-bench-mnt-', '4g');
 let daemon;
 const cleanup = () => {
   daemon?.kill('SIGTERM');
