@@ -336,6 +336,12 @@ where 'command' is one of the following:
 	unmount [-fu] <-a | filesystem|mountpoint>
 	diff [-FHth] <snapshot> [snapshot|filesystem]`;
 
+/** Exactly `n` operands, or zfs's usage error: `missing` when too few, else "too many arguments". */
+function operands(rest: readonly string[], n: number, missing: string): readonly string[] {
+  if (rest.length !== n) die(`${rest.length < n ? missing : 'too many arguments'}\n${USAGE}`, 2);
+  return rest;
+}
+
 export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
   const st = ctx.st;
   const sub = args[0];
@@ -345,9 +351,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
     case 'create': {
       const r = getopt(rest, 'Pno:puvV:bs', 'zfs create', USAGE);
       if (has(r, 'V')) die('zfs: simulated host: volumes are not simulated');
-      if (r.rest.length !== 1)
-        die(`${r.rest.length ? 'too many arguments' : 'missing filesystem argument'}\n${USAGE}`, 2);
-      const name = r.rest[0]!;
+      const [name] = operands(r.rest, 1, 'missing filesystem argument') as [string];
       if (!NAME_RE.test(name) || name.includes('@'))
         die(`cannot create '${name}': invalid character in name`);
       if (!st.datasets[poolOf(name)]) die(`cannot create '${name}': no such pool '${poolOf(name)}'`);
@@ -412,8 +416,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
     }
     case 'clone': {
       const r = getopt(rest, 'o:pu', 'zfs clone', USAGE);
-      if (r.rest.length !== 2) die(`${r.rest.length < 2 ? 'missing' : 'too many'} arguments\n${USAGE}`, 2);
-      const [snapName, target] = r.rest as [string, string];
+      const [snapName, target] = operands(r.rest, 2, 'missing arguments') as [string, string];
       const snap = need(st, snapName);
       if (snap.type !== 'snapshot') die(`cannot open '${snapName}': operation only applies to snapshots`);
       if (!NAME_RE.test(target) || target.includes('@'))
@@ -455,9 +458,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
     }
     case 'destroy': {
       const r = getopt(rest, 'dfnpRrv', 'zfs destroy', USAGE);
-      if (r.rest.length !== 1)
-        die(`${r.rest.length ? 'too many arguments' : 'missing dataset argument'}\n${USAGE}`, 2);
-      const name = r.rest[0]!;
+      const [name] = operands(r.rest, 1, 'missing dataset argument') as [string];
       const ds = need(st, name);
       if (!name.includes('/') && !name.includes('@'))
         die(
@@ -691,8 +692,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
     }
     case 'rename': {
       const r = getopt(rest, 'fpur', 'zfs rename', USAGE);
-      if (r.rest.length !== 2) die(`${r.rest.length < 2 ? 'missing' : 'too many'} arguments\n${USAGE}`, 2);
-      const [from, toRaw] = r.rest as [string, string];
+      const [from, toRaw] = operands(r.rest, 2, 'missing arguments') as [string, string];
       const ds = need(st, from);
       const to = ds.type === 'snapshot' && !toRaw.includes('@') ? `${parentOf(from)}@${toRaw}` : toRaw;
       if (!NAME_RE.test(to)) die(`cannot rename to '${to}': invalid character in name`);
@@ -755,9 +755,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
     case 'unmount':
     case 'umount': {
       const r = getopt(rest, 'afu', 'zfs unmount', USAGE);
-      if (r.rest.length !== 1)
-        die(`${r.rest.length ? 'too many arguments' : 'missing filesystem argument'}\n${USAGE}`, 2);
-      const arg = r.rest[0]!;
+      const [arg] = operands(r.rest, 1, 'missing filesystem argument') as [string];
       const ds = arg.startsWith('/')
         ? st.datasets[st.mounts.find((m) => m.fstype === 'zfs' && m.target === arg)?.source ?? '']
         : need(st, arg);
