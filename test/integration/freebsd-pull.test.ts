@@ -17,39 +17,18 @@
  * non-root user, whose brigd applies layers without chown.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
-import Database from 'better-sqlite3';
 import type { Descriptor, Digest } from '../../src/content/store.ts';
 import type { DatasetState, HostState } from '../../src/platform/fake/host-state.ts';
 import { chainIds } from '../../src/snapshots/unpack.ts';
 import { startDaemon, type TestDaemon } from '../support/daemon.ts';
 import { type Brig, brig, holdProxy, startRegistry, storeIndex } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
-import { tarOf } from './layers-helpers.ts';
+import { apiPull, type Layer, layerOf, type SnapshotRow, sha, snapshotRows } from './pull-support.ts';
 
 const needs = requires({ commands: ['docker-registry'] });
-
-const sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-interface Layer {
-  desc: Descriptor;
-  diffId: Digest;
-  bytes: Buffer;
-}
-
-function layerOf(entries: Parameters<typeof tarOf>[0]): Layer {
-  const tar = tarOf(entries);
-  const gz = gzipSync(tar);
-  return {
-    desc: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(gz), size: gz.length },
-    diffId: sha(tar),
-    bytes: gz,
-  };
-}
 
 /** A FreeBSD-looking base: /bin/sh (ocijail checks that args[0] exists), /etc/passwd. */
 const base = () =>
@@ -106,26 +85,6 @@ async function pushIndex(src: Brig, ref: string, layers: Layer[]): Promise<void>
   await src.registry.push(ref, await storeIndex(src.content, [linux, freebsd]));
 }
 
-interface Row {
-  key: string;
-  kind: string;
-  parent: string | null;
-  created_at: number;
-  labels: string;
-  info: string;
-}
-
-function snapshotRows(d: TestDaemon): Row[] {
-  const db = new Database(join(d.root, 'brig.db'), { readonly: true, fileMustExist: true });
-  try {
-    return db
-      .prepare('SELECT key, kind, parent, created_at, labels, info FROM snapshots ORDER BY key')
-      .all() as Row[];
-  } finally {
-    db.close();
-  }
-}
-
 /** The simulated host's persisted state (without the allocation counters). */
 function hostState(d: TestDaemon): Omit<HostState, 'counters'> {
   const { counters: _, ...rest } = JSON.parse(
@@ -144,35 +103,7 @@ function brigDatasets(d: TestDaemon): Record<string, [string, string | null, str
   return out;
 }
 
-const dsOf = (r: Row) => `zroot/brig/${(JSON.parse(r.info) as { id: number }).id}`;
-
-interface Progress {
-  id: string;
-  status: string;
-}
-
-/** POST /registry/pull, collecting progress; `onProgress` may await (the stream waits). */
-async function apiPull(
-  d: TestDaemon,
-  body: Record<string, unknown>,
-  onProgress?: (p: Progress) => Promise<void> | void,
-): Promise<{ progress: Progress[]; result: Record<string, unknown> }> {
-  const progress: Progress[] = [];
-  let result: Record<string, unknown> | undefined;
-  for await (const l of d.client.lines<{ progress?: Progress; result?: Record<string, unknown> }>(
-    'POST',
-    '/registry/pull',
-    { body },
-  )) {
-    if (l.progress) {
-      progress.push(l.progress);
-      await onProgress?.(l.progress);
-    }
-    if (l.result) result = l.result;
-  }
-  assert.ok(result, 'the stream ended with a result');
-  return { progress, result };
-}
+const dsOf = (r: SnapshotRow) => `zroot/brig/${(JSON.parse(r.info) as { id: number }).id}`;
 
 async function setup(t: TestContext, opts: { storage?: 'native'; hold?: string } = {}) {
   const reg = await startRegistry(t);

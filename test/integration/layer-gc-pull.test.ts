@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { removeImage } from '../../src/client/images.ts';
-import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { startDaemon } from '../support/daemon.ts';
 import { brig, holdProxy, importLayout, startRegistry } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
 import {
@@ -19,27 +19,9 @@ import {
   ok,
   rows,
 } from './layer-gc-support.ts';
+import { apiPull } from './pull-support.ts';
 
 const needs = requires({ root: true, linux: true, commands: ['docker-registry', 'umoci', 'conmon'] });
-
-interface Progress {
-  id: string;
-  status: string;
-}
-
-async function apiPull(d: TestDaemon, reference: string, onProgress: (p: Progress) => Promise<void>) {
-  let result: Record<string, unknown> | undefined;
-  for await (const l of d.client.lines<{ progress?: Progress; result?: Record<string, unknown> }>(
-    'POST',
-    '/registry/pull',
-    { body: { reference } },
-  )) {
-    if (l.progress) await onProgress(l.progress);
-    if (l.result) result = l.result;
-  }
-  assert.ok(result, 'the stream ended with a result');
-  return result;
-}
 
 describe('the layer GC beside a pull', needs, () => {
   test('rm of an image sharing the base of a pull in progress leaves the base to the pull', async (t) => {
@@ -63,7 +45,7 @@ describe('the layer GC beside a pull', needs, () => {
     const baseRow = rows(d).find((r) => r.key === base);
 
     let removedDuringPull = -1;
-    const result = await apiPull(d, `${proxy.host}/u/p:1`, async (pr) => {
+    const { result } = await apiPull(d, { reference: `${proxy.host}/u/p:1` }, async (pr) => {
       if (pr.id === baseBlob && pr.status === 'unpacked' && removedDuringPull < 0) {
         assert.equal(proxy.sent(heldBlob), false, 'p1 is still held back');
         removedDuringPull = (await removeImage(d.client, 'a:1')).layersRemoved;

@@ -12,29 +12,18 @@
  * The snapshots table is read from brig.db (read-only) while brigd runs.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
-import Database from 'better-sqlite3';
 import type { Descriptor, Digest } from '../../src/content/store.ts';
 import { chainIds } from '../../src/snapshots/unpack.ts';
 import { busyboxImage } from '../support/busybox.ts';
-import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { startDaemon } from '../support/daemon.ts';
 import { type Brig, brig, holdProxy, startRegistry } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
-import { tarOf } from './layers-helpers.ts';
+import { apiPull, type Layer, layerOf, sha, snapshotRows } from './pull-support.ts';
 
 const needs = requires({ root: true, linux: true, commands: ['docker-registry', 'umoci', 'conmon'] });
-
-const sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-interface Layer {
-  desc: Descriptor;
-  diffId: Digest;
-  bytes: Buffer;
-}
 
 /** The busybox fixture's one layer. */
 function busyboxLayer(): Layer {
@@ -45,17 +34,6 @@ function busyboxLayer(): Layer {
   const config = JSON.parse(blob(manifest.config.digest).toString());
   const desc = manifest.layers[0] as Descriptor;
   return { desc, diffId: config.rootfs.diff_ids[0], bytes: blob(desc.digest) };
-}
-
-/** A gzip layer from tar entries. */
-function layerOf(entries: Parameters<typeof tarOf>[0]): Layer {
-  const tar = tarOf(entries);
-  const gz = gzipSync(tar);
-  return {
-    desc: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(gz), size: gz.length },
-    diffId: sha(tar),
-    bytes: gz,
-  };
 }
 
 /** Stores an image of `layers` in src's content store and pushes it as `ref`. */
@@ -93,56 +71,6 @@ async function pushImage(src: Brig, ref: string, layers: Layer[]): Promise<void>
   };
   await src.content.ingest(manifest, { digest: target.digest, size: manifest.length });
   await src.registry.push(ref, target);
-}
-
-interface Row {
-  key: string;
-  kind: string;
-  parent: string | null;
-  created_at: number;
-  labels: string;
-  info: string;
-}
-
-/** Every snapshot row brigd has, read from its database. */
-function snapshotRows(d: TestDaemon): Row[] {
-  const db = new Database(join(d.root, 'brig.db'), { readonly: true, fileMustExist: true });
-  try {
-    return db
-      .prepare('SELECT key, kind, parent, created_at, labels, info FROM snapshots ORDER BY key')
-      .all() as Row[];
-  } finally {
-    db.close();
-  }
-}
-
-interface Progress {
-  id: string;
-  kind: string;
-  status: string;
-}
-
-/** POST /registry/pull, collecting progress; `onProgress` may await (the stream waits). */
-async function apiPull(
-  d: TestDaemon,
-  body: Record<string, unknown>,
-  onProgress?: (p: Progress) => Promise<void> | void,
-): Promise<{ progress: Progress[]; result: Record<string, unknown> }> {
-  const progress: Progress[] = [];
-  let result: Record<string, unknown> | undefined;
-  for await (const l of d.client.lines<{ progress?: Progress; result?: Record<string, unknown> }>(
-    'POST',
-    '/registry/pull',
-    { body },
-  )) {
-    if (l.progress) {
-      progress.push(l.progress);
-      await onProgress?.(l.progress);
-    }
-    if (l.result) result = l.result;
-  }
-  assert.ok(result, 'the stream ended with a result');
-  return { progress, result };
 }
 
 async function setup(t: TestContext, registryHost?: (port: number) => Promise<string>) {
