@@ -1,21 +1,27 @@
 #!/usr/bin/env node
 // Registry benchmark: brig vs skopeo, pull and push of the Debian fixture image against a local
 // docker-registry (plain HTTP on 127.0.0.1), everything on a tmpfs mounted for the run.
-//   node bench/registry.mjs [ROUNDS]         (root; results are printed, copy them to README.md)
+//   node bench/registry.mjs [ROUNDS] [--fresh]   (root; results are printed, copy them to README.md)
 // brig is measured as a user sees it: `brig pull` / `brig push` (dist/brig.cjs, built first) against
 // a running brigd whose root is on the tmpfs; a pull lands in its content store without unpacking
 // (and records the image). Between pull rounds the image is removed (`brig image rm`, whose GC
 // deletes the blobs), untimed. skopeo: `skopeo copy docker://… oci:DIR` and back.
+// Pushes go to one docker-registry for the whole run, its storage emptied before each push (and
+// skopeo's blob-info cache deleted), so every push uploads every blob; each push is checked to
+// have stored the layer. With --fresh, each push goes to a new registry on a new port instead:
+// nothing, brigd included, has met that host before.
 // NODE_EXTRA_CA_CERTS is removed from the children's environment (it costs ~60 ms per node start).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer, Socket } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkBenchEnv, debianLayout, mountTmpfs } from './common.mjs';
 
-const ROUNDS = Number(process.argv[2] ?? 5);
+const args = process.argv.slice(2);
+const FRESH = args.includes('--fresh');
+const ROUNDS = Number(args.find((a) => /^\d+$/.test(a)) ?? 5);
 const PROJECT = resolve(import.meta.dirname, '..');
 checkBenchEnv();
 const LAYOUT = debianLayout();
@@ -79,8 +85,23 @@ async function startRegistry(fixedPort) {
     if (i > 200) throw new Error('docker-registry did not start');
     await new Promise((r) => setTimeout(r, 25));
   }
+  const data = join(dir, 'data');
   return {
     host,
+    // what a push stored: the sizes of the blobs' data files
+    stored: () => {
+      const blobs = join(data, 'docker/registry/v2/blobs/sha256');
+      const sizes = [];
+      for (const d of readdirSync(blobs, { withFileTypes: true }))
+        for (const b of readdirSync(join(blobs, d.name)))
+          sizes.push(statSync(join(blobs, d.name, b, 'data')).size);
+      return sizes;
+    },
+    // storage emptied (distribution keeps no blob state in memory without a `cache` section)
+    empty: () => {
+      rmSync(data, { recursive: true, force: true });
+      mkdirSync(data);
+    },
     stop: () =>
       new Promise((r) => {
         proc.once('exit', r);
@@ -104,11 +125,10 @@ const skopeo = (...a) => timed('skopeo', a);
 const seed = await startRegistry();
 skopeo('copy', '--dest-tls-verify=false', `oci:${LAYOUT}:bookworm`, `docker://${seed.host}/seed/debian:1`);
 
-// brigd on the tmpfs; the registries (new ports each time) are 127.0.0.1: list the range as insecure
-// by writing the config after the ports are known is not possible, so every registry host used is
-// listed up front from a pool of pre-picked ports
+// brigd on the tmpfs; the push registry's port (with --fresh: one port per push, picked up front)
+// and the seed's are listed as insecure
 const ports = [];
-for (let i = 0; i < 3 * ROUNDS; i++) ports.push(await freePort());
+for (let i = 0; i < (FRESH ? 3 * ROUNDS : 1); i++) ports.push(await freePort());
 writeFileSync(
   join(tmp, 'brig.yaml'),
   `registries:\n  insecure: [${[seed.host, ...ports.map((p) => `127.0.0.1:${p}`)].map((h) => JSON.stringify(h)).join(', ')}]\n  extraAuthFiles: []\n`,
@@ -171,28 +191,50 @@ brigPush('image', 'import', LAYOUT, 'bench/debian:src');
 // a pause before each timed run: what the previous step left (a GC, page cache writes) settles
 const settle = () => new Promise((r) => setTimeout(r, 400));
 const res = { pushBrig: [], pushSkopeo: [], pullBrig: [], pullSkopeo: [], pushBrigApi: [], pullBrigApi: [] };
+// the layer's size: each timed push must have stored it (nothing skipped, nothing mounted)
+const LAYER_SIZE = Math.max(
+  ...readdirSync(join(LAYOUT, 'blobs/sha256')).map((b) => statSync(join(LAYOUT, 'blobs/sha256', b)).size),
+);
+const SKOPEO_CACHE = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
+// the push target: one registry for the run, or (--fresh) a new one for each push
+const target = FRESH ? undefined : await startRegistry(ports[0]);
+async function pushTarget() {
+  if (!target) return startRegistry(ports.shift());
+  target.empty();
+  return { ...target, stop: async () => {} };
+}
+function checkStored(r, what) {
+  if (!r.stored().includes(LAYER_SIZE))
+    throw new Error(`${what}: the registry holds no ${LAYER_SIZE}-byte layer`);
+}
 for (let i = 0; i < ROUNDS; i++) {
   // alternate who goes first, so neither always meets a warm cache
   const order = i % 2 === 0 ? ['brig', 'skopeo'] : ['skopeo', 'brig'];
   for (const who of order) {
-    const r = await startRegistry(ports.shift());
+    const r = await pushTarget();
     if (who === 'brig') brigPush('image', 'tag', 'bench/debian:src', `${r.host}/b/debian:1`);
+    else rmSync(SKOPEO_CACHE, { force: true }); // it would otherwise remember where the blobs were
     await settle();
     if (who === 'brig') {
       res.pushBrig.push(brigPush('push', '-q', `${r.host}/b/debian:1`));
+      checkStored(r, 'brig push');
       brigPush('image', 'rm', `${r.host}/b/debian:1`);
-      // and through the API, to a second repository of a second fresh registry
-      const r2 = await startRegistry(ports.shift());
+      // and through the API (to a second fresh registry with --fresh)
+      await r.stop();
+      const r2 = await pushTarget();
       brigPush('image', 'tag', 'bench/debian:src', `${r2.host}/b/debian:1`);
       await settle();
       res.pushBrigApi.push(await brigPush.api('/registry/push', { image: `${r2.host}/b/debian:1` }));
+      checkStored(r2, 'brig push (API)');
       brigPush('image', 'rm', `${r2.host}/b/debian:1`);
       await r2.stop();
-    } else
+    } else {
       res.pushSkopeo.push(
         skopeo('copy', '--dest-tls-verify=false', `oci:${LAYOUT}:bookworm`, `docker://${r.host}/s/debian:1`),
       );
-    await r.stop();
+      checkStored(r, 'skopeo push');
+      await r.stop();
+    }
   }
   for (const who of order) {
     const dir = join(tmp, `pull-${who}-${i}`);
@@ -214,6 +256,7 @@ for (let i = 0; i < ROUNDS; i++) {
   }
 }
 await seed.stop();
+await target?.stop();
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -226,7 +269,7 @@ console.log(
   `machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`,
 );
 console.log(
-  `date: ${new Date().toISOString()}; image: Debian bookworm minbase, one 48.7 MiB gzip layer; rounds: ${ROUNDS}`,
+  `date: ${new Date().toISOString()}; image: Debian bookworm minbase, one 48.7 MiB gzip layer; rounds: ${ROUNDS}; push target: ${FRESH ? 'a new registry per push' : 'one registry, emptied before each push'}`,
 );
 console.log(
   `pull: brig ${fmt(median(res.pullBrig))}  skopeo ${fmt(median(res.pullSkopeo))}  ratio ${pull.toFixed(2)}x (target <= 0.9x)`,

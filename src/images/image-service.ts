@@ -131,6 +131,8 @@ export interface ImageService {
   unpack(image: string, dir: string, opts?: { unprivileged?: boolean }): Promise<UnpackResult>;
   list(): Promise<ImageSummary[]>;
   inspect(image: string): Promise<ImageDetails>;
+  /** What a name or id stands for, without reading the image's blobs (a push reads them itself). */
+  lookup(image: string): Promise<{ id: Digest; names: string[]; target: Descriptor }>;
   tag(source: string, target: string): Promise<{ id: Digest; name: string }>;
   rm(image: string, opts?: { force?: boolean }): Promise<RemoveResult>;
   prune(opts?: { all?: boolean }): Promise<PruneResult>;

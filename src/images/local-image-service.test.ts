@@ -55,6 +55,21 @@ test('a rootfs import gets the host platform; names are canonical; lookups by na
   assert.deepEqual(s.events, [`import ${r.id.slice(7, 15)}`]);
 });
 
+test('lookup gives the id, names and target without reading the image blobs', async (t) => {
+  const s = setup(t);
+  const r = await s.images.import(s.tree('one'), { name: 'app:1' });
+  await s.images.tag('app:1', 'app:2');
+  const details = await s.images.inspect('app:1');
+  // the blobs gone from the store: inspect fails, lookup does not read them
+  for await (const b of s.content.list()) await s.content.delete(b.digest);
+  const l = await s.images.lookup('app:2');
+  assert.equal(l.id, r.id);
+  assert.deepEqual(l.target, details.target);
+  assert.deepEqual(l.names.sort(), ['docker.io/library/app:1', 'docker.io/library/app:2']);
+  await assert.rejects(s.images.inspect('app:1'));
+  await assert.rejects(s.images.lookup('app:3'), (e) => isBrigError(e, 'ERR_IMAGE_NOT_FOUND'));
+});
+
 test('tag adds a name; re-importing a name moves it and leaves the old image dangling', async (t) => {
   const s = setup(t);
   const a = await s.images.import(s.tree('a'), { name: 'app' });

@@ -728,6 +728,13 @@ export class LocalImageService implements ImageService {
     };
   }
 
+  async lookup(image: string): Promise<{ id: Digest; names: string[]; target: Descriptor }> {
+    const { id, records, byName } = this.find(image);
+    const rec = records.find((r) => r.name === byName) ?? records[0]!;
+    const names = records.map((r) => r.name).filter((n) => !isDanglingName(n));
+    return { id, names, target: rec.target };
+  }
+
   /** For other services (containers, snapshots): the resolved image. */
   async resolve(image: string): Promise<{
     id: Digest;

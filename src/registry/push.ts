@@ -34,7 +34,7 @@ import {
 import { normalizePlatform } from '../images/platform.ts';
 import { formatReference, type Reference as ImageReference } from '../images/reference.ts';
 import type { ProgressFn } from './progress.ts';
-import { RepositoryClient } from './repository.ts';
+import { type FetchedManifest, RepositoryClient } from './repository.ts';
 import { isNetworkError, type RegistryTransport } from './transport.ts';
 
 export interface PushOptions {
@@ -73,6 +73,8 @@ interface Ctx {
   progress: ProgressFn;
   step: (s: string) => void;
   uploaded: number;
+  /** Called when a blob's bytes begin to go up (the push then has time for other requests). */
+  uploading: () => void;
 }
 
 export async function push(
@@ -92,6 +94,7 @@ export async function push(
     progress: opts.onProgress ?? (() => {}),
     step: opts.onStep ?? (() => {}),
     uploaded: 0,
+    uploading: () => {},
   };
   const name = formatReference(dest);
   const tag = dest.tag;
@@ -132,17 +135,24 @@ export async function push(
       `${name}: ${target.mediaType} is not an image manifest or index`,
     );
   }
-  // the tag's current content is looked up while the blobs go up (an index there is merged)
-  const remoteP =
-    tag !== undefined && opts.mergeIndex !== false
-      ? repo.getManifest(tag, { allowMissing: true }).then((m) => {
-          ctx.step('tag read');
-          return m;
-        })
-      : Promise.resolve(undefined);
-  remoteP.catch(() => {}); // awaited below; never an unhandled rejection
+  // The tag's current content (an index there is merged) is looked up once the first blob's
+  // bytes are going up, so that it does not hold up the layers' first requests; with nothing to
+  // upload, after the blobs are checked.
+  let remoteP: Promise<FetchedManifest | undefined> | undefined;
+  const readTag = () => {
+    if (tag === undefined || opts.mergeIndex === false) return Promise.resolve(undefined);
+    if (!remoteP) {
+      remoteP = repo.getManifest(tag, { allowMissing: true }).then((m) => {
+        ctx.step('tag read');
+        return m;
+      });
+      remoteP.catch(() => {}); // awaited below; never an unhandled rejection
+    }
+    return remoteP;
+  };
+  ctx.uploading = () => void readTag();
   const { platform, bytes } = await pushManifestTree(ctx, target, { putByDigest: false });
-  const remote = await remoteP;
+  const remote = await readTag();
   if (tag !== undefined && remote && isIndexMediaType(remote.mediaType)) {
     const old = parseIndex(parseJson(remote.bytes, `index ${name}`), {
       what: `index ${name}`,
@@ -340,6 +350,7 @@ async function pushBlob(
         (start, end) => {
           step(`${kind} first byte`);
           started?.();
+          ctx.uploading();
           return end > start
             ? createReadStream(content.blobPath(desc.digest), { start, end: end - 1, highWaterMark: 1 << 20 })
             : Readable.from([]);

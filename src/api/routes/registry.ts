@@ -131,7 +131,7 @@ export function register(r: Router, s: Services): void {
     const images = need(s.images, 'the image service');
     const dest = reg.parse(str(body.image, 'image'));
     const name = formatReference(dest);
-    const image = await images.inspect(name);
+    const image = await images.lookup(name);
     step('image found');
     // other names of the same image on the same registry: blobs can be mounted from there
     const mountFrom = image.names.flatMap((n) => {
