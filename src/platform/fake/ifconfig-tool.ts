@@ -34,6 +34,38 @@ function mac(name: string, vnet: number): string {
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
+type AddressMode = 'set' | 'alias' | 'delete';
+
+/** An IPv6 prefix length, 0 to 128. */
+function prefixLen(v: string): number | undefined {
+  const n = uint(v);
+  return n !== undefined && n <= 128 ? n : undefined;
+}
+
+/**
+ * SIOCAIFADDR / SIOCDIFADDR (`_IN6` for inet6): adds or deletes one address and brings the
+ * interface up on an add. Without `alias`, an inet address replaces the first one; inet6 always adds.
+ */
+function changeAddress(
+  cur: InterfaceState,
+  family: 'inet' | 'inet6',
+  entry: { addr: string; prefix: number },
+  mode: AddressMode,
+): void {
+  const list = cur[family];
+  const ioctl = family === 'inet' ? '' : '_IN6';
+  if (mode === 'delete') {
+    const idx = list.findIndex((a) => a.addr === entry.addr);
+    if (idx < 0) die(`ifconfig: ioctl (SIOCDIFADDR${ioctl}): Can't assign requested address`);
+    list.splice(idx, 1);
+    return;
+  }
+  if (list.some((a) => a.addr === entry.addr)) die(`ifconfig: ioctl (SIOCAIFADDR${ioctl}): File exists`);
+  if (family === 'inet' && mode === 'set' && list.length > 0) list[0] = entry;
+  else list.push(entry);
+  cur.up = true;
+}
+
 function maskHex(prefix: number): string {
   const m = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   return `0x${m.toString(16).padStart(8, '0')}`;
@@ -201,6 +233,27 @@ export function ifconfigTool(ctx: ToolContext, args: string[]): ToolOutput {
       if (v === undefined) die(`ifconfig: missing argument for ${w}`);
       return v;
     };
+    /** The words that may follow an address: its mask (`maskWord`, read by `parse`), then alias or delete. */
+    const addressOptions = (maskWord: string, parse: (v: string) => number | undefined) => {
+      let prefix: number | undefined;
+      let mode: AddressMode = 'set';
+      while (k + 1 < params.length) {
+        const o = params[k + 1]!;
+        if (o === maskWord) {
+          k++;
+          const p = parse(next());
+          if (p === undefined) die(`ifconfig: ${params[k]}: bad value`);
+          prefix = p;
+        } else if (o === 'alias' || o === 'add') {
+          k++;
+          mode = 'alias';
+        } else if (o === '-alias' || o === 'delete' || o === 'remove') {
+          k++;
+          mode = 'delete';
+        } else break;
+      }
+      return { prefix, mode };
+    };
     switch (w) {
       case 'up':
         cur.up = true;
@@ -235,67 +288,23 @@ export function ifconfigTool(ctx: ToolContext, args: string[]): ToolOutput {
       case 'inet': {
         const v = parseV4(next());
         if (!v) die(`ifconfig: ${params[k]}: bad value`);
-        let prefix = v.prefix;
-        let mode: 'set' | 'alias' | 'delete' = 'set';
-        while (k + 1 < params.length) {
-          const o = params[k + 1]!;
-          if (o === 'netmask') {
-            k++;
-            const p = parseMask(next());
-            if (p === undefined) die(`ifconfig: ${params[k]}: bad value`);
-            prefix = p;
-          } else if (o === 'alias' || o === 'add') {
-            k++;
-            mode = 'alias';
-          } else if (o === '-alias' || o === 'delete' || o === 'remove') {
-            k++;
-            mode = 'delete';
-          } else break;
-        }
-        if (mode === 'delete') {
-          const idx = cur.inet.findIndex((a) => a.addr === v.addr);
-          if (idx < 0) die("ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address");
-          cur.inet.splice(idx, 1);
-          break;
-        }
-        if (cur.inet.some((a) => a.addr === v.addr)) die('ifconfig: ioctl (SIOCAIFADDR): File exists');
-        const entry = { addr: v.addr, prefix: prefix ?? (cur.kind === 'loopback' ? 8 : 24) };
-        if (mode === 'set' && cur.inet.length > 0) cur.inet[0] = entry;
-        else cur.inet.push(entry);
-        cur.up = true;
+        const o = addressOptions('netmask', parseMask);
+        const prefix = o.prefix ?? v.prefix ?? (cur.kind === 'loopback' ? 8 : 24);
+        changeAddress(cur, 'inet', { addr: v.addr, prefix }, o.mode);
         break;
       }
       case 'inet6': {
         const raw = next();
         const [addr, len] = raw.split('/');
-        if (!addr || !isIPv6(addr) || (len !== undefined && (uint(len) === undefined || Number(len) > 128)))
+        if (!addr || !isIPv6(addr) || (len !== undefined && prefixLen(len) === undefined))
           die(`ifconfig: ${raw}: bad value`);
-        let prefix = len === undefined ? 64 : Number(len);
-        let mode: 'set' | 'alias' | 'delete' = 'set';
-        while (k + 1 < params.length) {
-          const o = params[k + 1]!;
-          if (o === 'prefixlen') {
-            k++;
-            const p = uint(next());
-            if (p === undefined || p > 128) die(`ifconfig: ${params[k]}: bad value`);
-            prefix = p;
-          } else if (o === 'alias' || o === 'add') {
-            k++;
-            mode = 'alias';
-          } else if (o === '-alias' || o === 'delete' || o === 'remove') {
-            k++;
-            mode = 'delete';
-          } else break;
-        }
-        if (mode === 'delete') {
-          const idx = cur.inet6.findIndex((a) => a.addr === addr);
-          if (idx < 0) die("ifconfig: ioctl (SIOCDIFADDR_IN6): Can't assign requested address");
-          cur.inet6.splice(idx, 1);
-          break;
-        }
-        if (cur.inet6.some((a) => a.addr === addr)) die('ifconfig: ioctl (SIOCAIFADDR_IN6): File exists');
-        cur.inet6.push({ addr, prefix });
-        cur.up = true;
+        const o = addressOptions('prefixlen', prefixLen);
+        changeAddress(
+          cur,
+          'inet6',
+          { addr, prefix: o.prefix ?? (len === undefined ? 64 : Number(len)) },
+          o.mode,
+        );
         break;
       }
       case 'addm':

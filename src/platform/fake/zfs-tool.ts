@@ -265,6 +265,52 @@ function nextTxg(st: HostState): number {
   return st.counters.txg;
 }
 
+/** Records a new dataset in the tree with a fresh guid and txg; the caller mounts it if it should be. */
+function addDataset(
+  ctx: ToolContext,
+  name: string,
+  type: DatasetState['type'],
+  props: Record<string, string>,
+  origin?: string,
+): DatasetState {
+  const ds: DatasetState = {
+    name,
+    type,
+    guid: newGuid(ctx.st),
+    createtxg: nextTxg(ctx.st),
+    creation: Math.floor(ctx.now() / 1000),
+    props,
+    ...(origin === undefined ? {} : { origin }),
+    mounted: false,
+  };
+  ctx.st.datasets[name] = ds;
+  return ds;
+}
+
+/** The ancestors of `name` that do not exist yet, outermost first (what `-p` creates). */
+function missingParents(st: HostState, name: string): string[] {
+  const missing: string[] = [];
+  for (let p = parentOf(name); p && !st.datasets[p]; p = parentOf(p)) missing.unshift(p);
+  return missing;
+}
+
+/** Moves `ds` to `newName`, repointing the clones whose origin it is. */
+function renameDataset(st: HostState, ds: DatasetState, newName: string): void {
+  delete st.datasets[ds.name];
+  for (const d of Object.values(st.datasets)) if (d.origin === ds.name) d.origin = newName;
+  ds.name = newName;
+  st.datasets[newName] = ds;
+}
+
+/** zfs list/get's table: upper-case headings, columns padded to their widest cell but the last. */
+function table(fields: readonly string[], rows: readonly string[][]): string {
+  const head = fields.map((f) => f.toUpperCase());
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const fmt = (row: readonly string[]) =>
+    `${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`;
+  return fmt(head) + rows.map(fmt).join('');
+}
+
 function mountpointPath(st: HostState, ds: DatasetState): string | undefined {
   const mp = propOf(st, ds, 'mountpoint').value;
   return mp.startsWith('/') ? mp : undefined;
@@ -357,21 +403,11 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
       if (!st.datasets[poolOf(name)]) die(`cannot create '${name}': no such pool '${poolOf(name)}'`);
       if (st.datasets[name]) die(`cannot create '${name}': dataset already exists`);
       const props = parseProps(optVals(r, 'o'), name);
-      const missing: string[] = [];
-      for (let p = parentOf(name); p && !st.datasets[p]; p = parentOf(p)) missing.unshift(p);
+      const missing = missingParents(st, name);
       if (missing.length && !has(r, 'p')) die(`cannot create '${name}': parent does not exist`);
       if (has(r, 'n')) return ok();
       for (const p of [...missing, name]) {
-        const ds: DatasetState = {
-          name: p,
-          type: 'filesystem',
-          guid: newGuid(st),
-          createtxg: nextTxg(st),
-          creation: Math.floor(ctx.now() / 1000),
-          props: p === name ? props : {},
-          mounted: false,
-        };
-        st.datasets[p] = ds;
+        const ds = addDataset(ctx, p, 'filesystem', p === name ? props : {});
         if (!has(r, 'u')) autoMount(ctx, ds);
       }
       return ok();
@@ -399,17 +435,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
         for (const t of targets) {
           const sname = `${t.name}${snap.slice(at)}`;
           if (st.datasets[sname]) die(`cannot create snapshot '${sname}': dataset already exists`);
-          const ds: DatasetState = {
-            name: sname,
-            type: 'snapshot',
-            guid: newGuid(st),
-            createtxg: nextTxg(st),
-            creation: Math.floor(ctx.now() / 1000),
-            props: { ...props },
-            mounted: false,
-          };
-          st.datasets[sname] = ds;
-          captureSnapshot(ctx, t, ds);
+          captureSnapshot(ctx, t, addDataset(ctx, sname, 'snapshot', { ...props }));
         }
       }
       return ok();
@@ -424,34 +450,11 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
       if (st.datasets[target]) die(`cannot create '${target}': dataset already exists`);
       if (poolOf(target) !== poolOf(snapName))
         die(`cannot create '${target}': source and target pools differ`);
-      const missing: string[] = [];
-      for (let p = parentOf(target); p && !st.datasets[p]; p = parentOf(p)) missing.unshift(p);
+      const missing = missingParents(st, target);
       if (missing.length && !has(r, 'p')) die(`cannot create '${target}': parent does not exist`);
       const props = parseProps(optVals(r, 'o'), target);
-      for (const p of missing) {
-        const ds: DatasetState = {
-          name: p,
-          type: 'filesystem',
-          guid: newGuid(st),
-          createtxg: nextTxg(st),
-          creation: Math.floor(ctx.now() / 1000),
-          props: {},
-          mounted: false,
-        };
-        st.datasets[p] = ds;
-        autoMount(ctx, ds);
-      }
-      const ds: DatasetState = {
-        name: target,
-        type: 'filesystem',
-        guid: newGuid(st),
-        createtxg: nextTxg(st),
-        creation: Math.floor(ctx.now() / 1000),
-        props,
-        origin: snapName,
-        mounted: false,
-      };
-      st.datasets[target] = ds;
+      for (const p of missing) autoMount(ctx, addDataset(ctx, p, 'filesystem', {}));
+      const ds = addDataset(ctx, target, 'filesystem', props, snapName);
       if (!has(r, 'u')) autoMount(ctx, ds);
       restoreContent(ctx, snap, ds);
       return ok();
@@ -541,14 +544,10 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
         const bv = sortKey === 'name' ? b.name : propOf(st, b, sortKey).value;
         return av < bv ? -1 : av > bv ? 1 : 0;
       });
-      const table = rows.map((d) => fields.map((f) => parsable(propOf(st, d, f).value, has(r, 'p'), f, d)));
-      if (has(r, 'H')) return ok(table.map((row) => `${row.join('\t')}\n`).join(''));
+      const cells = rows.map((d) => fields.map((f) => parsable(propOf(st, d, f).value, has(r, 'p'), f, d)));
+      if (has(r, 'H')) return ok(cells.map((row) => `${row.join('\t')}\n`).join(''));
       if (rows.length === 0) return ok('', 'no datasets available\n');
-      const head = fields.map((f) => f.toUpperCase());
-      const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-      const fmt = (row: string[]) =>
-        `${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`;
-      return ok(fmt(head) + table.map(fmt).join(''));
+      return ok(table(fields, cells));
     }
     case 'get': {
       const r = getopt(rest, 'rHpd:o:t:s:', 'zfs get', USAGE);
@@ -618,11 +617,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
         }
       }
       if (has(r, 'H')) return ok(lines.map((l) => `${l.join('\t')}\n`).join(''));
-      const head = fields.map((f) => f.toUpperCase());
-      const widths = head.map((h, i) => Math.max(h.length, ...lines.map((row) => row[i]!.length)));
-      const fmt = (row: string[]) =>
-        `${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`;
-      return ok(fmt(head) + lines.map(fmt).join(''));
+      return ok(table(fields, lines));
     }
     case 'set': {
       if (rest.length < 2)
@@ -678,13 +673,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
           );
       }
       const oldOrigin = st.datasets[originFs]!.origin;
-      for (const m of moving) {
-        const newName = `${clone.name}${m.name.slice(m.name.indexOf('@'))}`;
-        delete st.datasets[m.name];
-        for (const d of Object.values(st.datasets)) if (d.origin === m.name) d.origin = newName;
-        m.name = newName;
-        st.datasets[newName] = m;
-      }
+      for (const m of moving) renameDataset(st, m, `${clone.name}${m.name.slice(m.name.indexOf('@'))}`);
       st.datasets[originFs]!.origin = `${clone.name}${origin.name.slice(origin.name.indexOf('@'))}`;
       if (oldOrigin) clone.origin = oldOrigin;
       else delete clone.origin;
@@ -710,13 +699,7 @@ export function zfsTool(ctx: ToolContext, args: string[]): ToolOutput {
       const moved = ds.type === 'snapshot' ? [ds] : [ds, ...children(st, from)];
       const mountedBefore = moved.filter((d) => d.mounted);
       for (const d of [...mountedBefore].reverse()) unmountDataset(ctx, d, has(r, 'f'));
-      for (const d of moved) {
-        const nn = to + d.name.slice(from.length);
-        delete st.datasets[d.name];
-        for (const o of Object.values(st.datasets)) if (o.origin === d.name) o.origin = nn;
-        d.name = nn;
-        st.datasets[nn] = d;
-      }
+      for (const d of moved) renameDataset(st, d, to + d.name.slice(from.length));
       if (!has(r, 'u')) for (const d of mountedBefore) autoMount(ctx, d);
       return ok();
     }
@@ -887,6 +870,7 @@ function zfsDiff(ctx: ToolContext, args: string[]): ToolOutput {
   const times = has(r, 't');
   const line = (change: string, e: Entry, rel: string) => {
     const path = zfsEscape(Buffer.from(`${mp}/${rel}`));
+    // -t: seconds.nanoseconds of the change time, the seconds right-aligned in 10 columns.
     const ns = BigInt(Math.round(e.mtime * 1e6));
     const ts = times
       ? `${String(ns / 1000000000n).padStart(10)}.${String(ns % 1000000000n).padStart(9, '0')}\t`
@@ -894,11 +878,13 @@ function zfsDiff(ctx: ToolContext, args: string[]): ToolOutput {
     lines.push(`${ts}${change}\t${typeCol ? `${e.type}\t` : ''}${path}`);
   };
   const parentsChanged = new Set<string>();
+  const parentChanged = (p: string) =>
+    parentsChanged.add(p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
   for (const [p, e] of a) {
     const n = b.get(p);
     if (!n || n.type !== e.type) {
       line('-', e, p);
-      parentsChanged.add(p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
+      parentChanged(p);
     } else if (
       n.mode !== e.mode ||
       n.size !== e.size ||
@@ -911,7 +897,7 @@ function zfsDiff(ctx: ToolContext, args: string[]): ToolOutput {
     const o = a.get(p);
     if (!o || o.type !== e.type) {
       line('+', e, p);
-      parentsChanged.add(p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
+      parentChanged(p);
     }
   }
   for (const dir of parentsChanged) {
@@ -922,12 +908,7 @@ function zfsDiff(ctx: ToolContext, args: string[]): ToolOutput {
   }
   if (parentsChanged.has('')) {
     const rootStat = lstatSync(toDir);
-    const rootEntry: Entry = { type: '/', mode: rootStat.mode, size: 0, mtime: rootStat.mtimeMs, digest: '' };
-    const ns = BigInt(Math.round(rootEntry.mtime * 1e6));
-    const ts = times
-      ? `${String(ns / 1000000000n).padStart(10)}.${String(ns % 1000000000n).padStart(9, '0')}\t`
-      : '';
-    lines.push(`${ts}M\t${typeCol ? '/\t' : ''}${zfsEscape(Buffer.from(`${mp}/`))}`);
+    line('M', { type: '/', mode: rootStat.mode, size: 0, mtime: rootStat.mtimeMs, digest: '' }, '');
   }
   return ok(lines.map((l) => `${l}\n`).join(''));
 }
