@@ -20,13 +20,22 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import type { Descriptor, Digest } from '../../src/content/store.ts';
+import type { Descriptor } from '../../src/content/store.ts';
 import type { DatasetState, HostState } from '../../src/platform/fake/host-state.ts';
 import { chainIds } from '../../src/snapshots/unpack.ts';
 import { startDaemon, type TestDaemon } from '../support/daemon.ts';
 import { type Brig, brig, holdProxy, startRegistry, storeIndex } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
-import { apiPull, type Layer, layerOf, type SnapshotRow, sha, snapshotRows } from './pull-support.ts';
+import {
+  apiPull,
+  assertCommittedChain,
+  type Layer,
+  layerOf,
+  ownSnapshot,
+  type SnapshotRow,
+  snapshotRows,
+  storeImage,
+} from './pull-support.ts';
 
 const needs = requires({ commands: ['docker-registry'] });
 
@@ -43,39 +52,7 @@ const linuxOnly = () => layerOf([{ name: 'linux', data: 'the linux entry\n' }]);
 
 /** Stores a manifest of `layers` for `os`/amd64 in src's content store; returns its descriptor. */
 async function storeManifest(src: Brig, os: string, layers: Layer[]): Promise<Descriptor> {
-  for (const l of layers) {
-    if (!(await src.content.has(l.desc.digest as Digest)))
-      await src.content.ingest(l.bytes, { digest: l.desc.digest as Digest, size: l.bytes.length });
-  }
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: 'amd64',
-      os,
-      config: { Env: ['PATH=/bin:/usr/bin'], Cmd: ['/bin/sh'] },
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    }),
-  );
-  const configDesc = {
-    mediaType: 'application/vnd.oci.image.config.v1+json',
-    digest: sha(config),
-    size: config.length,
-  };
-  await src.content.ingest(config, { digest: configDesc.digest, size: config.length });
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: configDesc,
-      layers: layers.map((l) => l.desc),
-    }),
-  );
-  const d = {
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    digest: sha(manifest),
-    size: manifest.length,
-  };
-  await src.content.ingest(manifest, { digest: d.digest, size: manifest.length });
-  return { ...d, platform: { os, architecture: 'amd64' } } as Descriptor;
+  return { ...(await storeImage(src.content, layers, os)), platform: { os, architecture: 'amd64' } };
 }
 
 /** Pushes `ref` as an index: linux/amd64 (another layer) first, then freebsd/amd64 of `layers`. */
@@ -142,13 +119,7 @@ describe('pull on the simulated FreeBSD host', needs, () => {
     // the chain, committed: rows named by chain id, each a dataset with its @committed snapshot
     const chain = chainIds(layers.map((l) => l.diffId));
     const rows = snapshotRows(d);
-    assert.deepEqual(
-      rows.map((r) => [r.key, r.kind, r.parent]),
-      [
-        [chain[0], 'committed', null],
-        [chain[1], 'committed', chain[0]],
-      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
-    );
+    assertCommittedChain(rows, chain);
     const byKey = new Map(rows.map((r) => [r.key, r]));
     const l0 = dsOf(byKey.get(chain[0]!)!);
     const l1 = dsOf(byKey.get(chain[1]!)!);
@@ -175,15 +146,8 @@ describe('pull on the simulated FreeBSD host', needs, () => {
 
     // a run on the simulated host: one clone of the top layer; the layers are the same rows
     const id = (await ok(['run', '-d', '--name', 'web', name, '/bin/sh', '-c', 'serve'])).stdout.trim();
-    const running = snapshotRows(d);
-    assert.deepEqual(
-      running.filter((r) => r.kind === 'committed'),
-      rows,
-    );
-    const own = running.filter((r) => r.kind !== 'committed');
-    assert.equal(own.length, 1);
-    assert.equal(own[0]!.parent, chain[1]);
-    const ctr = dsOf(own[0]!);
+    const own = ownSnapshot(d, rows, chain[1]);
+    const ctr = dsOf(own);
     assert.deepEqual(brigDatasets(d), {
       [l0]: ['filesystem', null, 'on'],
       [`${l0}@committed`]: ['snapshot', null, null],
@@ -384,13 +348,7 @@ describe('pull on the simulated FreeBSD host', needs, () => {
     const chain = chainIds(layers.map((l) => l.diffId));
     assert.equal(result.chainId, chain[1]);
     const rows = snapshotRows(d);
-    assert.deepEqual(
-      rows.map((r) => [r.key, r.kind, r.parent]),
-      [
-        [chain[0], 'committed', null],
-        [chain[1], 'committed', chain[0]],
-      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
-    );
+    assertCommittedChain(rows, chain);
     const top = (JSON.parse(rows.find((r) => r.key === chain[1])!.info) as { id: number }).id;
     assert.equal(
       readFileSync(join(snapDir, String(top), 'fs', 'hello'), 'utf8'),
@@ -410,15 +368,8 @@ describe('pull on the simulated FreeBSD host', needs, () => {
 
     // run: the container's copy is nullfs-mounted on the simulated host; the layers are reused
     const id = (await ok(['run', '-d', '--name', 'web', name, '/bin/sh'])).stdout.trim();
-    const running = snapshotRows(d);
-    assert.deepEqual(
-      running.filter((r) => r.kind === 'committed'),
-      rows,
-    );
-    const own = running.filter((r) => r.kind !== 'committed');
-    assert.equal(own.length, 1);
-    assert.equal(own[0]!.parent, chain[1]);
-    const ownDir = join(snapDir, String((JSON.parse(own[0]!.info) as { id: number }).id), 'fs');
+    const own = ownSnapshot(d, rows, chain[1]);
+    const ownDir = join(snapDir, String((JSON.parse(own.info) as { id: number }).id), 'fs');
     assert.ok(
       hostState(d).mounts.some(
         (m) => m.fstype === 'nullfs' && m.source === ownDir && m.target.endsWith(`${id}/rootfs`),

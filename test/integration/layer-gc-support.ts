@@ -1,23 +1,20 @@
 /**
  * Helpers of the layer GC integration tests: layered images made offline from the busybox
- * fixture, brigd's snapshot rows read from brig.db (read-only), and the checks that nothing is
+ * fixture, brigd's overlay snapshot rows (pull-support.ts), and the checks that nothing is
  * left behind (a directory per row, no mount under the root).
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import Database from 'better-sqlite3';
 import type { Digest } from '../../src/content/store.ts';
 import { chainIds } from '../../src/snapshots/unpack.ts';
 import { busyboxImage } from '../support/busybox.ts';
 import type { TestDaemon } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 import { tarOf } from './layers-helpers.ts';
-
-const sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+import { type SnapshotRow, sha, snapshotRows } from './pull-support.ts';
 
 export interface Made {
   layout: string;
@@ -54,23 +51,8 @@ export function layeredImage(t: TestContext, names: string[]): Made {
   return { layout, manifest, diffIds: config.rootfs.diff_ids, chain: chainIds(config.rootfs.diff_ids) };
 }
 
-interface Row {
-  key: string;
-  kind: string;
-  parent: string | null;
-  info: string;
-}
-
-export function rows(d: TestDaemon): Row[] {
-  const db = new Database(join(d.root, 'brig.db'), { readonly: true, fileMustExist: true });
-  try {
-    return db
-      .prepare("SELECT key, kind, parent, info FROM snapshots WHERE driver = 'overlay' ORDER BY key")
-      .all() as Row[];
-  } finally {
-    db.close();
-  }
-}
+/** brigd's overlay snapshot rows. */
+export const rows = (d: TestDaemon): SnapshotRow[] => snapshotRows(d, 'overlay');
 
 export const committed = (d: TestDaemon) =>
   rows(d)

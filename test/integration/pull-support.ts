@@ -1,14 +1,16 @@
 /**
- * What the pull tests share (registry-unpack, freebsd-pull, layer-gc-pull): gzip layers made
- * from tar entries, brigd's snapshot rows read from its database, and a pull through the API that
- * collects the progress stream (the stream waits while `onProgress` does).
+ * What the pull tests share (registry-unpack, freebsd-pull, layer-gc-pull, layer-gc): gzip
+ * layers made from tar entries, an image of such layers stored in a content store (to push),
+ * brigd's snapshot rows read from its database (and the checks of a pulled chain and of a
+ * container's snapshot on it), and a pull through the API that collects the progress stream (the
+ * stream waits while `onProgress` does).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
-import type { Descriptor, Digest } from '../../src/content/store.ts';
+import type { ContentStore, Descriptor, Digest } from '../../src/content/store.ts';
 import type { TestDaemon } from '../support/daemon.ts';
 import { tarOf } from './layers-helpers.ts';
 
@@ -31,6 +33,35 @@ export function layerOf(entries: Parameters<typeof tarOf>[0]): Layer {
   };
 }
 
+/**
+ * Stores an image of `layers` for `os`/amd64 (PATH=/bin:/usr/bin, Cmd /bin/sh) in `content`:
+ * the layers not there yet, its config and its manifest; returns the manifest's descriptor.
+ */
+export async function storeImage(content: ContentStore, layers: Layer[], os = 'linux'): Promise<Descriptor> {
+  for (const l of layers) {
+    if (!(await content.has(l.desc.digest as Digest)))
+      await content.ingest(l.bytes, { digest: l.desc.digest as Digest, size: l.bytes.length });
+  }
+  const put = async (mediaType: string, doc: unknown): Promise<Descriptor> => {
+    const bytes = Buffer.from(JSON.stringify(doc));
+    const digest = sha(bytes);
+    await content.ingest(bytes, { digest, size: bytes.length });
+    return { mediaType, digest, size: bytes.length };
+  };
+  const config = await put('application/vnd.oci.image.config.v1+json', {
+    architecture: 'amd64',
+    os,
+    config: { Env: ['PATH=/bin:/usr/bin'], Cmd: ['/bin/sh'] },
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+  });
+  return put('application/vnd.oci.image.manifest.v1+json', {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config,
+    layers: layers.map((l) => l.desc),
+  });
+}
+
 export interface SnapshotRow {
   key: string;
   kind: string;
@@ -40,16 +71,48 @@ export interface SnapshotRow {
   info: string;
 }
 
-/** Every snapshot row brigd has, read from its database (read-only, while brigd runs). */
-export function snapshotRows(d: TestDaemon): SnapshotRow[] {
+/**
+ * Every snapshot row brigd has (only `driver`'s when given), read from its database (read-only,
+ * while brigd runs).
+ */
+export function snapshotRows(d: TestDaemon, driver?: string): SnapshotRow[] {
   const db = new Database(join(d.root, 'brig.db'), { readonly: true, fileMustExist: true });
   try {
-    return db
-      .prepare('SELECT key, kind, parent, created_at, labels, info FROM snapshots ORDER BY key')
-      .all() as SnapshotRow[];
+    const cols = 'SELECT key, kind, parent, created_at, labels, info FROM snapshots';
+    return (
+      driver === undefined
+        ? db.prepare(`${cols} ORDER BY key`).all()
+        : db.prepare(`${cols} WHERE driver = ? ORDER BY key`).all(driver)
+    ) as SnapshotRow[];
   } finally {
     db.close();
   }
+}
+
+/** Asserts `rows` are exactly `chain`, committed, each on the one before it. */
+export function assertCommittedChain(rows: SnapshotRow[], chain: Digest[]): void {
+  assert.deepEqual(
+    rows.map((r) => [r.key, r.kind, r.parent]),
+    chain
+      .map((key, i) => [key, 'committed', i === 0 ? null : chain[i - 1]])
+      .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+  );
+}
+
+/**
+ * A running container's own snapshot row, checked: brigd's committed rows are still exactly
+ * `committed` (the very same rows: nothing was unpacked again), and one other row stands on `top`.
+ */
+export function ownSnapshot(d: TestDaemon, committed: SnapshotRow[], top: Digest | undefined): SnapshotRow {
+  const rows = snapshotRows(d);
+  assert.deepEqual(
+    rows.filter((r) => r.kind === 'committed'),
+    committed,
+  );
+  const own = rows.filter((r) => r.kind !== 'committed');
+  assert.equal(own.length, 1);
+  assert.equal(own[0]!.parent, top);
+  return own[0]!;
 }
 
 export interface Progress {
