@@ -626,14 +626,8 @@ export function checkBindMount(
 ): Refusal | undefined {
   if (!hostPath.startsWith('/'))
     throw new BrigError('ERR_MOUNT_INVALID', `bind mount source "${hostPath}" is not an absolute host path`);
-  const item: PrivilegeItem = { kind: 'bind', path: posix.normalize(hostPath).replace(/(.)\/$/, '$1') };
-  const d = decide(
-    item,
-    effective(policy, matchingImages(policy, imageRef)),
-    grants.map(parseGrant),
-    new Set(),
-  );
-  return d.granted ? undefined : d.refusal;
+  const path = posix.normalize(hostPath).replace(/(.)\/$/, '$1');
+  return checkItem({ kind: 'bind', path }, policy, imageRef, grants);
 }
 
 /** Check one host port to publish; undefined when permitted (by policy or --grant port=N). */
@@ -645,7 +639,16 @@ export function checkPort(
 ): Refusal | undefined {
   if (!Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535)
     throw new BrigError('ERR_INVALID_ARGUMENT', `host port ${hostPort} is not within 1..65535`);
-  const item: PrivilegeItem = { kind: 'port', port: hostPort };
+  return checkItem({ kind: 'port', port: hostPort }, policy, imageRef, grants);
+}
+
+/** The refusal of one item under the policy and --grant items, undefined when it is permitted. */
+function checkItem(
+  item: PrivilegeItem,
+  policy: Policy,
+  imageRef: string | undefined,
+  grants: readonly string[],
+): Refusal | undefined {
   const d = decide(
     item,
     effective(policy, matchingImages(policy, imageRef)),
