@@ -67,6 +67,8 @@ function invalid(rule: string, why: string, hint?: string): BrigError {
   });
 }
 
+const WHOLE_NAME_ONLY = 'a `$` may only stand for a whole ruleset name, as in include $devfsrules_jail';
+
 /** Split a rule into words as sh(1) would, refusing what sh would expand or interpret. */
 function words(rule: string): Word[] {
   const out: Word[] = [];
@@ -79,6 +81,18 @@ function words(rule: string): Word[] {
     let variable = false;
     let variableName = '';
     let quotedOrEscaped = false;
+    /**
+     * `$name` at `i`: allowed only as a whole ruleset name, so it must start the word and `fits`
+     * (the quoting context's rule) must accept the character after it.
+     */
+    const variableAt = (fits: (after: string | undefined) => boolean) => {
+      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(rule.slice(i));
+      if (!m || text !== '' || !fits(rule[i + m[0].length])) throw invalid(rule, WHOLE_NAME_ONLY);
+      text = m[1]!;
+      variable = true;
+      variableName = text;
+      i += m[0].length;
+    };
     if (rule[i] === '#') throw invalid(rule, 'comments are not allowed in a rule');
     if (rule[i] === '~') throw invalid(rule, 'a leading `~` must be quoted');
     while (i < n && rule[i] !== ' ' && rule[i] !== '\t') {
@@ -105,16 +119,7 @@ function words(rule: string): Word[] {
             continue;
           }
           if (d === '$') {
-            const m = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(rule.slice(i));
-            if (!m || text !== '' || rule[i + m[0].length] !== '"')
-              throw invalid(
-                rule,
-                'a `$` may only stand for a whole ruleset name, as in include $devfsrules_jail',
-              );
-            text = m[1]!;
-            variable = true;
-            variableName = text;
-            i += m[0].length;
+            variableAt((after) => after === '"');
             continue;
           }
           if (d === '`') throw invalid(rule, 'command substitution is not allowed');
@@ -129,17 +134,7 @@ function words(rule: string): Word[] {
         quotedOrEscaped = true;
         i += 2;
       } else if (c === '$') {
-        const m = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(rule.slice(i));
-        const after = m ? rule[i + m[0].length] : undefined;
-        if (!m || text !== '' || quotedOrEscaped || (after !== undefined && after !== ' ' && after !== '\t'))
-          throw invalid(
-            rule,
-            'a `$` may only stand for a whole ruleset name, as in include $devfsrules_jail',
-          );
-        text = m[1]!;
-        variable = true;
-        variableName = text;
-        i += m[0].length;
+        variableAt((after) => !quotedOrEscaped && (after === undefined || after === ' ' || after === '\t'));
       } else if (';&|<>()`'.includes(c)) {
         throw invalid(rule, `the shell character \`${c}\` must be quoted`);
       } else if (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) {
@@ -149,8 +144,7 @@ function words(rule: string): Word[] {
         i++;
       }
     }
-    if (variable && text !== variableName)
-      throw invalid(rule, 'a `$` may only stand for a whole ruleset name, as in include $devfsrules_jail');
+    if (variable && text !== variableName) throw invalid(rule, WHOLE_NAME_ONLY);
     out.push({ text, variable });
   }
   return out;
