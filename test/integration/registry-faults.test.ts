@@ -10,7 +10,8 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
+import type { Digest } from '../../src/content/store.ts';
 import { isBrigError } from '../../src/errors/errors.ts';
 import {
   brig,
@@ -27,62 +28,53 @@ import { tempDir } from '../support/tmp.ts';
 const needs = requires({ root: true, commands: ['docker-registry', 'skopeo', 'umoci'] });
 const linux = { platforms: [{ os: 'linux', architecture: 'amd64' }] };
 
-function layerOf(layout: string): string {
+function layerOf(layout: string): Digest {
   // the fixture has one layer: the largest blob
   const dir = join(layout, 'blobs', 'sha256');
   return `sha256:${readdirSync(dir).sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0]}`;
 }
 
+/**
+ * The busybox fixture pushed as f/bb:1 to a new registry, a fault proxy in front of it, and a
+ * brig that pulls `ref` through the proxy; `layer` is the fixture's layer.
+ */
+async function busyboxBehindProxy(t: TestContext) {
+  const reg = await startRegistry(t);
+  const proxy = await startFaultProxy(t, reg.port);
+  const bb = buildBusybox(join(tempDir(t), 'img'));
+  const src = brig(t, { insecure: [reg.host] });
+  const target = await importLayout(src.content, bb);
+  await src.registry.push(`${reg.host}/f/bb:1`, target);
+  const b = brig(t, { insecure: [proxy.host] });
+  return { proxy, target, layer: layerOf(bb), b, ref: `${proxy.host}/f/bb:1` };
+}
+
 describe('registry faults', needs, () => {
   test('a connection closed mid-blob is resumed with a Range request', async (t) => {
-    const reg = await startRegistry(t);
-    const proxy = await startFaultProxy(t, reg.port);
-    const bb = buildBusybox(join(tempDir(t), 'img'));
-    const src = brig(t, { insecure: [reg.host] });
-    const target = await importLayout(src.content, bb);
-    await src.registry.push(`${reg.host}/f/bb:1`, target);
-
-    const layer = layerOf(bb);
+    const { proxy, target, layer, b, ref } = await busyboxBehindProxy(t);
     proxy.faults.cutBlob = layer;
-    const b = brig(t, { insecure: [proxy.host] });
-    const pulled = await b.registry.pull(`${proxy.host}/f/bb:1`, linux);
+    const pulled = await b.registry.pull(ref, linux);
     assert.equal(pulled.manifest.digest, target.digest);
-    assert.equal(await b.content.has(layer as `sha256:${string}`), true);
+    assert.equal(await b.content.has(layer), true);
     const gets = proxy.seen.filter((r) => r.method === 'GET' && r.path.endsWith(layer));
     assert.equal(gets.length, 2);
     assert.match(gets[1]!.range ?? '', /^bytes=[1-9]\d*-$/);
   });
 
   test('a blob with wrong content is refused and nothing of it is stored', async (t) => {
-    const reg = await startRegistry(t);
-    const proxy = await startFaultProxy(t, reg.port);
-    const bb = buildBusybox(join(tempDir(t), 'img'));
-    const src = brig(t, { insecure: [reg.host] });
-    await src.registry.push(`${reg.host}/f/bb:1`, await importLayout(src.content, bb));
-
-    const layer = layerOf(bb) as `sha256:${string}`;
+    const { proxy, layer, b, ref } = await busyboxBehindProxy(t);
     proxy.faults.corruptBlob = layer;
-    const b = brig(t, { insecure: [proxy.host] });
-    await assert.rejects(b.registry.pull(`${proxy.host}/f/bb:1`, linux), (e) =>
-      isBrigError(e, 'ERR_CONTENT_DIGEST_MISMATCH'),
-    );
+    await assert.rejects(b.registry.pull(ref, linux), (e) => isBrigError(e, 'ERR_CONTENT_DIGEST_MISMATCH'));
     assert.equal(await b.content.has(layer), false);
     assert.deepEqual(readdirSync(join(b.root, 'content', 'ingest')), []);
   });
 
   test('429 with Retry-After and 503 are retried, then the pull succeeds', async (t) => {
-    const reg = await startRegistry(t);
-    const proxy = await startFaultProxy(t, reg.port);
-    const bb = buildBusybox(join(tempDir(t), 'img'));
-    const src = brig(t, { insecure: [reg.host] });
-    const target = await importLayout(src.content, bb);
-    await src.registry.push(`${reg.host}/f/bb:1`, target);
-
+    const { proxy, target, b, ref } = await busyboxBehindProxy(t);
     proxy.faults.tooMany = 1;
     proxy.faults.unavailable = 2;
-    const b = brig(t, { insecure: [proxy.host] });
     const started = Date.now();
-    const pulled = await b.registry.pull(`${proxy.host}/f/bb:1`, linux);
+    const pulled = await b.registry.pull(ref, linux);
     assert.equal(pulled.manifest.digest, target.digest);
     assert.ok(Date.now() - started >= 900, 'Retry-After: 1 was honoured');
     assert.equal(proxy.faults.tooMany, 0);

@@ -138,3 +138,11 @@ export async function startDaemon(
   });
   return d;
 }
+
+/** Every event `d` has recorded so far, as `brig events --json` prints them (the command must succeed). */
+export async function pastEvents(d: TestDaemon): Promise<string> {
+  const until = String(Math.ceil(Date.now() / 1000) + 1);
+  const r = await d.brig(['events', '--since', '0', '--until', until, '--json']);
+  if (r.code !== 0) throw new Error(`brig events exited with ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}

@@ -5,6 +5,7 @@
  * signing certificate in the `x5c` header, chained to the registry's `rootcertbundle`).
  * Everything lives in the test's temp dir and is stopped in `t.after`.
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createSign, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -45,26 +46,35 @@ export interface Pki {
   serverKey: string;
 }
 
+/** A new RSA key (`keyOut`) and a certificate for it signed by itself (`certOut`), valid two days. */
+function selfSigned(subject: string, keyOut: string, certOut: string): void {
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      subject,
+      '-keyout',
+      keyOut,
+      '-out',
+      certOut,
+    ],
+    { stdio: 'pipe' },
+  );
+}
+
 /** A CA and a server certificate for 127.0.0.1/localhost signed by it. */
 export function makePki(dir: string): Pki {
   mkdirSync(dir, { recursive: true });
   const p = (n: string) => join(dir, n);
   const ossl = (args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  ossl([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=brig test CA',
-    '-keyout',
-    p('ca.key'),
-    '-out',
-    p('ca.crt'),
-  ]);
+  selfSigned('/CN=brig test CA', p('ca.key'), p('ca.crt'));
   ossl([
     'req',
     '-newkey',
@@ -126,27 +136,7 @@ export async function startTokenServer(
   mkdirSync(dir, { recursive: true });
   const key = join(dir, 'token.key');
   const crt = join(dir, 'token.crt');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=brig test token issuer',
-      '-keyout',
-      key,
-      '-out',
-      crt,
-    ],
-    {
-      stdio: 'pipe',
-    },
-  );
+  selfSigned('/CN=brig test token issuer', key, crt);
   const keyPem = readFileSync(key, 'utf8');
   const certDer = readFileSync(crt, 'utf8')
     .replace(/-----(BEGIN|END) CERTIFICATE-----/g, '')
@@ -300,6 +290,12 @@ export async function startRegistry(t: TestContext, opts: RegistryOptions = {}):
     await new Promise((r) => setTimeout(r, 25));
   }
   return { host: `127.0.0.1:${port}`, port, url, dataDir: data, proc };
+}
+
+/** Asserts that neither `password` nor its basic-auth form (`user:password` in base64) is in any of `texts`. */
+export function assertNoSecret(texts: string[], user: string, password: string, message: string): void {
+  const b64 = Buffer.from(`${user}:${password}`).toString('base64');
+  for (const text of texts) assert.ok(!text.includes(password) && !text.includes(b64), message);
 }
 
 /** Puts every blob of an OCI layout into a content store; returns the layout's first manifest. */
