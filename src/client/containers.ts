@@ -8,6 +8,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import type { ContainerStats, ProcessRow } from '../platform/platform.ts';
 import type { BrigClient } from './client.ts';
 
 export const FRAME = {
@@ -123,20 +124,8 @@ export const containers = {
   inspect: (c: BrigClient, ref: string) => c.request<ContainerView>('GET', p(ref)),
   wait: (c: BrigClient, ref: string) =>
     c.request<{ exitCode: number; reason?: string; error?: string }>('POST', `${p(ref)}/wait`),
-  top: (c: BrigClient, ref: string) =>
-    c.request<Array<{ pid: number; ppid: number; user: string; time: number; cmd: string }>>(
-      'GET',
-      `${p(ref)}/top`,
-    ),
-  stats: (c: BrigClient, ref: string) =>
-    c.request<{
-      cpuNanos: number;
-      memoryBytes: number;
-      memoryLimitBytes?: number;
-      pids: number;
-      ioReadBytes: number;
-      ioWriteBytes: number;
-    }>('GET', `${p(ref)}/stats`),
+  top: (c: BrigClient, ref: string) => c.request<ProcessRow[]>('GET', `${p(ref)}/top`),
+  stats: (c: BrigClient, ref: string) => c.request<ContainerStats>('GET', `${p(ref)}/stats`),
   logs: (
     c: BrigClient,
     ref: string,

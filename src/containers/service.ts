@@ -846,19 +846,20 @@ export class ContainerService {
   }
 
   async stats(ref: string) {
-    const c = this.store.find(ref);
-    if (c.state !== 'running' || !c.status.scope) {
-      throw new BrigError('ERR_CONTAINER_STATE', `container ${c.name} is not running`);
-    }
-    return this.o.platform.stats(c.status.scope);
+    return this.o.platform.stats(this.runningScope(ref));
   }
 
   async top(ref: string) {
+    return this.o.platform.processes(this.runningScope(ref));
+  }
+
+  /** The resource scope of a running container (ERR_CONTAINER_STATE when it is not running). */
+  private runningScope(ref: string): string {
     const c = this.store.find(ref);
     if (c.state !== 'running' || !c.status.scope) {
       throw new BrigError('ERR_CONTAINER_STATE', `container ${c.name} is not running`);
     }
-    return this.o.platform.processes(c.status.scope);
+    return c.status.scope;
   }
 
   /** For exec: the runtime and the running container. */

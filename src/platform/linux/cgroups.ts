@@ -10,6 +10,7 @@
  */
 import { readdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ContainerStats } from '../platform.ts';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 
@@ -116,18 +117,9 @@ export async function oomKilled(path: string): Promise<boolean> {
   return m ? Number(m[1]) > 0 : false;
 }
 
-export interface CgroupStats {
-  cpuNanos: number;
-  memoryBytes: number;
-  memoryLimitBytes?: number;
-  pids: number;
-  ioReadBytes: number;
-  ioWriteBytes: number;
-}
-
 const UNLIMITED = 2 ** 62;
 
-export async function cgroupStats(path: string): Promise<CgroupStats> {
+export async function cgroupStats(path: string): Promise<ContainerStats> {
   const layout = await cgroupLayout();
   const num = (s: string) => {
     const n = Number(s.trim());
