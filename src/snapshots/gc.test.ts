@@ -6,43 +6,22 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { type TestContext, test } from 'node:test';
-import { tempDir } from '../../test/support/tmp.ts';
+import { lineApplier, nativeEnv, snapshotNames, textLayer } from '../../test/support/snapshots.ts';
 import { LocalContentStore } from '../content/local-store.ts';
-import type { Descriptor, Digest } from '../content/store.ts';
+import type { Digest } from '../content/store.ts';
 import { BrigError } from '../errors/errors.ts';
-import { openDatabase } from '../metadata/db.ts';
 import { neededChainIds, removeUnusedLayers } from './gc.ts';
-import { NativeSnapshotter } from './native/native-snapshotter.ts';
 import type { Snapshotter } from './snapshotter.ts';
-import {
-  type ApplyOptions,
-  CHAIN_LABEL,
-  chainIds,
-  prepareImageRootfs,
-  UnpackSession,
-  unpackLayers,
-} from './unpack.ts';
+import { CHAIN_LABEL, chainIds, prepareImageRootfs, UnpackSession, unpackLayers } from './unpack.ts';
 
 const sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 function setup(t: TestContext) {
-  const dir = tempDir(t, 'brig-gc-');
-  const db = openDatabase(join(dir, 'brig.db'));
-  t.after(() => db.close());
-  mkdirSync(join(dir, 'snapshots'));
-  const s = new NativeSnapshotter(db, join(dir, 'snapshots', 'native'));
-  const names = async (snap: Snapshotter = s) => {
-    const out: string[] = [];
-    await snap.walk((i) => {
-      out.push(i.name);
-    });
-    return out.sort();
-  };
-  return { dir, db, s, names };
+  const env = nativeEnv(t, 'brig-gc-');
+  return { ...env, names: (snap: Snapshotter = env.s) => snapshotNames(snap) };
 }
 
 /** A committed layer as unpack makes it (labelled with its chain id), holding `bytes` bytes. */
@@ -119,31 +98,18 @@ test('a parent is removed only after all of its children, across several chains'
   }
 });
 
-/** Content with fake layer blobs and an applier that writes `name=content` lines and may wait. */
+/** Content with fake text layers and an applier that writes their `name=content` lines and may wait. */
 async function unpackEnv(t: TestContext) {
   const env = setup(t);
   const content = new LocalContentStore(env.dir, env.db);
-  const blob = async (text: string) => {
-    const b = Buffer.from(text);
-    const info = await content.ingest(b);
-    const desc: Descriptor = {
-      mediaType: 'application/vnd.oci.image.layer.v1.tar',
-      digest: info.digest,
-      size: b.length,
-    };
-    return { desc, diffId: sha(`diff ${text}`) };
-  };
   const gates = new Map<string, Promise<void>>();
-  const apply = async (source: Readable, opts: ApplyOptions): Promise<void> => {
-    const chunks: Buffer[] = [];
-    for await (const c of source) chunks.push(c as Buffer);
-    await gates.get(opts.expectedDiffId ?? '');
-    for (const line of Buffer.concat(chunks).toString().split('\n').filter(Boolean)) {
-      const [n, c] = line.split('=');
-      writeFileSync(join(opts.root, n!), c ?? '');
-    }
+  return {
+    ...env,
+    content,
+    blob: (text: string) => textLayer(content, text),
+    gates,
+    apply: lineApplier({ gates }),
   };
-  return { ...env, content, blob, gates, apply };
 }
 
 test('a layer an unpack session holds stays (and so does its chain) until the session ends', async (t) => {

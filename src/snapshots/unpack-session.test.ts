@@ -5,68 +5,28 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { type TestContext, test } from 'node:test';
-import { tempDir } from '../../test/support/tmp.ts';
+import { imageOf, lineApplier, nativeEnv, snapshotNames, textLayer } from '../../test/support/snapshots.ts';
 import { LocalContentStore } from '../content/local-store.ts';
-import type { Descriptor, Digest } from '../content/store.ts';
+import type { Digest } from '../content/store.ts';
 import { BrigError, isBrigError } from '../errors/errors.ts';
-import { openDatabase } from '../metadata/db.ts';
-import { NativeSnapshotter } from './native/native-snapshotter.ts';
-import { type ApplyOptions, chainIds, type ImageLayers, UnpackSession, unpackLayers } from './unpack.ts';
+import { chainIds, UnpackSession, unpackLayers } from './unpack.ts';
 
-const sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/**
- * A fake applier: a "layer" blob is `name=content` lines written as files; a line `FAIL` fails
- * like a hostile layer. Records what it applied.
- */
-function fakeApply(applied: string[]) {
-  return async (source: Readable, opts: ApplyOptions): Promise<void> => {
-    const chunks: Buffer[] = [];
-    for await (const c of source) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString();
-    applied.push(opts.expectedDigest ?? '');
-    for (const line of text.split('\n').filter(Boolean)) {
-      if (line === 'FAIL') throw new BrigError('ERR_LAYER_UNSAFE_PATH', 'hostile');
-      const [name, content] = line.split('=');
-      writeFileSync(join(opts.root, name!), content ?? '');
-    }
-  };
-}
+const _sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 async function setup(t: TestContext) {
-  const dir = tempDir(t, 'brig-unpack-session-');
-  const db = openDatabase(join(dir, 'brig.db'));
-  t.after(() => db.close());
+  const { dir, db, s } = nativeEnv(t, 'brig-unpack-session-');
   const content = new LocalContentStore(dir, db);
-  mkdirSync(join(dir, 'snapshots'));
-  const s = new NativeSnapshotter(db, join(dir, 'snapshots', 'native'));
-  const layer = async (text: string) => {
-    const b = Buffer.from(text);
-    const info = await content.ingest(b);
-    const desc: Descriptor = {
-      mediaType: 'application/vnd.oci.image.layer.v1.tar',
-      digest: info.digest,
-      size: b.length,
-    };
-    return { desc, diffId: sha(`diff ${text}`) };
-  };
-  const image = (...ls: { desc: Descriptor; diffId: Digest }[]): ImageLayers => ({
-    layers: ls.map((l) => l.desc),
-    diffIds: ls.map((l) => l.diffId),
-  });
-  const names = async () => {
-    const out: string[] = [];
-    await s.walk((i) => {
-      out.push(i.name);
-    });
-    return out.sort();
-  };
   const applied: string[] = [];
-  return { s, content, layer, image, names, applied, apply: fakeApply(applied) };
+  return {
+    s,
+    content,
+    layer: (text: string) => textLayer(content, text),
+    image: imageOf,
+    names: () => snapshotNames(s),
+    applied,
+    apply: lineApplier({ applied }),
+  };
 }
 
 function gate(): { promise: Promise<void>; open(): void } {

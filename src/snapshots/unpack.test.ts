@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import { describe, type TestContext, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { requires } from '../../test/support/require.ts';
+import { imageOf, snapshotNames } from '../../test/support/snapshots.ts';
 import { tempDir } from '../../test/support/tmp.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import type { Descriptor, Digest } from '../content/store.ts';
@@ -16,7 +17,7 @@ import { mountAll, unmountAll } from './mount.ts';
 import { NativeSnapshotter } from './native/native-snapshotter.ts';
 import { OverlaySnapshotter } from './overlay/overlay-snapshotter.ts';
 import type { Snapshotter } from './snapshotter.ts';
-import { type ApplyOptions, chainIds, type ImageLayers, prepareImageRootfs } from './unpack.ts';
+import { type ApplyOptions, chainIds, prepareImageRootfs } from './unpack.ts';
 
 const hex = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
@@ -78,18 +79,8 @@ async function setup(
     };
     return { desc, diffId: `sha256:${hex(tar)}` as Digest };
   };
-  const image = (...ls: { desc: Descriptor; diffId: Digest }[]): ImageLayers => ({
-    layers: ls.map((l) => l.desc),
-    diffIds: ls.map((l) => l.diffId),
-  });
-  const names = async () => {
-    const out: string[] = [];
-    await s.walk((i) => {
-      out.push(i.name);
-    });
-    return out.sort();
-  };
-  return { dir, s, content, calls, apply: tarApplier(dir, calls), layer, image, names };
+  const names = () => snapshotNames(s);
+  return { dir, s, content, calls, apply: tarApplier(dir, calls), layer, image: imageOf, names };
 }
 
 const drivers: Array<[string, (db: ReturnType<typeof openDatabase>, dir: string) => Snapshotter]> = [
