@@ -11,7 +11,7 @@ import { digestHex, isDigest } from '../content/digest.ts';
 import { MAX_MANIFEST_BYTES } from '../content/references.ts';
 import type { ContentStore, Descriptor, Digest } from '../content/store.ts';
 import { BrigError, fromErrno, isBrigError } from '../errors/errors.ts';
-import { detectCompression } from '../layers/compression.ts';
+import { detectCompression, MEDIA_TYPES as LAYER_MEDIA_TYPES } from '../layers/compression.ts';
 import { applyLayer, createLayer } from '../layers/index.ts';
 import { tarEntry } from '../layers/tar/tar.ts';
 import { encodeHeader, endOfArchive, padding } from '../layers/tar/writer.ts';
@@ -459,12 +459,7 @@ export class LocalImageService implements ImageService {
       const blob = digests.get(lp)!;
       const head = await readHead(session.content.reader(blob.digest));
       const comp = detectCompression(head);
-      const mediaType =
-        comp === 'none'
-          ? MEDIA_TYPES.ociLayer
-          : comp === 'gzip'
-            ? MEDIA_TYPES.ociLayerGzip
-            : MEDIA_TYPES.ociLayerZstd;
+      const mediaType = LAYER_MEDIA_TYPES[comp];
       const diffId = config.rootfs.diff_ids[i];
       if (comp === 'none' && diffId !== undefined && diffId !== blob.digest) {
         throw new BrigError(
@@ -528,12 +523,7 @@ export class LocalImageService implements ImageService {
       lease: session.lease,
     });
     session.created.add(info.digest);
-    const mediaType =
-      comp === 'none'
-        ? MEDIA_TYPES.ociLayer
-        : comp === 'gzip'
-          ? MEDIA_TYPES.ociLayerGzip
-          : MEDIA_TYPES.ociLayerZstd;
+    const mediaType = LAYER_MEDIA_TYPES[comp];
     if (comp === 'none' && info.digest !== diffId)
       throw new BrigError('ERR_CONTENT_DIGEST_MISMATCH', `${path} changed while it was imported`);
     return this.rootfsImage(
