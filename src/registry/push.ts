@@ -98,6 +98,14 @@ export async function push(
   };
   const name = formatReference(dest);
   const tag = dest.tag;
+  /** The result when the tag (or the digest) names the target itself. */
+  const targetResult = (): PushResult => ({
+    reference: name,
+    digest: target.digest,
+    mediaType: target.mediaType,
+    size: target.size,
+    bytesUploaded: ctx.uploaded,
+  });
   if (dest.digest && dest.digest !== target.digest) {
     throw new BrigError(
       'ERR_INVALID_ARGUMENT',
@@ -121,13 +129,7 @@ export async function push(
       }
     }
     await repo.putManifest(tag ?? target.digest, bytes, target.mediaType);
-    return {
-      reference: name,
-      digest: target.digest,
-      mediaType: target.mediaType,
-      size: target.size,
-      bytesUploaded: ctx.uploaded,
-    };
+    return targetResult();
   }
   if (!isManifestMediaType(target.mediaType)) {
     throw new BrigError(
@@ -173,13 +175,7 @@ export async function push(
   }
   await repo.putManifest(tag ?? target.digest, bytes, target.mediaType);
   ctx.step('manifest put');
-  return {
-    reference: name,
-    digest: target.digest,
-    mediaType: target.mediaType,
-    size: target.size,
-    bytesUploaded: ctx.uploaded,
-  };
+  return targetResult();
 }
 
 function sha256(b: Buffer): Digest {

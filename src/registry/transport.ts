@@ -114,6 +114,8 @@ export function isNetworkError(e: unknown): boolean {
   return (c !== undefined && NETWORK_CODES.has(c)) || (e as Error)?.name === 'SocketError';
 }
 
+const REDIRECTS = [301, 302, 303, 307, 308];
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Retry-After: seconds or an HTTP date; undefined when absent or unparseable. */
@@ -386,19 +388,8 @@ export class RegistryTransport {
             },
           );
         }
-        if (
-          [301, 302, 303, 307, 308].includes(res.statusCode) &&
-          (req.method === 'GET' || req.method === 'HEAD')
-        ) {
-          const loc = header(res, 'location');
-          await res.body.dump().catch(() => {});
-          if (!loc)
-            throw new BrigError(
-              'ERR_REGISTRY_PROTOCOL',
-              `${ep.registry}: ${req.what}: redirect without Location`,
-            );
-          return this.#follow(ep, req, new URL(loc, url), headers, 5);
-        }
+        if (REDIRECTS.includes(res.statusCode) && (req.method === 'GET' || req.method === 'HEAD'))
+          return this.#redirect(ep, req, res, url, headers, 5);
         if (res.statusCode === 429 && attempt < retries) {
           const ra = retryAfterMs(res.headers['retry-after']);
           if (ra === undefined || ra <= this.retry.maxRetryAfterMs) {
@@ -459,17 +450,24 @@ export class RegistryTransport {
       }
     }
     if (req.ok.includes(res.statusCode)) return res;
-    if ([301, 302, 303, 307, 308].includes(res.statusCode)) {
-      const loc = header(res, 'location');
-      await res.body.dump().catch(() => {});
-      if (!loc)
-        throw new BrigError(
-          'ERR_REGISTRY_PROTOCOL',
-          `${ep.registry}: ${req.what}: redirect without Location`,
-        );
-      return this.#follow(ep, req, new URL(loc, url), h, left - 1);
-    }
+    if (REDIRECTS.includes(res.statusCode)) return this.#redirect(ep, req, res, url, h, left - 1);
     throw await registryError(ep, req, res);
+  }
+
+  /** Goes to the Location of a redirect `res` from `from` (its body discarded), `left` more allowed. */
+  async #redirect(
+    ep: Endpoint,
+    req: SendRequest,
+    res: Dispatcher.ResponseData,
+    from: URL,
+    headers: Record<string, string>,
+    left: number,
+  ): Promise<Dispatcher.ResponseData> {
+    const loc = header(res, 'location');
+    await res.body.dump().catch(() => {});
+    if (!loc)
+      throw new BrigError('ERR_REGISTRY_PROTOCOL', `${ep.registry}: ${req.what}: redirect without Location`);
+    return this.#follow(ep, req, new URL(loc, from), headers, left);
   }
 
   async #backoff(ep: Endpoint, req: SendRequest, attempt: number, why: string): Promise<void> {
