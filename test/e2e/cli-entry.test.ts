@@ -11,30 +11,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { childEnv, PROJECT } from '../support/daemon.ts';
+import { type CliResult, childEnv, outputOf, PROJECT } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const CJS = join(PROJECT, 'dist/brig.cjs');
 const ESM = join(PROJECT, 'dist/brig.mjs');
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function brig(entry: string, args: string[]): Promise<Outcome> {
-  return new Promise((res, rej) => {
-    const env = childEnv();
-    delete env.BRIG_HOST;
-    const c = spawn(process.execPath, [entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (b) => (stdout += b));
-    c.stderr.on('data', (b) => (stderr += b));
-    c.on('error', rej);
-    c.on('close', (code) => res({ code, stdout, stderr }));
-  });
+function brig(entry: string, args: string[]): Promise<CliResult> {
+  const env = childEnv();
+  delete env.BRIG_HOST;
+  return outputOf(spawn(process.execPath, [entry, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** A fake brigd: answers each request with `answer(path, body)`, an HTTP response; records requests. */

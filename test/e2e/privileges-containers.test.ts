@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, type TestContext, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { BrigClient } from '../../src/client/client.ts';
 import { BrigError } from '../../src/errors/errors.ts';
 import { startDaemon, type TestDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
-import { layoutWithBrig, makeUser } from './privileges-support.ts';
+import { importPrivileged, makeUser, runSh } from './privileges-support.ts';
 
 const needs = requires({ root: true, linux: true, commands: ['runc', 'conmon', 'ss', 'umoci'] });
 const CAP_NET_RAW = 13n;
@@ -35,24 +35,6 @@ async function refusal(p: Promise<unknown>): Promise<BrigError> {
   return e;
 }
 
-/** Runs `sh -c script` to completion in a new container and returns its output and exit code. */
-async function runSh(d: TestDaemon, image: string, script: string, extra: Record<string, unknown> = {}) {
-  const c = await create(d.client, { image, command: ['sh', '-c', script], ...extra });
-  await d.client.request('POST', `/containers/${c.id}/start`);
-  const { exitCode } = await d.client.request<{ exitCode: number }>('POST', `/containers/${c.id}/wait`);
-  let out = '';
-  for await (const l of d.client.lines<{ text: string; partial: boolean }>('GET', `/containers/${c.id}/logs`))
-    out += l.partial ? l.text : `${l.text}\n`;
-  await rm(d.client, c.id);
-  return { exitCode, out };
-}
-
-async function importImage(t: TestContext, d: TestDaemon, name: string, privileges: unknown, more = {}) {
-  const layout = layoutWithBrig(t, { version: 1, privileges, ...more });
-  const r = await d.brig(['image', 'import', layout, name]);
-  assert.equal(r.code, 0, r.stderr);
-}
-
 const devfsLs = async (d: TestDaemon) =>
   JSON.parse((await d.brig(['devfs', 'ls', '--json'])).stdout) as Array<{
     number: number;
@@ -65,7 +47,7 @@ describe('privileges with real containers', { concurrency: false }, () => {
     needs,
     async (t) => {
       const d = await startDaemon(t);
-      await importImage(
+      await importPrivileged(
         t,
         d,
         'greedy:1',
@@ -124,9 +106,9 @@ describe('privileges with real containers', { concurrency: false }, () => {
 
   test('policy grants, --grant overrides (with its event), devices and capabilities', needs, async (t) => {
     const d = await startDaemon(t, { config: { policy: { devfs: { grant: ['path fuse unhide'] } } } });
-    await importImage(t, d, 'fuse:1', { devfs: ['path fuse unhide'] });
-    await importImage(t, d, 'plain:1', {});
-    await importImage(t, d, 'raw:1', { allow: ['raw_sockets'] });
+    await importPrivileged(t, d, 'fuse:1', { devfs: ['path fuse unhide'] });
+    await importPrivileged(t, d, 'plain:1', {});
+    await importPrivileged(t, d, 'raw:1', { allow: ['raw_sockets'] });
     const fuse = await runSh(d, 'fuse:1', 'test -c /dev/fuse && exec 3<>/dev/fuse && echo opened');
     assert.deepEqual([fuse.exitCode, fuse.out.trim()], [0, 'opened']);
     const plain = await runSh(
@@ -197,7 +179,7 @@ describe('privileges with real containers', { concurrency: false }, () => {
         config: { socket: { group: plain.groups.sock }, admin: { groups: [plain.groups.adm] } },
       });
       chmodSync(d.dir, 0o711);
-      await importImage(t, d, 'raw:1', { allow: ['raw_sockets'] });
+      await importPrivileged(t, d, 'raw:1', { allow: ['raw_sockets'] });
       const body = { image: 'raw:1', command: ['true'], grants: ['allow.raw_sockets'] };
       const r = await plain.get(d.socket, '/containers', body);
       assert.deepEqual([r.status, r.body.error?.code], [403, 'ERR_GRANT_NOT_ALLOWED']);
@@ -231,7 +213,7 @@ describe('privileges with real containers', { concurrency: false }, () => {
           },
         },
       });
-      await importImage(t, d, 'fuse:1', { devfs: ['path fuse unhide'] });
+      await importPrivileged(t, d, 'fuse:1', { devfs: ['path fuse unhide'] });
       const r = await runSh(d, 'fuse:1', 'test -e /dev/fuse && echo present || echo absent');
       assert.deepEqual([r.exitCode, r.out.trim()], [0, 'absent']);
     },
@@ -244,9 +226,9 @@ describe('privileges with real containers', { concurrency: false }, () => {
       const d = await startDaemon(t, {
         config: { policy: { devfs: { grant: ['path fuse unhide', 'path kvm unhide'] } } },
       });
-      await importImage(t, d, 'a:1', {});
-      await importImage(t, d, 'b:1', { devfs: ['path fuse unhide'] });
-      await importImage(t, d, 'c:1', { devfs: ['path kvm unhide'] });
+      await importPrivileged(t, d, 'a:1', {});
+      await importPrivileged(t, d, 'b:1', { devfs: ['path fuse unhide'] });
+      await importPrivileged(t, d, 'c:1', { devfs: ['path kvm unhide'] });
       const ids: string[] = [];
       for (let i = 0; i < 200; i++)
         ids.push((await create(d.client, { image: ['a:1', 'b:1', 'c:1'][i % 3], command: ['true'] })).id);
@@ -276,9 +258,9 @@ describe('privileges with real containers', { concurrency: false }, () => {
         },
       },
     });
-    await importImage(t, d, 'a:1', {});
-    await importImage(t, d, 'b:1', { devfs: ['path fuse unhide'] });
-    await importImage(t, d, 'c:1', { devfs: ['path kvm unhide'] });
+    await importPrivileged(t, d, 'a:1', {});
+    await importPrivileged(t, d, 'b:1', { devfs: ['path fuse unhide'] });
+    await importPrivileged(t, d, 'c:1', { devfs: ['path kvm unhide'] });
     const a = await create(d.client, { image: 'a:1', command: ['true'] });
     const b = await create(d.client, { image: 'b:1', command: ['true'] });
     const before = await devfsLs(d);

@@ -8,31 +8,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
-import { describe, type TestContext, test } from 'node:test';
-import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { describe, test } from 'node:test';
+import { startDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
-import { layoutWithBrig } from './privileges-support.ts';
+import { importPrivileged, runSh } from './privileges-support.ts';
 
 const needs = requires({ root: true, linux: true, commands: ['runc', 'conmon', 'umoci', 'ip', 'ipcmk'] });
 const CAP_NET_ADMIN = 12n;
-
-async function runSh(d: TestDaemon, image: string, script: string, extra: Record<string, unknown> = {}) {
-  const c = await d.client.request<{ id: string }>('POST', '/containers', {
-    body: { image, command: ['sh', '-c', script], ...extra },
-  });
-  await d.client.request('POST', `/containers/${c.id}/start`);
-  const { exitCode } = await d.client.request<{ exitCode: number }>('POST', `/containers/${c.id}/wait`);
-  let out = '';
-  for await (const l of d.client.lines<{ text: string; partial: boolean }>('GET', `/containers/${c.id}/logs`))
-    out += l.partial ? l.text : `${l.text}\n`;
-  await d.client.request('DELETE', `/containers/${c.id}`, { query: { force: '1' } });
-  return { exitCode, out };
-}
-
-async function importImage(t: TestContext, d: TestDaemon, name: string, privileges: unknown) {
-  const r = await d.brig(['image', 'import', layoutWithBrig(t, { version: 1, privileges }), name]);
-  assert.equal(r.code, 0, r.stderr);
-}
 
 const capEff = (out: string) => BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(out)![1]}`);
 const hostLinks = () => execFileSync('ip', ['-o', 'link', 'show']).toString();
@@ -43,8 +25,8 @@ describe('Linux isolation decided by privileges', { concurrency: false }, () => 
     needs,
     async (t) => {
       const d = await startDaemon(t, { config: { policy: { vnet: true } } });
-      await importImage(t, d, 'vnet:1', { vnet: true });
-      await importImage(t, d, 'plain:1', {});
+      await importPrivileged(t, d, 'vnet:1', { vnet: true });
+      await importPrivileged(t, d, 'plain:1', {});
       const before = hostLinks();
       // the MTU change runs only when the container sees lo alone (its own namespace)
       const v = await runSh(
@@ -97,15 +79,15 @@ describe('Linux isolation decided by privileges', { concurrency: false }, () => 
         const others = Object.fromEntries(
           ['msg', 'shm', 'sem'].filter((x) => x !== c).map((x) => [x, 'disable']),
         );
-        await importImage(t, d, `inherit-${c}:1`, { sysvipc: { [c]: 'inherit', ...others } });
+        await importPrivileged(t, d, `inherit-${c}:1`, { sysvipc: { [c]: 'inherit', ...others } });
         const r = await runSh(d, `inherit-${c}:1`, 'readlink /proc/self/ns/ipc');
         assert.equal(r.out.trim(), hostIpc, `sysvipc.${c}=inherit shares the host's IPC namespace`);
       }
-      await importImage(t, d, 'new:1', {});
+      await importPrivileged(t, d, 'new:1', {});
       assert.notEqual((await runSh(d, 'new:1', 'readlink /proc/self/ns/ipc')).out.trim(), hostIpc);
       const flag = { msg: '-Q', shm: '-M 4096', sem: '-S 1' } as const;
       for (const c of ['msg', 'shm', 'sem'] as const) {
-        await importImage(t, d, `disable-${c}:1`, { sysvipc: { [c]: 'disable' } });
+        await importPrivileged(t, d, `disable-${c}:1`, { sysvipc: { [c]: 'disable' } });
         const script = (['msg', 'shm', 'sem'] as const)
           .map((x) => `${ipcmk} ${flag[x]} 2>&1; echo ${x}=$?`)
           .join('; ');

@@ -1,15 +1,17 @@
 /**
  * Helpers for the privileges e2e tests: an OCI layout of the busybox fixture whose config carries
- * a `brig` section (config blob edited and re-hashed, manifest and index rewritten), and a
- * temporary non-root user to run the CLI as.
+ * a `brig` section (config blob edited and re-hashed, manifest and index rewritten) and its
+ * import, a container run to its exit through the API (exit code and logs), and a temporary
+ * non-root user to run the CLI as.
  */
+import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { busyboxImage } from '../support/busybox.ts';
-import { BRIG, type CliResult, childEnv } from '../support/daemon.ts';
+import { BRIG, type CliResult, childEnv, outputOf, type TestDaemon } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 
 function putBlob(layout: string, bytes: Buffer): { digest: string; size: number } {
@@ -40,6 +42,37 @@ export function layoutWithBrig(
   writeFileSync(join(layout, 'index.json'), JSON.stringify(index));
   return layout;
 }
+
+/** Imports the busybox fixture as `name`, its config's `brig` section `{ version: 1, privileges, ...more }`. */
+export async function importPrivileged(
+  t: TestContext,
+  d: TestDaemon,
+  name: string,
+  privileges: unknown,
+  more: Record<string, unknown> = {},
+): Promise<void> {
+  const r = await d.brig(['image', 'import', layoutWithBrig(t, { version: 1, privileges, ...more }), name]);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/** Creates a container of `body`, starts it, waits for its exit, reads its logs and removes it. */
+export async function runToExit(
+  d: TestDaemon,
+  body: Record<string, unknown>,
+): Promise<{ exitCode: number; out: string }> {
+  const c = await d.client.request<{ id: string }>('POST', '/containers', { body });
+  await d.client.request('POST', `/containers/${c.id}/start`);
+  const { exitCode } = await d.client.request<{ exitCode: number }>('POST', `/containers/${c.id}/wait`);
+  let out = '';
+  for await (const l of d.client.lines<{ text: string; partial: boolean }>('GET', `/containers/${c.id}/logs`))
+    out += l.partial ? l.text : `${l.text}\n`;
+  await d.client.request('DELETE', `/containers/${c.id}`, { query: { force: '1' } });
+  return { exitCode, out };
+}
+
+/** `sh -c script` run to its exit in a new container of `image` (`extra`: more of the create body). */
+export const runSh = (d: TestDaemon, image: string, script: string, extra: Record<string, unknown> = {}) =>
+  runToExit(d, { image, command: ['sh', '-c', script], ...extra });
 
 export interface TestUser {
   name: string;
@@ -111,18 +144,11 @@ export function makeUser(t: TestContext, groupRoles: string[], memberOf: string[
     brig: (socket, args) => asUser([BRIG, '--host', `unix://${socket}`, ...args]),
   };
   function asUser(nodeArgs: string[]): Promise<CliResult> {
-    return new Promise((res, rej) => {
-      const child = spawn(
-        'setpriv',
-        [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', process.execPath, ...nodeArgs],
-        { env: childEnv({ HOME: '/' }), stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (b) => (stdout += b));
-      child.stderr.on('data', (b) => (stderr += b));
-      child.on('error', rej);
-      child.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
-    });
+    return outputOf(
+      spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', process.execPath, ...nodeArgs], {
+        env: childEnv({ HOME: '/' }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
   }
 }

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { BRIGD, childEnv, startDaemon, type TestDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
-import { layoutWithBrig } from './privileges-support.ts';
+import { importPrivileged, runSh } from './privileges-support.ts';
 
 const needs = requires({ root: true, linux: true, commands: ['runc', 'conmon', 'umoci', 'gcc'] });
 const X64 = process.arch === 'x64';
@@ -34,26 +34,14 @@ const policy = (dir: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-async function importImage(t: TestContext, d: TestDaemon, name: string, privileges: unknown) {
-  const r = await d.brig(['image', 'import', layoutWithBrig(t, { version: 1, privileges }), name]);
-  assert.equal(r.code, 0, r.stderr);
-}
-
 /** Runs the probe on `probes` in a container of `image`: `Seccomp:` of the container, then each result. */
 async function probe(d: TestDaemon, image: string, dir: string, probes: string[]) {
-  const c = await d.client.request<{ id: string }>('POST', '/containers', {
-    body: {
-      image,
-      command: ['sh', '-c', `grep '^Seccomp:' /proc/self/status; /probe/probe ${probes.join(' ')}`],
-      mounts: [{ kind: 'volume', value: `${dir}:/probe:ro` }],
-    },
-  });
-  await d.client.request('POST', `/containers/${c.id}/start`);
-  const { exitCode } = await d.client.request<{ exitCode: number }>('POST', `/containers/${c.id}/wait`);
-  let out = '';
-  for await (const l of d.client.lines<{ text: string; partial: boolean }>('GET', `/containers/${c.id}/logs`))
-    out += l.partial ? l.text : `${l.text}\n`;
-  await d.client.request('DELETE', `/containers/${c.id}`, { query: { force: '1' } });
+  const { exitCode, out } = await runSh(
+    d,
+    image,
+    `grep '^Seccomp:' /proc/self/status; /probe/probe ${probes.join(' ')}`,
+    { mounts: [{ kind: 'volume', value: `${dir}:/probe:ro` }] },
+  );
   assert.equal(exitCode, 0, out);
   const results: Record<string, string> = {};
   for (const m of out.matchAll(/^([\w-]+)=(\S+)$/gm)) results[m[1]!] = m[2]!;
@@ -104,7 +92,7 @@ describe('seccomp in Linux containers', { concurrency: false }, () => {
     async (t) => {
       const dir = buildProbe(t);
       const d = await startDaemon(t, { config: { policy: policy(dir) } });
-      await importImage(t, d, 'plain:1', {});
+      await importPrivileged(t, d, 'plain:1', {});
       const r = await probe(d, 'plain:1', dir, Object.keys(DEFAULT_ANSWERS));
       assert.equal(r.mode, '2', r.out);
       assert.equal((await info(d)).runtime.seccomp, 'default');
@@ -116,7 +104,7 @@ describe('seccomp in Linux containers', { concurrency: false }, () => {
     const dir = buildProbe(t);
     const allow = ['mount.tmpfs', 'settime', 'read_msgbuf'];
     const d = await startDaemon(t, { config: { policy: policy(dir, { allow }) } });
-    await importImage(t, d, 'granted:1', { allow });
+    await importPrivileged(t, d, 'granted:1', { allow });
     const names = ['mount-tmpfs', 'settimeofday', 'syslog', 'unshare-user', 'clone-newuser', 'kcmp'];
     const r = await probe(d, 'granted:1', dir, names);
     assert.equal(r.mode, '2', r.out);
@@ -138,7 +126,7 @@ describe('seccomp in Linux containers', { concurrency: false }, () => {
   test('sysvipc disable composes with the profile: one filter, both kinds of rule', needs, async (t) => {
     const dir = buildProbe(t);
     const d = await startDaemon(t, { config: { policy: policy(dir) } });
-    await importImage(t, d, 'nomsg:1', { sysvipc: { msg: 'disable' } });
+    await importPrivileged(t, d, 'nomsg:1', { sysvipc: { msg: 'disable' } });
     const r = await probe(d, 'nomsg:1', dir, ['msgget', 'shmget', 'msgget32', 'shmget32', 'kcmp', 'clone3']);
     assert.equal(r.mode, '2', r.out);
     assert.deepEqual(
@@ -158,8 +146,8 @@ describe('seccomp in Linux containers', { concurrency: false }, () => {
   test('runtime.seccomp unconfined: no filter, the same calls are not refused', needs, async (t) => {
     const dir = buildProbe(t);
     const d = await startDaemon(t, { config: { runtime: { seccomp: 'unconfined' }, policy: policy(dir) } });
-    await importImage(t, d, 'plain:1', {});
-    await importImage(t, d, 'nomsg:1', { sysvipc: { msg: 'disable' } });
+    await importPrivileged(t, d, 'plain:1', {});
+    await importPrivileged(t, d, 'nomsg:1', { sysvipc: { msg: 'disable' } });
     const works = on({
       'personality-noaslr': 'ok',
       'unshare-user': 'ok',
@@ -198,7 +186,7 @@ describe('seccomp in Linux containers', { concurrency: false }, () => {
       }),
     );
     const d = await startDaemon(t, { config: { runtime: { seccomp: file }, policy: policy(dir) } });
-    await importImage(t, d, 'plain:1', {});
+    await importPrivileged(t, d, 'plain:1', {});
     const r = await probe(d, 'plain:1', dir, ['kcmp', 'unshare-user', 'clone3']);
     assert.equal(r.mode, '2', r.out);
     assert.deepEqual(r.results, { kcmp: 'E13', 'unshare-user': 'ok', clone3: 'ok' }, r.out);

@@ -41,25 +41,31 @@ export function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return env;
 }
 
+/** What `child` (stdout and stderr piped) writes until it closes, and its exit code (-1 if killed). */
+export function outputOf(child: ChildProcess): Promise<CliResult> {
+  return new Promise((res, rej) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (b) => (stdout += b));
+    child.stderr!.on('data', (b) => (stderr += b));
+    child.on('error', rej);
+    child.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 export function runBrig(
   socket: string,
   args: string[],
   opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<CliResult> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BRIG, '--host', `unix://${socket}`, ...args], {
-      env: childEnv(opts.env),
-      cwd: opts.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b) => (stdout += b));
-    child.stderr.on('data', (b) => (stderr += b));
-    child.on('error', rej);
-    child.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(opts.input ?? '');
+  const child = spawn(process.execPath, [BRIG, '--host', `unix://${socket}`, ...args], {
+    env: childEnv(opts.env),
+    cwd: opts.cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  const result = outputOf(child);
+  child.stdin.end(opts.input ?? '');
+  return result;
 }
 
 async function waitForSocket(client: BrigClient, child: ChildProcess, logs: () => string): Promise<void> {
