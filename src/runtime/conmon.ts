@@ -49,6 +49,11 @@ export interface ConmonStarted {
   conmonPid: number;
 }
 
+/** The arguments both kinds of conmon end with: the runtime's state root, and errors-only logging. */
+function rootAndLogArgs(runtime: RuntimeInfo): string[] {
+  return ['--runtime-arg', '--root', '--runtime-arg', runtime.stateRoot, '--log-level', 'error'];
+}
+
 export function conmonArgs(runtime: RuntimeInfo, o: ConmonStart): string[] {
   const a = [
     '-c',
@@ -73,12 +78,7 @@ export function conmonArgs(runtime: RuntimeInfo, o: ConmonStart): string[] {
     o.bundle,
     '--socket-dir-path',
     o.socketDir,
-    '--runtime-arg',
-    '--root',
-    '--runtime-arg',
-    runtime.stateRoot,
-    '--log-level',
-    'error',
+    ...rootAndLogArgs(runtime),
   ];
   if (o.terminal) a.push('-t');
   if (o.stdin) a.push('-i');
@@ -212,12 +212,7 @@ export async function conmonExec(
     o.processFile,
     '--exec-attach',
     '-t',
-    '--runtime-arg',
-    '--root',
-    '--runtime-arg',
-    runtime.stateRoot,
-    '--log-level',
-    'error',
+    ...rootAndLogArgs(runtime),
   ];
   const child = spawnChild(conmonPath, args, {
     cwd: o.dir,
