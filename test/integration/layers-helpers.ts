@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import type { TarEntry } from '../../src/layers/tar/tar.ts';
+import { type TarEntry, tarEntry } from '../../src/layers/tar/tar.ts';
 import { encodeHeader, endOfArchive, padding } from '../../src/layers/tar/writer.ts';
 
 export type TarInput = Partial<TarEntry> & { name: string; data?: Buffer | string };
@@ -16,21 +16,13 @@ export function tarOf(inputs: TarInput[], end = true): Buffer {
   for (const { data, ...i } of inputs) {
     const body = typeof data === 'string' ? Buffer.from(data) : (data ?? Buffer.alloc(0));
     const type = i.type ?? 'file';
-    const e: TarEntry = {
-      type,
+    const e = tarEntry({
       mode: type === 'dir' ? 0o755 : 0o644,
-      uid: 0,
-      gid: 0,
       mtime: 1700000000,
-      linkname: '',
-      devmajor: 0,
-      devminor: 0,
-      uname: '',
-      gname: '',
-      xattrs: null,
       ...i,
+      type,
       size: type === 'file' ? body.length : 0,
-    };
+    });
     parts.push(encodeHeader(e));
     if (e.size > 0) parts.push(body, padding(e.size));
   }

@@ -26,6 +26,7 @@ import type { ErrorCode } from '../../src/errors/catalogue.ts';
 import { type BrigError, isBrigError } from '../../src/errors/errors.ts';
 import { applyLayer } from '../../src/layers/index.ts';
 import { requires } from '../support/require.ts';
+import { rawHeader } from '../support/tar.ts';
 import { tempDir } from '../support/tmp.ts';
 import { chunks, diffSnapshots, snapshot, type TarInput, tarOf } from './layers-helpers.ts';
 
@@ -275,7 +276,7 @@ const cases: Case[] = [
     tar: () => {
       const rec = Buffer.from('28 path=ok\0../../sentinel/x\n', 'latin1');
       return Buffer.concat([
-        paxHeader(rec.length),
+        rawHeader('PaxHeaders/x', 'x', rec.length),
         rec,
         Buffer.alloc(512 - rec.length),
         tarOf([{ name: 'ok', data: 'x' }]),
@@ -285,7 +286,7 @@ const cases: Case[] = [
   {
     name: 'huge PAX header',
     code: 'ERR_LAYER_INVALID',
-    tar: () => Buffer.concat([paxHeader(64 << 20), Buffer.alloc(4096)]),
+    tar: () => Buffer.concat([rawHeader('PaxHeaders/x', 'x', 64 << 20), Buffer.alloc(4096)]),
   },
   {
     name: 'device node when unprivileged',
@@ -407,23 +408,6 @@ const cases: Case[] = [
     ),
   },
 ];
-
-function paxHeader(size: number): Buffer {
-  const b = Buffer.alloc(512);
-  b.write('PaxHeaders/x', 0);
-  b.write('0000644\0', 100);
-  b.write('0000000\0', 108);
-  b.write('0000000\0', 116);
-  b.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  b.write('00000000000\0', 136);
-  b.write('x', 156);
-  b.write('ustar\x0000', 257, 'latin1');
-  b.fill(0x20, 148, 156);
-  let s = 0;
-  for (const c of b) s += c;
-  b.write(`${s.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  return b;
-}
 
 function makeSentinel(base: string): string {
   const s = join(base, 'sentinel');

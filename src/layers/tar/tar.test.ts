@@ -1,30 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { rawHeader } from '../../../test/support/tar.ts';
 import { isBrigError } from '../../errors/errors.ts';
 import { DATA, END, ENTRY, ENTRY_END, NEED_MORE, parseNumeric, TarReader } from './reader.ts';
-import type { TarEntry } from './tar.ts';
+import { type TarEntry, tarEntry } from './tar.ts';
 import { encodeHeader, endOfArchive, padding } from './writer.ts';
 
 type Input = Partial<TarEntry> & { name: string; data?: Buffer };
 
 function entry(input: Input): TarEntry {
   const { data, ...i } = input;
-  return {
-    type: 'file',
+  const type = i.type ?? 'file';
+  return tarEntry({
     mode: 0o644,
-    uid: 0,
-    gid: 0,
     mtime: 1700000000,
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    uname: '',
-    gname: '',
-    xattrs: null,
     ...i,
-    size: i.type === undefined || i.type === 'file' ? (data?.length ?? 0) : 0,
-  };
+    type,
+    size: type === 'file' ? (data?.length ?? 0) : 0,
+  });
 }
 
 function archive(inputs: Input[]): Buffer {
@@ -63,23 +57,9 @@ function readAll(buf: Buffer, chunk = buf.length): Read[] {
   return out;
 }
 
-function header(name: string, flag: string, size: number, extra: (b: Buffer) => void = () => {}): Buffer {
-  const b = Buffer.alloc(512);
-  b.write(name, 0, 100, 'latin1');
-  b.write('0000644\0', 100);
-  b.write('0000000\0', 108);
-  b.write('0000000\0', 116);
-  b.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  b.write('14543411400\0', 136);
-  b.write(flag, 156);
-  b.write('ustar  \0', 257, 'latin1');
-  extra(b);
-  b.fill(0x20, 148, 156);
-  let s = 0;
-  for (const c of b) s += c;
-  b.write(`${s.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  return b;
-}
+/** A header with GNU's magic (`ustar  \0`), as GNU tar writes for L, K, g and S. */
+const header = (name: string, flag: string, size: number, extra: (b: Buffer) => void = () => {}): Buffer =>
+  rawHeader(name, flag, size, { mtime: 0o14543411400, magic: 'ustar  \0', extra });
 
 function paxRec(kv: string): Buffer {
   const body = Buffer.byteLength(kv, 'latin1') + 2;
