@@ -13,17 +13,15 @@
 //                      client start-up and the API round trip included; the image is removed
 //                      and its blobs collected between rounds, so every round copies everything
 //   skopeo copy        `skopeo copy oci:A:TAG oci:B:TAG` into a fresh directory
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { LocalContentStore } from '../src/content/local-store.ts';
 import { LocalImageService } from '../src/images/local-image-service.ts';
 import { openDatabase } from '../src/metadata/db.ts';
-import { checkBenchEnv, debianLayout, mountTmpfs } from './common.mjs';
+import { BRIG, BRIGD, checkBenchEnv, debianLayout, mountTmpfs, startBrigd, unmountTmpfs } from './common.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 7;
 checkBenchEnv();
 const LAYOUT = debianLayout();
@@ -31,11 +29,10 @@ const index = JSON.parse(readFileSync(join(LAYOUT, 'index.json'), 'utf8'));
 const tag = index.manifests[0].annotations['org.opencontainers.image.ref.name'];
 
 const mnt = mountTmpfs('/var/tmp/brig-bench-mnt-', '2g');
-let daemon;
+let brigd; // { daemon, brig } from startBrigd
 const cleanup = () => {
-  daemon?.kill('SIGTERM');
-  spawnSync('umount', ['-l', mnt]);
-  rmSync(mnt, { recursive: true, force: true });
+  brigd?.daemon.kill('SIGTERM');
+  unmountTmpfs(mnt);
 };
 process.on('exit', cleanup);
 
@@ -48,30 +45,8 @@ try {
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
 
-  const brigd = join(here, '../dist/brigd.mjs');
-  const brig = join(here, '../dist/brig.cjs');
-  const cli = existsSync(brigd) && existsSync(brig);
-  const sock = join(mnt, 'brig.sock');
-  if (cli) {
-    writeFileSync(join(mnt, 'brig.yaml'), '');
-    daemon = spawn(
-      process.execPath,
-      [brigd, '--root', join(mnt, 'daemon-root'), '--socket', sock, '--config', join(mnt, 'brig.yaml')],
-      {
-        env,
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
-    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
-  }
-  const runBrig = (args) => {
-    const r = spawnSync(process.execPath, [brig, '--host', `unix://${sock}`, ...args], {
-      env,
-      encoding: 'utf8',
-    });
-    if (r.status !== 0) throw new Error(`brig ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const cli = existsSync(BRIGD) && existsSync(BRIG);
+  if (cli) brigd = await startBrigd(mnt, env);
 
   const results = { brig: [], cli: [], skopeo: [] };
   for (let i = 0; i < rounds; i++) {
@@ -99,9 +74,9 @@ try {
 
     if (cli) {
       t0 = process.hrtime.bigint();
-      runBrig(['image', 'import', src, 'debian:bookworm']);
+      brigd.brig(['image', 'import', src, 'debian:bookworm']);
       results.cli.push(ms(t0));
-      runBrig(['image', 'rm', 'debian:bookworm']);
+      brigd.brig(['image', 'rm', 'debian:bookworm']);
     }
   }
   console.log(JSON.stringify(results, (_k, v) => (typeof v === 'number' ? Math.round(v) : v)));

@@ -15,15 +15,15 @@
 //                      client start-up, the API round trip and the daemon's unpack included
 //   tar -xzf           GNU tar (with its gzip child) as root
 //   umoci unpack       the whole image into a runtime bundle
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { applyLayer } from '../src/layers/index.ts';
 import { diffSnapshots, snapshot } from '../test/integration/layers-helpers.ts';
-import { checkBenchEnv, debianLayout, mountTmpfs } from './common.mjs';
+import { BRIG, BRIGD, checkBenchEnv, debianLayout, mountTmpfs, startBrigd, unmountTmpfs } from './common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 7;
@@ -37,11 +37,10 @@ const layerDesc = manifest.layers[0];
 const tag = index.manifests[0].annotations['org.opencontainers.image.ref.name'];
 
 const mnt = mountTmpfs('/var/tmp/brig-bench-mnt-', '4g');
-let daemon;
+let brigd; // { daemon, brig } from startBrigd
 const cleanup = () => {
-  daemon?.kill('SIGTERM');
-  spawnSync('umount', ['-l', mnt]);
-  rmSync(mnt, { recursive: true, force: true });
+  brigd?.daemon.kill('SIGTERM');
+  unmountTmpfs(mnt);
 };
 process.on('exit', cleanup);
 
@@ -76,32 +75,9 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
   // brigd on the tmpfs, the image imported once: `brig image unpack` is then timed per round
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
-  const brigd = join(here, '../dist/brigd.mjs');
-  const brig = join(here, '../dist/brig.cjs');
-  if (!existsSync(brigd) || !existsSync(brig)) throw new Error('dist/ missing: run `npm run build` first');
-  const sock = join(mnt, 'brig.sock');
-  writeFileSync(join(mnt, 'brig.yaml'), '');
-  daemon = spawn(
-    process.execPath,
-    [brigd, '--root', join(mnt, 'daemon-root'), '--socket', sock, '--config', join(mnt, 'brig.yaml')],
-    { env, stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  const runBrig = (args) => {
-    const r = spawnSync(process.execPath, [brig, '--host', `unix://${sock}`, ...args], {
-      env,
-      encoding: 'utf8',
-    });
-    if (r.status !== 0) throw new Error(`brig ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  for (
-    let i = 0;
-    i < 200 &&
-    spawnSync(process.execPath, [brig, '--host', `unix://${sock}`, 'system', 'info'], { env }).status !== 0;
-    i++
-  )
-    await new Promise((r) => setTimeout(r, 50));
-  runBrig(['image', 'import', join(mnt, 'layout'), 'bench-debian:1']);
+  if (!existsSync(BRIGD) || !existsSync(BRIG)) throw new Error('dist/ missing: run `npm run build` first');
+  brigd = await startBrigd(mnt, env);
+  brigd.brig(['image', 'import', join(mnt, 'layout'), 'bench-debian:1']);
 
   const time = (f) => {
     const t = process.hrtime.bigint();
@@ -135,7 +111,7 @@ await applyLayer(createReadStream(layer, { highWaterMark: 1 << 20 }), { root, ex
     'brig image unpack (CLI via brigd)': async () => {
       const d = join(mnt, 'cli');
       rmSync(d, { recursive: true, force: true });
-      return time(() => runBrig(['image', 'unpack', 'bench-debian:1', d]));
+      return time(() => brigd.brig(['image', 'unpack', 'bench-debian:1', d]));
     },
     'tar -xzf': async () => {
       const d = fresh('tar');
