@@ -2,6 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import * as v from 'valibot';
+import {
+  grantsArbOf,
+  MODES,
+  requestArbOf,
+  subset,
+  sysvipcModesArb,
+} from '../../test/support/privileges-arb.ts';
 import { canonicalRule, compose, type DeviceNode, evaluate as evaluateDevices } from '../devfs/index.ts';
 import { BrigError } from '../errors/errors.ts';
 import {
@@ -22,9 +29,7 @@ import {
   parseGrant,
   parsePrivileges,
   privilegeItems,
-  type RequestedPrivileges,
   SYSVIPC_CLASSES,
-  type SysvipcMode,
   spell,
 } from './privileges.ts';
 
@@ -370,7 +375,6 @@ describe('evaluation properties', () => {
     'vmm',
     'set_hostname',
   ];
-  const MODES: SysvipcMode[] = ['new', 'inherit', 'disable'];
   const REFS = [
     'registry.example.org/infra/app:1',
     'docker.io/library/alpine:3.20',
@@ -384,7 +388,6 @@ describe('evaluation properties', () => {
     'registry.example.org/**',
   ];
 
-  const subset = <T>(xs: readonly T[]) => fc.subarray([...xs]);
   const overlay = fc.record(
     {
       match: fc.constantFrom(...MATCHES),
@@ -404,33 +407,15 @@ describe('evaluation properties', () => {
     .record({
       devfs: fc.record({ grant: subset(RULES) }),
       allow: subset(ALLOWS),
-      sysvipc: fc.record({ msg: subset(MODES), shm: subset(MODES), sem: subset(MODES) }),
+      sysvipc: sysvipcModesArb(),
       vnet: fc.boolean(),
       childrenMax: fc.integer({ min: 0, max: 3 }),
       securelevel: fc.integer({ min: -1, max: 3 }),
       images: fc.array(overlay, { maxLength: 3 }),
     })
     .map((raw) => parsePolicy(JSON.parse(JSON.stringify(raw))));
-  const requestArb: fc.Arbitrary<RequestedPrivileges> = fc
-    .record(
-      {
-        devfs: subset(RULES),
-        allow: subset(ALLOWS),
-        sysvipc: fc.record(
-          { msg: fc.constantFrom(...MODES), shm: fc.constantFrom(...MODES), sem: fc.constantFrom(...MODES) },
-          { requiredKeys: [] },
-        ),
-        vnet: fc.boolean(),
-        childrenMax: fc.integer({ min: 0, max: 5 }),
-        securelevel: fc.integer({ min: -1, max: 3 }),
-      },
-      { requiredKeys: [] },
-    )
-    .map((raw) => parsePrivileges(JSON.parse(JSON.stringify(raw))));
-  const grantsArb = fc.subarray([
-    ...RULES.map((r) => `devfs:${r}`),
-    ...ALLOWS.map((a) => `allow.${a}`),
-    ...SYSVIPC_CLASSES.flatMap((c) => MODES.map((m) => `sysvipc.${c}=${m}`)),
+  const requestArb = requestArbOf(RULES, ALLOWS);
+  const grantsArb = grantsArbOf(RULES, ALLOWS, [
     'vnet',
     'children.max=2',
     'children.max=5',

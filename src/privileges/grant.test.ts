@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { grantsArbOf, requestArbOf, subset, sysvipcModesArb } from '../../test/support/privileges-arb.ts';
 import type { DeviceNode } from '../devfs/index.ts';
 import { FreeBSDPlatform } from '../platform/freebsd/freebsd-platform.ts';
 import { linuxSection } from '../platform/linux/linux-platform.ts';
@@ -14,8 +15,6 @@ import {
   parsePolicy,
   parsePrivileges,
   type RequestedPrivileges,
-  SYSVIPC_CLASSES,
-  type SysvipcMode,
 } from '../policy/index.ts';
 import { decide, platformGrant } from './grant.ts';
 
@@ -37,7 +36,6 @@ const ALLOWS: AllowName[] = [
   'settime',
   'adjtime',
 ];
-const MODES: SysvipcMode[] = ['new', 'inherit', 'disable'];
 const REFS = ['registry.example.org/infra/app:1', 'docker.io/library/alpine:3.20'];
 
 const dev = (path: string, type: 'c' | 'b', major: number, minor: number): DeviceNode => ({
@@ -64,7 +62,6 @@ const INVENTORY: DeviceNode[] = [
   dev('net/tun', 'c', 10, 200),
 ];
 
-const subset = <T>(xs: readonly T[]) => fc.subarray([...xs]);
 const policyArb: fc.Arbitrary<Policy> = fc
   .record({
     devfs: fc.record({
@@ -72,7 +69,7 @@ const policyArb: fc.Arbitrary<Policy> = fc
       close: subset(['path mem hide', 'path kmem hide', 'path fuse hide']),
     }),
     allow: subset(ALLOWS),
-    sysvipc: fc.record({ msg: subset(MODES), shm: subset(MODES), sem: subset(MODES) }),
+    sysvipc: sysvipcModesArb(),
     vnet: fc.boolean(),
     childrenMax: fc.integer({ min: 0, max: 3 }),
     securelevel: fc.integer({ min: -1, max: 3 }),
@@ -89,30 +86,8 @@ const policyArb: fc.Arbitrary<Policy> = fc
     ),
   })
   .map((raw) => parsePolicy(JSON.parse(JSON.stringify(raw))));
-const requestArb: fc.Arbitrary<RequestedPrivileges> = fc
-  .record(
-    {
-      devfs: subset(RULES),
-      allow: subset(ALLOWS),
-      sysvipc: fc.record(
-        { msg: fc.constantFrom(...MODES), shm: fc.constantFrom(...MODES), sem: fc.constantFrom(...MODES) },
-        { requiredKeys: [] },
-      ),
-      vnet: fc.boolean(),
-      childrenMax: fc.integer({ min: 0, max: 5 }),
-      securelevel: fc.integer({ min: -1, max: 3 }),
-    },
-    { requiredKeys: [] },
-  )
-  .map((raw) => parsePrivileges(JSON.parse(JSON.stringify(raw))));
-const grantsArb = fc.subarray([
-  ...RULES.map((r) => `devfs:${r}`),
-  ...ALLOWS.map((a) => `allow.${a}`),
-  ...SYSVIPC_CLASSES.flatMap((c) => MODES.map((m) => `sysvipc.${c}=${m}`)),
-  'vnet',
-  'children.max=2',
-  'securelevel=1',
-]);
+const requestArb = requestArbOf(RULES, ALLOWS);
+const grantsArb = grantsArbOf(RULES, ALLOWS, ['vnet', 'children.max=2', 'securelevel=1']);
 
 /** The request without the refused items. */
 function withoutRefused(req: RequestedPrivileges, refused: readonly string[]): RequestedPrivileges {
@@ -130,26 +105,34 @@ function withoutRefused(req: RequestedPrivileges, refused: readonly string[]): R
   };
 }
 
-function bundleOf(g: PrivilegeGrant): Record<string, unknown> {
-  const input: BundleInput = {
-    id: 'x'.repeat(64),
-    daemonTag: 't',
-    name: 'c',
-    limits: {},
-    grant: g,
-    readOnlyRoot: false,
-    terminal: false,
-  };
-  return linuxSection(input, '/brig/x');
+/**
+ * The decision on `req`, and the one on `req` without the items that decision refused (the same
+ * policy, image and grants).
+ */
+function decideWithoutRefused(req: RequestedPrivileges, policy: Policy, imageRef: string, grants: string[]) {
+  const d = decide(req, policy, { imageRef, grants });
+  const refused = d.refusals.map((r) => r.item);
+  return { d, clean: decide(withoutRefused(req, refused), policy, { imageRef, grants }) };
 }
+
+/** A container's bundle input with grant `g` (the rest fixed). */
+const bundleInput = (g: PrivilegeGrant): BundleInput => ({
+  id: 'x'.repeat(64),
+  daemonTag: 't',
+  name: 'c',
+  limits: {},
+  grant: g,
+  readOnlyRoot: false,
+  terminal: false,
+});
+
+const bundleOf = (g: PrivilegeGrant): Record<string, unknown> => linuxSection(bundleInput(g), '/brig/x');
 
 describe('a refused privilege never reaches the bundle', () => {
   test('Linux and FreeBSD grants equal those of the request without its refused items', () => {
     fc.assert(
       fc.property(requestArb, policyArb, grantsArb, fc.constantFrom(...REFS), (req, policy, grants, ref) => {
-        const d = decide(req, policy, { imageRef: ref, grants });
-        const refused = d.refusals.map((r) => r.item);
-        const clean = decide(withoutRefused(req, refused), policy, { imageRef: ref, grants });
+        const { d, clean } = decideWithoutRefused(req, policy, ref, grants);
         assert.deepEqual(clean.refusals, []);
         for (const os of ['linux', 'freebsd'] as const) {
           const host = { os, inventory: INVENTORY, rulesetNumber: 1000 };
@@ -198,16 +181,7 @@ describe('a refused privilege never reaches the bundle', () => {
 
   test('FreeBSD bundle (jail annotations, devfs mount): the same without the refused items', async () => {
     const platform = new FreeBSDPlatform({ runner: { run: () => assert.fail('no command expected') } });
-    const section = (g: PrivilegeGrant) =>
-      platform.bundleSection({
-        id: 'x'.repeat(64),
-        daemonTag: 't',
-        name: 'c',
-        limits: {},
-        grant: g,
-        readOnlyRoot: false,
-        terminal: false,
-      });
+    const section = (g: PrivilegeGrant) => platform.bundleSection(bundleInput(g));
     await fc.assert(
       fc.asyncProperty(
         requestArb,
@@ -215,15 +189,7 @@ describe('a refused privilege never reaches the bundle', () => {
         grantsArb,
         fc.constantFrom(...REFS),
         async (req, policy, grants, ref) => {
-          const d = decide(req, policy, { imageRef: ref, grants });
-          const clean = decide(
-            withoutRefused(
-              req,
-              d.refusals.map((r) => r.item),
-            ),
-            policy,
-            { imageRef: ref, grants },
-          );
+          const { d, clean } = decideWithoutRefused(req, policy, ref, grants);
           const host = { os: 'freebsd' as const, rulesetNumber: 1000 };
           const b = await section(platformGrant(d.grant, d.composed, host));
           assert.deepEqual(b, await section(platformGrant(clean.grant, clean.composed, host)));
