@@ -73,7 +73,16 @@ export abstract class DirSnapshotter implements Snapshotter {
   protected abstract mountsOf(snap: DirSnapshot, chain: DirSnapshot[]): Mount[];
   /** After commit (the row is already committed). */
   protected abstract committed(id: number): Promise<void>;
-  abstract directWrite(key: string): Promise<DirectWrite | null>;
+  /** How a layer written straight into `N/fs` must leave its whiteouts. */
+  protected abstract readonly whiteouts: DirectWrite['whiteouts'];
+
+  /** An active snapshot's `N/fs`, where a layer can be applied without mounting anything. */
+  async directWrite(key: string): Promise<DirectWrite | null> {
+    const s = this.snap(key);
+    if (s.kind !== 'active')
+      throw new BrigError('ERR_SNAPSHOT_STATE', `${this.driver} snapshot ${key} is ${s.kind}, not active`);
+    return { root: this.fsDir(s.id), whiteouts: this.whiteouts };
+  }
 
   // --- metadata -------------------------------------------------------------------------------
 

@@ -14,11 +14,10 @@
  * Node tree walk and keeps everything listed above; the FreeBSD platform passes its own copier.
  */
 import { mkdir } from 'node:fs/promises';
-import { BrigError } from '../../errors/errors.ts';
 import type { DB } from '../../metadata/db.ts';
 import { type CommandRunner, hostRunner } from '../../platform/exec.ts';
 import { type DirSnapshot, DirSnapshotter } from '../dir-snapshotter.ts';
-import type { DirectWrite, Mount } from '../snapshotter.ts';
+import type { Mount } from '../snapshotter.ts';
 
 /** Copies directory `src` to `dst` (which does not exist yet), preserving everything. */
 export type CopyTree = (src: string, dst: string) => Promise<void>;
@@ -44,6 +43,7 @@ export interface NativeOptions {
 
 export class NativeSnapshotter extends DirSnapshotter {
   readonly driver = 'native';
+  protected readonly whiteouts = 'delete';
   readonly #copy: CopyTree;
   readonly #mountType: 'bind' | 'nullfs';
 
@@ -78,11 +78,4 @@ export class NativeSnapshotter extends DirSnapshotter {
   }
 
   protected override async committed(): Promise<void> {}
-
-  override async directWrite(key: string): Promise<DirectWrite | null> {
-    const s = this.snap(key);
-    if (s.kind !== 'active')
-      throw new BrigError('ERR_SNAPSHOT_STATE', `native snapshot ${key} is ${s.kind}, not active`);
-    return { root: this.fsDir(s.id), whiteouts: 'delete' };
-  }
 }

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { BrigError } from '../../errors/errors.ts';
 import type { DB } from '../../metadata/db.ts';
 import { type DirSnapshot, DirSnapshotter } from '../dir-snapshotter.ts';
-import type { DirectWrite, Mount } from '../snapshotter.ts';
+import type { Mount } from '../snapshotter.ts';
 
 /** Bytes of mount data the kernel accepts (one page, less the terminating NUL). */
 export const MOUNT_DATA_LIMIT = 4095;
@@ -35,6 +35,7 @@ export const OVERLAY_MAX_LOWER = 500;
 
 export class OverlaySnapshotter extends DirSnapshotter {
   readonly driver = 'overlay';
+  protected readonly whiteouts = 'overlay';
 
   /** `root` is `<brig root>/snapshots/overlay`. */
   constructor(db: DB, root: string) {
@@ -97,11 +98,4 @@ export class OverlaySnapshotter extends DirSnapshotter {
   // `N/work` stays: removing it under an overlay that is still mounted would break that mount,
   // and it holds nothing but overlayfs's scratch directory. remove() deletes it with N.
   protected override async committed(): Promise<void> {}
-
-  override async directWrite(key: string): Promise<DirectWrite | null> {
-    const s = this.snap(key);
-    if (s.kind !== 'active')
-      throw new BrigError('ERR_SNAPSHOT_STATE', `overlay snapshot ${key} is ${s.kind}, not active`);
-    return { root: this.fsDir(s.id), whiteouts: 'overlay' };
-  }
 }
