@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { tempDir } from '../../../test/support/tmp.ts';
 import { isBrigError } from '../../errors/errors.ts';
 import { openDatabase } from '../../metadata/db.ts';
@@ -21,6 +21,18 @@ async function zfsHost(dir: string): Promise<SimulatedFreeBSDHost> {
   return host;
 }
 
+/** Every command the host ran, as one line each. */
+const commands = (host: SimulatedFreeBSDHost) => host.log.map((c) => [c.cmd, ...c.args].join(' '));
+
+/** A zfs snapshotter on `tank/brig` of a fresh simulated host (see zfsHost) and database. */
+async function zfsSnapshotter(t: TestContext) {
+  const dir = tempDir(t, 'brig-zfs-');
+  const db = openDatabase(join(dir, 'brig.db'));
+  t.after(() => db.close());
+  const host = await zfsHost(dir);
+  return { dir, host, s: new ZfsSnapshotter(db, { dataset: 'tank/brig', runner: host }) };
+}
+
 // The simulated host cannot mount for real: data tests are replaced by directWrite and zfs diff.
 snapshotterSuite(
   'zfs (simulated FreeBSD host)',
@@ -37,20 +49,13 @@ test('zfs: nothing but `zfs list` runs while the dataset is missing; ERR_ZFS_DAT
   for (const op of [() => s.prepare('a'), () => s.cleanup(), () => s.view('v')]) {
     await assert.rejects(op(), (e) => isBrigError(e, 'ERR_ZFS_DATASET'));
   }
-  assert.deepEqual(
-    host.log.map((c) => [c.cmd, ...c.args].join(' ')),
-    Array(3).fill('zfs list -H -o name tank/missing'),
-  );
+  assert.deepEqual(commands(host), Array(3).fill('zfs list -H -o name tank/missing'));
   const before = host.state();
   assert.deepEqual(host.state(), before);
 });
 
 test('zfs: exact commands of a layer, a container clone, commit, remove', async (t) => {
-  const dir = tempDir(t, 'brig-zfs-');
-  const db = openDatabase(join(dir, 'brig.db'));
-  t.after(() => db.close());
-  const host = await zfsHost(dir);
-  const s = new ZfsSnapshotter(db, { dataset: 'tank/brig', runner: host });
+  const { dir, host, s } = await zfsSnapshotter(t);
   const mp = join(dir, 'zfs');
   assert.deepEqual(await s.prepare('l1-a'), [{ type: 'nullfs', source: `${mp}/1`, options: ['rw'] }]);
   await s.commit('l1', 'l1-a');
@@ -59,35 +64,28 @@ test('zfs: exact commands of a layer, a container clone, commit, remove', async 
   await s.remove('ctr');
   await s.remove('v');
   await s.remove('l1');
-  assert.deepEqual(
-    host.log.map((c) => [c.cmd, ...c.args].join(' ')),
-    [
-      'zfs list -H -o name tank/brig',
-      'zfs list -H -o name -t filesystem -d 1 tank/brig',
-      'zfs create tank/brig/1',
-      'zfs get -H -o value mountpoint tank/brig/1',
-      'zfs snapshot tank/brig/1@committed',
-      'zfs set readonly=on tank/brig/1',
-      'zfs clone tank/brig/1@committed tank/brig/2',
-      'zfs get -H -o value mountpoint tank/brig/2',
-      'zfs clone -o readonly=on tank/brig/1@committed tank/brig/3',
-      'zfs get -H -o value mountpoint tank/brig/3',
-      'zfs destroy -r tank/brig/2',
-      'zfs destroy -r tank/brig/3',
-      'zfs destroy -r tank/brig/1',
-    ],
-  );
+  assert.deepEqual(commands(host), [
+    'zfs list -H -o name tank/brig',
+    'zfs list -H -o name -t filesystem -d 1 tank/brig',
+    'zfs create tank/brig/1',
+    'zfs get -H -o value mountpoint tank/brig/1',
+    'zfs snapshot tank/brig/1@committed',
+    'zfs set readonly=on tank/brig/1',
+    'zfs clone tank/brig/1@committed tank/brig/2',
+    'zfs get -H -o value mountpoint tank/brig/2',
+    'zfs clone -o readonly=on tank/brig/1@committed tank/brig/3',
+    'zfs get -H -o value mountpoint tank/brig/3',
+    'zfs destroy -r tank/brig/2',
+    'zfs destroy -r tank/brig/3',
+    'zfs destroy -r tank/brig/1',
+  ]);
   // every dataset is gone again
   const left = await host.run('zfs', ['list', '-H', '-o', 'name', '-r', 'tank/brig']);
   assert.equal(left.stdout.toString(), 'tank/brig\n');
 });
 
 test('zfs: a failed clone leaves no dataset and no row', async (t) => {
-  const dir = tempDir(t, 'brig-zfs-');
-  const db = openDatabase(join(dir, 'brig.db'));
-  t.after(() => db.close());
-  const host = await zfsHost(dir);
-  const s = new ZfsSnapshotter(db, { dataset: 'tank/brig', runner: host });
+  const { host, s } = await zfsSnapshotter(t);
   await s.prepare('a');
   await s.commit('l', 'a');
   const before = host.state();
@@ -100,11 +98,7 @@ test('zfs: a failed clone leaves no dataset and no row', async (t) => {
 });
 
 test('zfs diff: a container clone’s changes, names with spaces and non-ASCII bytes', async (t) => {
-  const dir = tempDir(t, 'brig-zfs-');
-  const db = openDatabase(join(dir, 'brig.db'));
-  t.after(() => db.close());
-  const host = await zfsHost(dir);
-  const s = new ZfsSnapshotter(db, { dataset: 'tank/brig', runner: host });
+  const { host, s } = await zfsSnapshotter(t);
   await s.prepare('base-a');
   const base = (await s.directWrite('base-a'))!.root;
   mkdirSync(join(base, 'etc'));
@@ -134,24 +128,17 @@ test('zfs diff: a container clone’s changes, names with spaces and non-ASCII b
 });
 
 test('zfs: a leftover @committed (crash between snapshot and row) is retaken at commit', async (t) => {
-  const dir = tempDir(t, 'brig-zfs-');
-  const db = openDatabase(join(dir, 'brig.db'));
-  t.after(() => db.close());
-  const host = await zfsHost(dir);
-  const s = new ZfsSnapshotter(db, { dataset: 'tank/brig', runner: host });
+  const { host, s } = await zfsSnapshotter(t);
   await s.prepare('a');
   await host.run('zfs', ['snapshot', 'tank/brig/1@committed']);
   host.log.length = 0;
   await s.commit('l', 'a');
-  assert.deepEqual(
-    host.log.map((c) => [c.cmd, ...c.args].join(' ')),
-    [
-      'zfs snapshot tank/brig/1@committed',
-      'zfs destroy tank/brig/1@committed',
-      'zfs snapshot tank/brig/1@committed',
-      'zfs set readonly=on tank/brig/1',
-    ],
-  );
+  assert.deepEqual(commands(host), [
+    'zfs snapshot tank/brig/1@committed',
+    'zfs destroy tank/brig/1@committed',
+    'zfs snapshot tank/brig/1@committed',
+    'zfs set readonly=on tank/brig/1',
+  ]);
   assert.equal((await s.stat('l')).kind, 'committed');
   // any other snapshot failure fails the commit and leaves the key active
   await s.prepare('b');
