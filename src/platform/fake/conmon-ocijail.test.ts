@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
+import { simulatedHost } from '../../../test/support/fake-host.ts';
 import { tempDir } from '../../../test/support/tmp.ts';
 import { type HostConfig, SimulatedFreeBSDHost } from './index.ts';
 
@@ -83,14 +84,7 @@ function conmonArgs(b: Bundle, cid = 'c1'): string[] {
   ];
 }
 
-function setup(config: HostConfig = {}) {
-  const h = new SimulatedFreeBSDHost({ clock: () => T0, ...config });
-  const run = async (cmd: string, ...args: string[]) => {
-    const r = await h.run(cmd, args, { check: false });
-    return { code: r.code, out: r.stdout.toString(), err: r.stderr.toString() };
-  };
-  return { h, run };
-}
+const setup = (config: HostConfig = {}) => simulatedHost({ clock: () => T0, ...config });
 
 describe('conmon + ocijail', () => {
   test('lifecycle: create under conmon, start, the process ends, exit files appear, delete', async (t) => {

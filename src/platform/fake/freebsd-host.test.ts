@@ -2,16 +2,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { shellOf } from '../../../test/support/fake-host.ts';
 import { tempDir } from '../../../test/support/tmp.ts';
 import { isBrigError } from '../../errors/errors.ts';
 import { SimulatedFreeBSDHost } from './index.ts';
 
-function sh(h: SimulatedFreeBSDHost) {
-  return async (cmd: string, ...args: string[]) => {
-    const r = await h.run(cmd, args, { check: false });
-    return { code: r.code, out: r.stdout.toString(), err: r.stderr.toString() };
-  };
-}
+const sh = (h: SimulatedFreeBSDHost) => shellOf(h).run;
 
 describe('simulated host: commands', () => {
   test('tools answer by name or by their FreeBSD path, nothing else', async () => {

@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SimulatedFreeBSDHost } from './index.ts';
+import { simulatedHost } from '../../../test/support/fake-host.ts';
 
-function setup(config = {}) {
-  const h = new SimulatedFreeBSDHost(config);
-  const run = async (cmd: string, ...args: string[]) => {
-    const r = await h.run(cmd, args, { check: false });
-    return { code: r.code, out: r.stdout.toString(), err: r.stderr.toString() };
-  };
-  return { h, run };
-}
+const setup = simulatedHost;
 
 describe('jail(8)', () => {
   test('creates a jail with typed parameters and prints NAME: created', async () => {

@@ -2,21 +2,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { simulatedHost } from '../../../test/support/fake-host.ts';
 import { tempDir } from '../../../test/support/tmp.ts';
-import { type HostConfig, SimulatedFreeBSDHost } from './index.ts';
 
-function setup(config: HostConfig = {}) {
-  const h = new SimulatedFreeBSDHost(config);
-  const run = async (cmd: string, ...args: string[]) => {
-    const r = await h.run(cmd, args, { check: false });
-    return { code: r.code, out: r.stdout.toString(), err: r.stderr.toString() };
-  };
-  const input = async (stdin: string, cmd: string, ...args: string[]) => {
-    const r = await h.run(cmd, args, { check: false, input: stdin });
-    return { code: r.code, out: r.stdout.toString(), err: r.stderr.toString() };
-  };
-  return { h, run, input };
-}
+const setup = simulatedHost;
 
 describe('ifconfig(8), epair(4), if_bridge(4)', () => {
   test('epair and bridge create print the new name; the lowest free unit is used', async () => {

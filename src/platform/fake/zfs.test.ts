@@ -11,22 +11,13 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { simulatedHost } from '../../../test/support/fake-host.ts';
 import { tempDir } from '../../../test/support/tmp.ts';
 import { parseZfsDiff } from '../../snapshots/zfs/zfs-diff.ts';
-import { type HostConfig, SimulatedFreeBSDHost } from './index.ts';
+import type { HostConfig } from './index.ts';
 
-function setup(config: HostConfig = {}) {
-  const h = new SimulatedFreeBSDHost({
-    pools: ['zroot'],
-    clock: () => Date.UTC(2026, 0, 1, 3, 4, 5),
-    ...config,
-  });
-  const run = async (cmd: string, ...args: string[]) => {
-    const r = await h.run(cmd, args, { check: false });
-    return { code: r.code, out: r.stdout.toString(), err: r.stderr.toString() };
-  };
-  return { h, run };
-}
+const setup = (config: HostConfig = {}) =>
+  simulatedHost({ pools: ['zroot'], clock: () => Date.UTC(2026, 0, 1, 3, 4, 5), ...config });
 
 describe('zfs(8)', () => {
   test('create, snapshot, clone; list -H and the default table', async () => {
