@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Command } from 'commander';
+import { commanderProgram, hostOf } from '../../../test/support/cli.ts';
 import { tempDir } from '../../../test/support/tmp.ts';
-import type { CliContext } from '../context.ts';
 import { runProgram } from '../program.ts';
 import * as pullCommand from './pull.ts';
 import * as pushCommand from './push.ts';
@@ -12,22 +11,14 @@ import { HttpResponseReader, parseRegistryCommand, registryFast } from './regist
 
 /** What commander (the program's setup, push.ts and pull.ts) makes of the arguments. */
 async function viaCommander(args: string[]) {
-  const program = new Command('brig')
-    .option('-H, --host <unix://path>')
-    .exitOverride()
-    .configureOutput({ writeErr: () => {}, writeOut: () => {} })
-    .enablePositionalOptions();
-  const ctx = { client: () => assert.fail('no client'), exitCode: 0 } as unknown as CliContext;
-  pushCommand.register(program, ctx);
-  pullCommand.register(program, ctx);
+  const program = commanderProgram([pushCommand, pullCommand]);
   let got: unknown;
   for (const verb of ['push', 'pull'] as const) {
     const cmd = program.commands.find((c) => c.name() === verb)!;
     cmd.exitOverride().action((name: string, o: { quiet?: boolean; platform?: string; unpack?: boolean }) => {
-      const host = (program.opts() as { host?: string }).host;
       got = {
         verb,
-        ...(host !== undefined ? { host } : {}),
+        ...hostOf(program),
         name,
         quiet: o.quiet === true,
         ...(verb === 'pull'

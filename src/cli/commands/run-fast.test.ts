@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Command } from 'commander';
-import type { CliContext } from '../context.ts';
-import { register } from './run.ts';
+import { commanderProgram, hostOf } from '../../../test/support/cli.ts';
+import * as runCommand from './run.ts';
 import { parseRun } from './run-fast.ts';
 
 /** What commander (the program's setup, the run command's flags) makes of the arguments. */
 async function viaCommander(args: string[]) {
-  const program = new Command('brig')
-    .option('-H, --host <unix://path>')
-    .exitOverride()
-    .configureOutput({ writeErr: () => {}, writeOut: () => {} })
-    .enablePositionalOptions();
-  const ctx = { client: () => assert.fail('no client'), exitCode: 0 } as unknown as CliContext;
-  register(program, ctx);
+  const program = commanderProgram([runCommand]);
   let got: unknown;
   const run = program.commands.find((c) => c.name() === 'run')!;
   run.exitOverride().action((image: string, command: string[], o: Record<string, unknown>) => {
-    const host = (program.opts() as { host?: string }).host;
-    got = { ...(host !== undefined ? { host } : {}), image, command, flags: { ...o } };
+    got = { ...hostOf(program), image, command, flags: { ...o } };
   });
   await program.parseAsync(['node', 'brig', ...args]);
   return got;
