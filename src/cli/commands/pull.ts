@@ -9,6 +9,7 @@
 import type { Command } from 'commander';
 import { type ProgressEvent, pullImage } from '../../client/registry.ts';
 import type { CliContext } from '../context.ts';
+import { pulledText } from './registry-output.ts';
 import { progressDisplay } from './registry-progress.ts';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -35,10 +36,6 @@ export function register(program: Command, ctx: CliContext): void {
       } finally {
         display?.stop();
       }
-      if (o.quiet) {
-        process.stdout.write(`${res.name}\n`);
-        return;
-      }
-      process.stdout.write(`Digest: ${res.manifestDigest}\nPlatform: ${res.platform}\nPulled ${res.name}\n`);
+      process.stdout.write(pulledText(res, o.quiet === true));
     });
 }

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { type ProgressEvent, pushImage } from '../../client/registry.ts';
 import type { CliContext } from '../context.ts';
+import { pushedText } from './registry-output.ts';
 import { progressDisplay } from './registry-progress.ts';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -27,14 +28,6 @@ export function register(program: Command, ctx: CliContext): void {
       } finally {
         display?.stop();
       }
-      if (o.quiet) {
-        process.stdout.write(`${res.digest}\n`);
-        return;
-      }
-      if (res.keptPlatforms?.length)
-        process.stdout.write(`Kept in the index: ${res.keptPlatforms.join(', ')}\n`);
-      process.stdout.write(
-        `Pushed ${res.name}\nDigest: ${res.digest} (${res.mediaType}, ${res.size} bytes)\n`,
-      );
+      process.stdout.write(pushedText(res, o.quiet === true));
     });
 }

@@ -19,6 +19,7 @@
  */
 import { connect } from 'node:net';
 import type { ProgressEvent, PullSummary, PushSummary } from '../../client/registry.ts';
+import { pulledText, pushedText } from './registry-output.ts';
 
 export type FastRegistryCommand =
   | { verb: 'push'; host?: string; name: string; quiet: boolean }
@@ -131,23 +132,11 @@ async function run(p: FastRegistryCommand): Promise<void> {
     display?.stop();
   }
   if (result === undefined) throw new Error('brigd ended the stream without a result');
-  if (p.verb === 'push') {
-    const res = result as PushSummary;
-    if (p.quiet) {
-      process.stdout.write(`${res.digest}\n`);
-      return;
-    }
-    if (res.keptPlatforms?.length)
-      process.stdout.write(`Kept in the index: ${res.keptPlatforms.join(', ')}\n`);
-    process.stdout.write(`Pushed ${res.name}\nDigest: ${res.digest} (${res.mediaType}, ${res.size} bytes)\n`);
-    return;
-  }
-  const res = result as PullSummary;
-  if (p.quiet) {
-    process.stdout.write(`${res.name}\n`);
-    return;
-  }
-  process.stdout.write(`Digest: ${res.manifestDigest}\nPlatform: ${res.platform}\nPulled ${res.name}\n`);
+  process.stdout.write(
+    p.verb === 'push'
+      ? pushedText(result as PushSummary, p.quiet)
+      : pulledText(result as PullSummary, p.quiet),
+  );
 }
 
 /**
