@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { BrigClient, socketFromHost } from '../client/client.ts';
+import { isBrigError } from '../errors/errors.ts';
+import { EXIT_BRIG_ERROR } from './entry.ts';
 
 export interface CliContext {
   /** The client for --host / BRIG_HOST / the default socket. */
@@ -18,6 +20,27 @@ export function createContext(program: Command): CliContext {
     },
     exitCode: 0,
   };
+}
+
+/**
+ * Runs `op` for each of `names` in turn. With one name its error is the command's; with several,
+ * a BrigError is printed (`Error: message`), the other names still run and the command exits
+ * with 125. Anything else is thrown at once.
+ */
+export async function eachName(
+  ctx: CliContext,
+  names: readonly string[],
+  op: (name: string) => Promise<void>,
+): Promise<void> {
+  for (const n of names) {
+    try {
+      await op(n);
+    } catch (e) {
+      if (!isBrigError(e) || names.length === 1) throw e;
+      process.stderr.write(`Error: ${e.message}\n`);
+      ctx.exitCode = EXIT_BRIG_ERROR;
+    }
+  }
 }
 
 /** commander collector for repeatable options (-e A -e B). */

@@ -3,8 +3,9 @@
  * the stack for anything else; the result is brig's own exit status, 125.
  */
 import { isBrigError } from '../errors/errors.ts';
+import { EXIT_BRIG_ERROR } from './entry.ts';
 
-export const EXIT_BRIG_ERROR = 125;
+export { EXIT_BRIG_ERROR };
 
 export function reportError(e: unknown): number {
   if (isBrigError(e)) {

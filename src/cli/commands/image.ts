@@ -25,13 +25,10 @@ import {
   tagImage,
   unpackImage,
 } from '../../client/images.ts';
-import { isBrigError } from '../../errors/errors.ts';
 import { familiarRepository, parseReference } from '../../images/reference.ts';
-import type { CliContext } from '../context.ts';
+import { type CliContext, eachName } from '../context.ts';
 import { formatAgo, formatSize, printJson, printTable, shortId } from '../output.ts';
 import { registerExplain } from './image-explain.ts';
-
-const EXIT_BRIG_ERROR = 125;
 
 interface Row {
   repository: string;
@@ -133,15 +130,9 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<images...>')
     .action(async (names: string[]) => {
       const out: ImageDetails[] = [];
-      for (const n of names) {
-        try {
-          out.push(await inspectImage(ctx.client(), n));
-        } catch (e) {
-          if (!isBrigError(e) || names.length === 1) throw e;
-          process.stderr.write(`Error: ${e.message}\n`);
-          ctx.exitCode = EXIT_BRIG_ERROR;
-        }
-      }
+      await eachName(ctx, names, async (n) => {
+        out.push(await inspectImage(ctx.client(), n));
+      });
       printJson(out);
     });
 
@@ -164,22 +155,16 @@ export function register(program: Command, ctx: CliContext): void {
       'remove even if a container uses it (the image stays, unnamed) or it has several names',
     )
     .action(async (names: string[], o: { force?: boolean }) => {
-      for (const n of names) {
-        try {
-          const r = await removeImage(ctx.client(), n, { force: o.force === true });
-          for (const u of r.untagged) process.stdout.write(`Untagged: ${u}\n`);
-          for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
-          if (r.blobsRemoved || r.layersRemoved) {
-            process.stdout.write(
-              `Reclaimed: ${formatSize(r.bytesReclaimed)} (${r.blobsRemoved} blobs, ${r.layersRemoved} layer snapshots)\n`,
-            );
-          }
-        } catch (e) {
-          if (!isBrigError(e) || names.length === 1) throw e;
-          process.stderr.write(`Error: ${e.message}\n`);
-          ctx.exitCode = EXIT_BRIG_ERROR;
+      await eachName(ctx, names, async (n) => {
+        const r = await removeImage(ctx.client(), n, { force: o.force === true });
+        for (const u of r.untagged) process.stdout.write(`Untagged: ${u}\n`);
+        for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
+        if (r.blobsRemoved || r.layersRemoved) {
+          process.stdout.write(
+            `Reclaimed: ${formatSize(r.bytesReclaimed)} (${r.blobsRemoved} blobs, ${r.layersRemoved} layer snapshots)\n`,
+          );
         }
-      }
+      });
     });
 
   image

@@ -15,8 +15,8 @@ import {
   removeVolume,
   type Volume,
 } from '../../client/volumes.ts';
-import { BrigError, isBrigError } from '../../errors/errors.ts';
-import { type CliContext, collect } from '../context.ts';
+import { BrigError } from '../../errors/errors.ts';
+import { type CliContext, collect, eachName } from '../context.ts';
 import { formatAgo, formatSize, printJson, printTable } from '../output.ts';
 
 function labels(values: string[]): Record<string, string> {
@@ -29,9 +29,6 @@ function labels(values: string[]): Record<string, string> {
   }
   return out;
 }
-
-/** brig's own error (main.ts's EXIT_BRIG_ERROR; main.ts cannot be imported: it runs). */
-const EXIT_BRIG_ERROR = 125;
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -89,18 +86,10 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<names...>')
     .action(async (names: string[]) => {
       const out: Volume[] = [];
-      let failed: unknown;
-      for (const n of names) {
-        try {
-          out.push(await inspectVolume(ctx.client(), n));
-        } catch (e) {
-          if (!isBrigError(e) || names.length === 1) throw e;
-          process.stderr.write(`Error: ${e.message}\n`);
-          failed = e;
-        }
-      }
+      await eachName(ctx, names, async (n) => {
+        out.push(await inspectVolume(ctx.client(), n));
+      });
       printJson(out);
-      if (failed) ctx.exitCode = EXIT_BRIG_ERROR;
     });
 
   volume
@@ -110,16 +99,10 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<names...>')
     .option('-f, --force', 'no error for volumes that do not exist')
     .action(async (names: string[], o: { force?: boolean }) => {
-      for (const n of names) {
-        try {
-          await removeVolume(ctx.client(), n, { force: o.force === true });
-          process.stdout.write(`${n}\n`);
-        } catch (e) {
-          if (!isBrigError(e) || names.length === 1) throw e;
-          process.stderr.write(`Error: ${e.message}\n`);
-          ctx.exitCode = EXIT_BRIG_ERROR;
-        }
-      }
+      await eachName(ctx, names, async (n) => {
+        await removeVolume(ctx.client(), n, { force: o.force === true });
+        process.stdout.write(`${n}\n`);
+      });
     });
 
   volume
