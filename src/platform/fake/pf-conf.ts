@@ -147,6 +147,12 @@ class Cursor {
   fail(): never {
     throw new PfSyntaxError(this.line);
   }
+  /** After a `{`: one or more items, each read by `item`, up to the closing `}`. */
+  list(item: () => void): void {
+    let n = 0;
+    for (; !this.eat('}'); n++) item();
+    if (n === 0) this.fail();
+  }
 }
 
 function isAddr(w: string): boolean {
@@ -166,12 +172,7 @@ function host(c: Cursor): void {
   c.eat('!');
   const w = c.next();
   if (w === '{') {
-    let n = 0;
-    while (!c.eat('}')) {
-      host(c);
-      n++;
-    }
-    if (n === 0) c.fail();
+    c.list(() => host(c));
     return;
   }
   if (w === '(') {
@@ -192,12 +193,7 @@ function portValue(w: string): boolean {
 function port(c: Cursor): void {
   const w = c.next();
   if (w === '{') {
-    let n = 0;
-    while (!c.eat('}')) {
-      port(c);
-      n++;
-    }
-    if (n === 0) c.fail();
+    c.list(() => port(c));
     return;
   }
   if (['=', '!=', '<', '>', '<=', '>='].includes(w)) {
@@ -216,18 +212,12 @@ function port(c: Cursor): void {
 }
 
 function proto(c: Cursor): void {
+  const known = (p: string) => {
+    if (!PROTOS.has(p) && !(/^\d+$/.test(p) && Number(p) < 256)) c.fail();
+  };
   const w = c.next();
-  if (w === '{') {
-    let n = 0;
-    while (!c.eat('}')) {
-      const p = c.next();
-      if (!PROTOS.has(p) && !(/^\d+$/.test(p) && Number(p) < 256)) c.fail();
-      n++;
-    }
-    if (n === 0) c.fail();
-    return;
-  }
-  if (!PROTOS.has(w) && !(/^\d+$/.test(w) && Number(w) < 256)) c.fail();
+  if (w === '{') c.list(() => known(c.next()));
+  else known(w);
 }
 
 /** [on if] [inet|inet6] [proto p] (all | [from h [port p]] [to h [port p]]) */
