@@ -7,10 +7,10 @@
  * With -q: only the image name at the end.
  */
 import type { Command } from 'commander';
-import { type ProgressEvent, pullImage } from '../../client/registry.ts';
+import { pullImage } from '../../client/registry.ts';
 import type { CliContext } from '../context.ts';
 import { pulledText } from './registry-output.ts';
-import { progressDisplay } from './registry-progress.ts';
+import { withProgress } from './registry-progress.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -24,18 +24,14 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--no-unpack', 'only fetch the blobs; layers are unpacked when a container first needs them')
     .option('-q, --quiet', 'print only the image name')
     .action(async (name: string, o: { platform?: string; unpack: boolean; quiet?: boolean }) => {
-      const display = o.quiet ? undefined : progressDisplay('Downloading');
-      let res: Awaited<ReturnType<typeof pullImage>>;
-      try {
-        res = await pullImage(
+      const res = await withProgress('Downloading', o.quiet, (onProgress) =>
+        pullImage(
           ctx.client(),
           name,
           { ...(o.platform ? { platform: o.platform } : {}), ...(o.unpack ? {} : { unpack: false }) },
-          display ? (e: ProgressEvent) => display.update(e) : undefined,
-        );
-      } finally {
-        display?.stop();
-      }
+          onProgress,
+        ),
+      );
       process.stdout.write(pulledText(res, o.quiet === true));
     });
 }

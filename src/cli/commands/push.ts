@@ -5,10 +5,10 @@
  * that holds a multi-platform index keeps the index's other platforms.
  */
 import type { Command } from 'commander';
-import { type ProgressEvent, pushImage } from '../../client/registry.ts';
+import { pushImage } from '../../client/registry.ts';
 import type { CliContext } from '../context.ts';
 import { pushedText } from './registry-output.ts';
-import { progressDisplay } from './registry-progress.ts';
+import { withProgress } from './registry-progress.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -17,17 +17,9 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<name>', 'NAME[:TAG]')
     .option('-q, --quiet', 'print only the pushed digest')
     .action(async (name: string, o: { quiet?: boolean }) => {
-      const display = o.quiet ? undefined : progressDisplay('Uploading');
-      let res: Awaited<ReturnType<typeof pushImage>>;
-      try {
-        res = await pushImage(
-          ctx.client(),
-          name,
-          display ? (e: ProgressEvent) => display.update(e) : undefined,
-        );
-      } finally {
-        display?.stop();
-      }
+      const res = await withProgress('Uploading', o.quiet, (onProgress) =>
+        pushImage(ctx.client(), name, onProgress),
+      );
       process.stdout.write(pushedText(res, o.quiet === true));
     });
 }

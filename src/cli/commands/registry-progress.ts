@@ -34,6 +34,20 @@ function short(id: string): string {
   return id.startsWith('sha256:') ? id.slice(7, 19) : id;
 }
 
+/** Runs `op` with a display labelled `verb` (none when `quiet`), stopped however `op` ends. */
+export async function withProgress<T>(
+  verb: string,
+  quiet: boolean | undefined,
+  op: (onProgress: ((e: ProgressEvent) => void) | undefined) => Promise<T>,
+): Promise<T> {
+  const display = quiet ? undefined : progressDisplay(verb);
+  try {
+    return await op(display ? (e) => display.update(e) : undefined);
+  } finally {
+    display?.stop();
+  }
+}
+
 export function progressDisplay(verb: string, out: NodeJS.WriteStream = process.stderr): ProgressDisplay {
   if (!out.isTTY) {
     const last = new Map<string, string>();
