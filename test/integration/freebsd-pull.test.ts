@@ -32,6 +32,7 @@ import {
   type Layer,
   layerOf,
   ownSnapshot,
+  pullsSharingBase,
   type SnapshotRow,
   snapshotRows,
   storeImage,
@@ -247,14 +248,7 @@ describe('pull on the simulated FreeBSD host', needs, () => {
     const y = layerOf([{ name: 'y', data: 'y' }]);
     await pushIndex(src, `${reg.host}/fbsd/x:1`, [b, x]);
     await pushIndex(src, `${reg.host}/fbsd/y:1`, [b, y]);
-    const [rx, ry] = await Promise.all([
-      apiPull(d, { reference: `${reg.host}/fbsd/x:1` }),
-      apiPull(d, { reference: `${reg.host}/fbsd/y:1` }),
-    ]);
-    const extracting = [...rx.progress, ...ry.progress].filter(
-      (p) => p.id === b.desc.digest && p.status === 'extracting',
-    );
-    assert.equal(extracting.length, 1);
+    await pullsSharingBase(d, [`${reg.host}/fbsd/x:1`, `${reg.host}/fbsd/y:1`], b);
     const cx = chainIds([b.diffId, x.diffId]);
     const cy = chainIds([b.diffId, y.diffId]);
     const rows = new Map(snapshotRows(d).map((r) => [r.key, r]));

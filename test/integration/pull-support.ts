@@ -143,3 +143,13 @@ export async function apiPull(
   assert.ok(result, 'the stream ended with a result');
   return { progress, result };
 }
+
+/** Pulls `references` at the same time; checks that `base` was extracted once among them all. */
+export async function pullsSharingBase(d: TestDaemon, references: string[], base: Layer) {
+  const pulls = await Promise.all(references.map((reference) => apiPull(d, { reference })));
+  const extracting = pulls
+    .flatMap((p) => p.progress)
+    .filter((p) => p.id === base.desc.digest && p.status === 'extracting');
+  assert.equal(extracting.length, 1);
+  return pulls;
+}

@@ -27,6 +27,7 @@ import {
   type Layer,
   layerOf,
   ownSnapshot,
+  pullsSharingBase,
   snapshotRows,
   storeImage,
 } from './pull-support.ts';
@@ -203,14 +204,7 @@ describe('pull unpacks as layers arrive', needs, () => {
     const b = layerOf([{ name: 'b', data: 'b' }]);
     await pushImage(src, `${reg.host}/u/a:1`, [base, a]);
     await pushImage(src, `${reg.host}/u/b:1`, [base, b]);
-    const [ra, rb] = await Promise.all([
-      apiPull(d, { reference: `${reg.host}/u/a:1` }),
-      apiPull(d, { reference: `${reg.host}/u/b:1` }),
-    ]);
-    const extracting = [...ra.progress, ...rb.progress].filter(
-      (p) => p.id === base.desc.digest && p.status === 'extracting',
-    );
-    assert.equal(extracting.length, 1);
+    const [ra, rb] = await pullsSharingBase(d, [`${reg.host}/u/a:1`, `${reg.host}/u/b:1`], base);
     const ca = chainIds([base.diffId, a.diffId]);
     const cb = chainIds([base.diffId, b.diffId]);
     assert.equal(ra.result.chainId, ca[1]);
