@@ -16,6 +16,7 @@ import type { ImageConfig } from '../../src/images/oci.ts';
 import { openDatabase } from '../../src/metadata/db.ts';
 import { VolumeService } from '../../src/volumes/volume-service.ts';
 import { type FreeBSDWorld, freebsdWorld } from '../support/freebsd.ts';
+import { pollFor } from '../support/poll.ts';
 
 const IMAGE: ResolvedImage = {
   id: `sha256:${'1'.repeat(64)}`,
@@ -90,15 +91,7 @@ async function harness(t: TestContext, w?: FreeBSDWorld): Promise<Harness> {
       await h.svc.init();
       return h.svc;
     },
-    async waitFor(what, fn) {
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        const v = await fn();
-        if (v !== undefined && v !== false) return v as never;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
+    waitFor: (what, fn) => pollFor(what, fn, { timeoutMs: 20_000, everyMs: 20 }),
   };
   await h.svc.init();
   t.after(async () => {

@@ -12,6 +12,7 @@ import type { Digest } from '../../src/content/store.ts';
 import { chainIds } from '../../src/snapshots/unpack.ts';
 import { busyboxImage } from '../support/busybox.ts';
 import type { TestDaemon } from '../support/daemon.ts';
+import { pollFor } from '../support/poll.ts';
 import { tempDir } from '../support/tmp.ts';
 import { tarOf } from './layers-helpers.ts';
 import { type SnapshotRow, sha, snapshotRows } from './pull-support.ts';
@@ -83,10 +84,7 @@ export async function ok(d: TestDaemon, args: string[]): Promise<string> {
   return r.stdout;
 }
 
+/** Waits until `fn` is true (every 25 ms, failing after 10 s). */
 export async function waitFor(what: string, fn: () => boolean): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (fn()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting for ${what}`);
+  await pollFor(what, fn, { timeoutMs: 10_000, everyMs: 25 });
 }

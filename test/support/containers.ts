@@ -24,6 +24,7 @@ import { cgroupDirs, ownCgroup, scopeParent } from '../../src/platform/linux/cgr
 import { LinuxPlatform } from '../../src/platform/linux/linux-platform.ts';
 import { VolumeService } from '../../src/volumes/volume-service.ts';
 import { busyboxImage } from './busybox.ts';
+import { pollFor } from './poll.ts';
 
 function layoutImage(layout: string, extra: Partial<ImageConfig['config']> = {}): ResolvedImage {
   const blob = (d: string) => readFileSync(join(layout, 'blobs', d.replace(':', '/')), 'utf8');
@@ -140,15 +141,7 @@ export async function containerHarness(t: TestContext): Promise<Harness> {
       for (const n of readdirSync(snaps)) out.push(`snapshot ${n}`);
       return out;
     },
-    async waitFor(what, fn) {
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const v = await fn();
-        if (v !== undefined && v !== false) return v as never;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    },
+    waitFor: (what, fn) => pollFor(what, fn, { timeoutMs: 60_000, everyMs: 25 }),
   };
   t.after(async () => {
     const t0 = Date.now();
