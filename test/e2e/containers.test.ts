@@ -44,6 +44,26 @@ function leftovers(d: TestDaemon): string[] {
   return out;
 }
 
+/**
+ * `brig args` in a real terminal (script(1) gives it one: the test's oracle side): waits for
+ * `prompt` (up to a minute), types `line`; the exit code and all the terminal showed.
+ */
+async function inTerminal(d: TestDaemon, args: string[], prompt: RegExp, line: string) {
+  const cmd = [process.execPath, BRIG, '--host', `unix://${d.socket}`, ...args]
+    .map((a) => `'${a}'`)
+    .join(' ');
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+    env: childEnv(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (b) => (out += b));
+  const code = new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
+  for (let i = 0; i < 2400 && !prompt.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+  child.stdin.write(line);
+  return { code: await code, out };
+}
+
 describe('containers through the CLI', needs, () => {
   test('run: output, exit status, --rm, brig errors are 125', async (t) => {
     const d = await daemon(t);
@@ -150,63 +170,26 @@ describe('containers through the CLI', needs, () => {
   test('run -it and exec -it give a terminal', async (t) => {
     const d = await daemon(t);
     try {
-      // script(1) gives brig a real terminal (the test's oracle side)
-      const cmd = [
-        process.execPath,
-        BRIG,
-        '--host',
-        `unix://${d.socket}`,
-        'run',
-        '-it',
-        '--rm',
-        'busybox',
-        'sh',
-      ]
-        .map((a) => `'${a}'`)
-        .join(' ');
-      const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
-        env: childEnv(),
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let out = '';
-      child.stdout.on('data', (b) => (out += b));
-      const code = new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
-      const until = async (re: RegExp) => {
-        for (let i = 0; i < 2400 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 25));
-      };
-      await until(/# /);
-      child.stdin.write('tty; echo $((6*7)); exit 4\n');
-      assert.equal(await code, 4);
-      assert.match(out, /\/dev\/pts\/\d+/);
-      assert.match(out, /^42\r?$/m);
+      const run = await inTerminal(
+        d,
+        ['run', '-it', '--rm', 'busybox', 'sh'],
+        /# /,
+        'tty; echo $((6*7)); exit 4\n',
+      );
+      assert.equal(run.code, 4);
+      assert.match(run.out, /\/dev\/pts\/\d+/);
+      assert.match(run.out, /^42\r?$/m);
       // exec -it into a running container: a terminal too, as the user asked, with its status
       assert.equal((await d.brig(['run', '-d', '--name', 'bg', 'busybox', 'sleep', '1000'])).code, 0);
-      const ecmd = [
-        process.execPath,
-        BRIG,
-        '--host',
-        `unix://${d.socket}`,
-        'exec',
-        '-it',
-        '-u',
-        'nobody',
-        'bg',
-        'sh',
-      ]
-        .map((a) => `'${a}'`)
-        .join(' ');
-      const ex = spawn('script', ['-qfec', ecmd, '/dev/null'], {
-        env: childEnv(),
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      out = '';
-      ex.stdout.on('data', (b) => (out += b));
-      const ecode = new Promise<number>((r) => ex.on('close', (c) => r(c ?? -1)));
-      await until(/\$ /);
-      ex.stdin.write('tty; id -u; exit 6\n');
-      assert.equal(await ecode, 6);
-      assert.match(out, /\/dev\/pts\/\d+/);
-      assert.match(out, /^65534\r?$/m);
+      const exec = await inTerminal(
+        d,
+        ['exec', '-it', '-u', 'nobody', 'bg', 'sh'],
+        /\$ /,
+        'tty; id -u; exit 6\n',
+      );
+      assert.equal(exec.code, 6);
+      assert.match(exec.out, /\/dev\/pts\/\d+/);
+      assert.match(exec.out, /^65534\r?$/m);
     } finally {
       await cleanup(d);
     }
