@@ -62,6 +62,13 @@ export async function storeImage(content: ContentStore, layers: Layer[], os = 'l
   });
 }
 
+/** A layer with a file, then an entry reaching outside the root (`../sentinel/pwned`). */
+export const hostileLayer = (): Layer =>
+  layerOf([
+    { name: 'ok', data: 'fine' },
+    { name: '../sentinel/pwned', data: 'x' },
+  ]);
+
 export interface SnapshotRow {
   key: string;
   kind: string;
@@ -152,4 +159,12 @@ export async function pullsSharingBase(d: TestDaemon, references: string[], base
     .filter((p) => p.id === base.desc.digest && p.status === 'extracting');
   assert.equal(extracting.length, 1);
   return pulls;
+}
+
+/** Asserts that `pull` fails with ERR_LAYER_UNSAFE_PATH (a layer reaching outside its root). */
+export async function assertUnsafeLayer(pull: Promise<unknown>): Promise<void> {
+  await assert.rejects(pull, (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'ERR_LAYER_UNSAFE_PATH');
+    return true;
+  });
 }
