@@ -43,17 +43,15 @@ test('mergeIntoIndex replaces the entry for the platform, keeps the others and u
     ],
   };
   const bytes = Buffer.from(JSON.stringify(old));
-  const { bytes: out, kept } = mergeIntoIndex(
-    parseIndex(JSON.parse(bytes.toString())),
-    MEDIA_TYPES.ociIndex,
-    {
-      mediaType: MEDIA_TYPES.ociManifest,
-      digest: d('4'),
-      size: 13,
-      platform: { os: 'linux', architecture: 'amd64' },
-    },
-    bytes,
-  );
+  /** The index `old` with a manifest of `platform` merged in. */
+  const merge = (digest: Digest, size: number, platform: { os: string; architecture: string }) =>
+    mergeIntoIndex(
+      parseIndex(JSON.parse(bytes.toString())),
+      MEDIA_TYPES.ociIndex,
+      { mediaType: MEDIA_TYPES.ociManifest, digest, size, platform },
+      bytes,
+    );
+  const { bytes: out, kept } = merge(d('4'), 13, { os: 'linux', architecture: 'amd64' });
   const idx = JSON.parse(out.toString());
   assert.deepEqual(idx.annotations, { a: 'b' });
   assert.deepEqual(
@@ -65,17 +63,7 @@ test('mergeIntoIndex replaces the entry for the platform, keeps the others and u
     { os: 'linux', architecture: 'arm64', variant: 'v8' },
   ]);
   // a new platform is added
-  const r2 = mergeIntoIndex(
-    parseIndex(JSON.parse(bytes.toString())),
-    MEDIA_TYPES.ociIndex,
-    {
-      mediaType: MEDIA_TYPES.ociManifest,
-      digest: d('5'),
-      size: 1,
-      platform: { os: 'freebsd', architecture: 'arm64' },
-    },
-    bytes,
-  );
+  const r2 = merge(d('5'), 1, { os: 'freebsd', architecture: 'arm64' });
   assert.equal(JSON.parse(r2.bytes.toString()).manifests.length, 4);
 });
 
