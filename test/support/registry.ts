@@ -565,3 +565,87 @@ function gate(): { promise: Promise<void>; open(): void } {
   });
   return { promise, open };
 }
+
+export interface GateProxy {
+  host: string;
+  /** Every request seen (method and path), in arrival order. */
+  seen: { method: string; path: string }[];
+  /** Matching requests that came in so far. */
+  arrived: number;
+  /** Matching requests that came in and whose answer has not been sent yet (held ones included). */
+  inFlight: number;
+  /** The largest `inFlight` seen. */
+  maxInFlight: number;
+  /** Resolves once `n` matching requests came in. */
+  waitFor(n: number): Promise<void>;
+  /** Forwards the oldest held request. */
+  releaseNext(): void;
+  /** Forwards every held request, and every later one at once. */
+  releaseAll(): void;
+}
+
+/**
+ * An HTTP proxy in front of a plain-HTTP registry that holds every request `match` picks until
+ * the test releases it, and counts how many such requests are in flight. A matching request stops
+ * counting as in flight just before the last byte of its answer is sent (the answer is read whole
+ * from the registry first), so the client cannot have seen the answer while it still counts.
+ */
+export async function gateProxy(
+  t: TestContext,
+  upstreamPort: number,
+  match: (method: string, path: string) => boolean,
+): Promise<GateProxy> {
+  const held: (() => void)[] = [];
+  const waiters: { n: number; resolve: () => void }[] = [];
+  let open = false;
+  const proxy: GateProxy = {
+    host: '',
+    seen: [],
+    arrived: 0,
+    inFlight: 0,
+    maxInFlight: 0,
+    waitFor: (n) =>
+      proxy.arrived >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
+    releaseNext: () => held.shift()?.(),
+    releaseAll: () => {
+      open = true;
+      for (const r of held.splice(0)) r();
+    },
+  };
+  const server = createServer(async (req, res) => {
+    const path = req.url ?? '/';
+    const method = req.method ?? 'GET';
+    proxy.seen.push({ method, path });
+    const gated = match(method, path);
+    if (gated) {
+      proxy.arrived++;
+      proxy.inFlight++;
+      proxy.maxInFlight = Math.max(proxy.maxInFlight, proxy.inFlight);
+      for (const w of waiters.filter((w) => proxy.arrived >= w.n)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+      if (!open) await new Promise<void>((r) => held.push(r));
+    }
+    const up = httpRequest(
+      { host: '127.0.0.1', port: upstreamPort, method, path, headers: req.headers },
+      (ur) => {
+        const chunks: Buffer[] = [];
+        ur.on('data', (c: Buffer) => chunks.push(c));
+        ur.on('end', () => {
+          if (gated) proxy.inFlight--;
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          res.end(Buffer.concat(chunks));
+        });
+      },
+    );
+    up.on('error', () => {
+      if (gated) proxy.inFlight--;
+      res.writeHead(502);
+      res.end();
+    });
+    req.pipe(up);
+  });
+  proxy.host = await serveLocal(t, server, () => proxy.releaseAll());
+  return proxy;
+}
