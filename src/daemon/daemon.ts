@@ -28,6 +28,7 @@ import { ContainerPrivileges } from '../privileges/containers.ts';
 import { PrivilegeService } from '../privileges/service.ts';
 import { RegistryHosts, resolveRegistries } from '../registry/config.ts';
 import { CredentialStore } from '../registry/credentials.ts';
+import { referenceResolver } from '../registry/names.ts';
 import { Registry } from '../registry/registry.ts';
 import { neededChainIds, removeUnusedLayers } from '../snapshots/gc.ts';
 import { selectSnapshotter } from '../snapshots/select.ts';
@@ -142,6 +143,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       platform: platformOf(services.platformName === 'linux' ? 'linux' : 'freebsd', process.arch),
       emit: (action, id, attributes) => events.emit('image', action, id, attributes),
       unprivileged: process.getuid?.() !== 0,
+      // short names mean registries.defaultRegistry here as in pull and push (docs/registries.md)
+      normalize: referenceResolver(config.registries),
       layers: async (keep) => {
         const r = await removeUnusedLayers(storage.snapshotter, neededChainIds(keep), {
           temporaries: layerSweep,

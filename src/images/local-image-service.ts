@@ -68,6 +68,14 @@ export interface LocalImageServiceOptions {
    * Absent: layers are left alone.
    */
   layers?: (keep: Array<readonly string[]>) => Promise<{ removed: readonly string[]; bytes: number }>;
+  /**
+   * Turns a name someone wrote (an image argument, a tag target, import's name and ref) into its
+   * canonical reference. brigd passes the resolver of its `registries` configuration
+   * (src/registry/names.ts), so a short name means the configured default registry everywhere.
+   * Default: docker's rules (parseReference). Names written inside an import source (annotations,
+   * RepoTags) are always read with docker's rules: docker, skopeo and brig wrote them that way.
+   */
+  normalize?: (name: string) => Reference;
 }
 
 type Opener = (d: Descriptor) => Promise<Readable>;
@@ -136,6 +144,7 @@ export class LocalImageService implements ImageService {
   private readonly unprivileged: boolean;
   private readonly lock = new RWLock();
   private readonly layers: LocalImageServiceOptions['layers'];
+  private readonly normalize: (name: string) => Reference;
   /** One layer GC at a time. */
   private readonly layerLock = new RWLock();
 
@@ -147,6 +156,7 @@ export class LocalImageService implements ImageService {
     this.emit = opts.emit ?? (() => {});
     this.unprivileged = opts.unprivileged ?? false;
     this.layers = opts.layers;
+    this.normalize = opts.normalize ?? parseReference;
   }
 
   // ---- import -----------------------------------------------------------------------------------
@@ -156,7 +166,7 @@ export class LocalImageService implements ImageService {
   }
 
   private async importLocked(source: string, opts: ImportOptions): Promise<ImportResult> {
-    const name = opts.name === undefined ? undefined : taggedName(opts.name);
+    const name = opts.name === undefined ? undefined : taggedName(opts.name, this.normalize);
     let st: Awaited<ReturnType<typeof stat>>;
     try {
       st = await stat(source);
@@ -294,12 +304,12 @@ export class LocalImageService implements ImageService {
     let chosen: Descriptor | undefined;
     if (opts.ref !== undefined) {
       const want = opts.ref;
-      const wantNorm = tryNormalize(want);
+      const wantNorm = userNames(want, this.normalize);
       chosen = entries.find(
         (d) =>
           d.annotations?.[REF_NAME_ANNOTATION] === want ||
           d.annotations?.[IMAGE_NAME_ANNOTATION] === want ||
-          (wantNorm !== undefined && tryNormalize(d.annotations?.[IMAGE_NAME_ANNOTATION] ?? '') === wantNorm),
+          wantNorm.has(tryNormalize(d.annotations?.[IMAGE_NAME_ANNOTATION] ?? '', parseReference)),
       );
       if (!chosen) {
         throw new BrigError('ERR_IMAGE_NOT_FOUND', `the source has no image named ${want}`, {
@@ -322,7 +332,7 @@ export class LocalImageService implements ImageService {
     const annotated =
       chosen.annotations?.[IMAGE_NAME_ANNOTATION] ?? chosen.annotations?.[REF_NAME_ANNOTATION];
     const defaultName =
-      annotated !== undefined && /[/:]/.test(annotated) ? tryNormalize(annotated) : undefined;
+      annotated !== undefined && /[/:]/.test(annotated) ? tryNormalize(annotated, parseReference) : undefined;
     return defaultName ? { ...resolved, defaultName } : resolved;
   }
 
@@ -390,8 +400,10 @@ export class LocalImageService implements ImageService {
     });
     let entry: (typeof list)[number] | undefined = list[0];
     if (opts.ref !== undefined) {
-      const want = tryNormalize(opts.ref) ?? opts.ref;
-      entry = list.find((e) => e.repoTags.some((t) => t === opts.ref || tryNormalize(t) === want));
+      const want = userNames(opts.ref, this.normalize);
+      entry = list.find((e) =>
+        e.repoTags.some((t) => t === opts.ref || want.has(tryNormalize(t, parseReference))),
+      );
       if (!entry) throw new BrigError('ERR_IMAGE_NOT_FOUND', `the archive has no image tagged ${opts.ref}`);
     } else if (list.length > 1) {
       throw new BrigError('ERR_IMAGE_AMBIGUOUS', `the archive holds ${list.length} images`, {
@@ -483,7 +495,7 @@ export class LocalImageService implements ImageService {
     const manifest = parseManifest(parseJson(manifestBytes, 'converted manifest'));
     checkConfigMatchesManifest(config, manifest, `image ${entry.config}`);
     const target = await this.storeManifest(session, manifestBytes);
-    const defaultName = entry.repoTags.length ? tryNormalize(entry.repoTags[0]!) : undefined;
+    const defaultName = entry.repoTags.length ? tryNormalize(entry.repoTags[0]!, parseReference) : undefined;
     return defaultName ? { target, manifest, config, defaultName } : { target, manifest, config };
   }
 
@@ -581,7 +593,7 @@ export class LocalImageService implements ImageService {
     opts: { platform?: PlatformSpec } = {},
   ): Promise<ImageSummary> {
     return this.lock.shared(async () => {
-      const n = name === undefined ? undefined : taggedName(name);
+      const n = name === undefined ? undefined : taggedName(name, this.normalize);
       const lease = await this.content.createLease({
         expiresInMs: 3600_000,
         labels: { 'brig.record': n ?? '' },
@@ -616,7 +628,7 @@ export class LocalImageService implements ImageService {
     const direct = this.records.get(arg);
     if (direct)
       return { id: direct.configDigest, records: this.records.byConfig(direct.configDigest), byName: arg };
-    const norm = tryNormalize(arg);
+    const norm = tryNormalize(arg, this.normalize);
     if (norm !== undefined) {
       const r = this.records.get(norm);
       if (r) return { id: r.configDigest, records: this.records.byConfig(r.configDigest), byName: norm };
@@ -747,7 +759,7 @@ export class LocalImageService implements ImageService {
   async tag(source: string, target: string): Promise<{ id: Digest; name: string }> {
     const { records } = this.find(source);
     const rec = records[0]!;
-    const name = taggedName(target);
+    const name = taggedName(target, this.normalize);
     this.records.setName(name, rec);
     this.emit('tag', rec.configDigest, { name });
     return { id: rec.configDigest, name };
@@ -1037,8 +1049,8 @@ export class LocalImageService implements ImageService {
 
 // ---- helpers --------------------------------------------------------------------------------------
 
-function taggedName(s: string): string {
-  const r = parseReference(s);
+function taggedName(s: string, parse: (name: string) => Reference): string {
+  const r = parse(s);
   if (r.digest !== undefined) {
     throw new BrigError('ERR_REFERENCE_INVALID', `${s}: an image name to record cannot carry a digest`, {
       hint: 'Give NAME[:TAG].',
@@ -1059,13 +1071,23 @@ function diffIdsOf(b: Buffer): string[] | undefined {
   return Array.isArray(ids) && ids.every((x) => typeof x === 'string') ? ids : undefined;
 }
 
-function tryNormalize(s: string): string | undefined {
+function tryNormalize(s: string, parse: (name: string) => Reference): string | undefined {
   try {
-    const r = parseReference(s);
+    const r = parse(s);
     return `${r.domain}/${r.path}${r.tag !== undefined ? `:${r.tag}` : ''}${r.digest !== undefined ? `@${r.digest}` : ''}`;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The canonical forms of a name the user gave to pick an image from a source: by the configured
+ * rule and by docker's (the source's names are read with docker's rules).
+ */
+function userNames(s: string, parse: (name: string) => Reference): Set<string | undefined> {
+  const out = new Set([tryNormalize(s, parse), tryNormalize(s, parseReference)]);
+  out.delete(undefined);
+  return out;
 }
 
 function refNames(entries: readonly Descriptor[]): string[] {

@@ -28,14 +28,44 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { BrigError } from '../errors/errors.ts';
+import { isReference } from '../images/reference.ts';
 import { normaliseRegistry } from './names.ts';
+
+/**
+ * docker's rule tells a host from a path by "." or ":" or `localhost`; a default registry without
+ * them would make the canonical name `HOST/app` read back as the path `HOST/app` on itself.
+ */
+function isRegistryHost(h: string): boolean {
+  const l = h.toLowerCase();
+  return (
+    (l.includes('.') || l.includes(':') || l === 'localhost') && !l.includes('/') && isReference(`${l}/x`)
+  );
+}
 
 const hostList = v.array(v.pipe(v.string(), v.minLength(1)));
 
 export const registriesSchema = v.optional(
   v.strictObject({
-    defaultRegistry: v.optional(v.pipe(v.string(), v.minLength(1)), 'docker.io'),
-    officialNamespace: v.optional(v.string(), 'library'),
+    defaultRegistry: v.optional(
+      v.pipe(
+        v.string(),
+        v.check(
+          isRegistryHost,
+          'a registry host[:port] with "." or ":" in it, or localhost (canonical names start with it)',
+        ),
+      ),
+      'docker.io',
+    ),
+    officialNamespace: v.optional(
+      v.pipe(
+        v.string(),
+        v.check(
+          (ns) => ns === '' || isReference(`docker.io/${ns}/x`),
+          "'' or a repository path such as library",
+        ),
+      ),
+      'library',
+    ),
     insecure: v.optional(hostList, []),
     mirrors: v.optional(v.record(v.string(), v.array(v.pipe(v.string(), v.url()))), {}),
     tlsVerify: v.optional(v.record(v.string(), v.boolean()), {}),

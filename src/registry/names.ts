@@ -2,6 +2,12 @@
  * Registry host spelling and the configurable parts of reference normalisation. The grammar and
  * docker's rules are src/images/reference.ts; this adds what `registries.defaultRegistry` and
  * `registries.officialNamespace` change, for names written without a registry host.
+ *
+ * brigd builds one resolver from its configuration (`referenceResolver`) and uses it wherever a
+ * name someone wrote becomes a canonical one: pull and push, and every image argument of the
+ * image service (lookups, tag, rm, import --name/--ref, export, run/create). With the defaults
+ * (docker.io, library) it gives what docker gives, apart from folding the docker.io aliases and
+ * the case of a host.
  */
 import { parseReference, type Reference } from '../images/reference.ts';
 
@@ -20,21 +26,31 @@ export interface NameOptions {
 }
 
 /**
- * Parses a reference as docker does, then applies the configured default registry and official
- * namespace to names that did not name a registry.
+ * Parses a reference as docker does, then applies the configured default registry to names that
+ * did not name a registry, and the official namespace to one-component names on docker.io
+ * (`busybox`, `docker.io/busybox`).
  */
 export function resolveReference(input: string, opts: NameOptions = {}): Reference {
   const r = parseReference(input);
   const name = input.replace(/@.*$/, '').replace(/:[^/]*$/, '');
-  const first = name.split('/')[0] ?? '';
+  const slash = name.indexOf('/');
+  const first = slash < 0 ? '' : name.slice(0, slash);
+  // docker's host rule, as parseReference applies it
   const hostGiven =
-    name.includes('/') &&
+    slash >= 0 &&
     (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
-  if (hostGiven) return { ...r, domain: normaliseRegistry(r.domain) };
-  const oneComponent = !name.includes('/');
-  const bare = oneComponent && r.path.startsWith('library/') ? r.path.slice('library/'.length) : r.path;
-  const domain = normaliseRegistry(opts.defaultRegistry ?? 'docker.io');
+  // the path as written (parseReference has checked it), without the library/ it may have added
+  const written = hostGiven ? name.slice(slash + 1) : name;
+  const domain = normaliseRegistry(hostGiven ? r.domain : (opts.defaultRegistry ?? 'docker.io'));
   const ns = opts.officialNamespace ?? 'library';
-  const path = oneComponent && domain === 'docker.io' && ns !== '' ? `${ns}/${bare}` : bare;
+  const path = !written.includes('/') && domain === 'docker.io' && ns !== '' ? `${ns}/${written}` : written;
   return { ...r, domain, path };
+}
+
+/** `resolveReference` bound to one configuration: the name resolver brigd hands to its services. */
+export function referenceResolver(opts: NameOptions = {}): (input: string) => Reference {
+  const o: NameOptions = {};
+  if (opts.defaultRegistry !== undefined) o.defaultRegistry = opts.defaultRegistry;
+  if (opts.officialNamespace !== undefined) o.officialNamespace = opts.officialNamespace;
+  return (input) => resolveReference(input, o);
 }

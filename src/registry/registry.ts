@@ -27,7 +27,7 @@ import { BrigError } from '../errors/errors.ts';
 import type { Reference as ImageReference } from '../images/reference.ts';
 import type { RegistryHosts } from './config.ts';
 import type { CredentialStore, Credentials } from './credentials.ts';
-import { normaliseRegistry, resolveReference } from './names.ts';
+import { normaliseRegistry, referenceResolver } from './names.ts';
 import { type PullOptions, type PullResult, pull } from './pull.ts';
 import { type PushOptions, type PushResult, push } from './push.ts';
 import { RepositoryClient } from './repository.ts';
@@ -62,9 +62,11 @@ export function normaliseLoginHost(input: string): string {
 export class Registry {
   readonly transport: RegistryTransport;
   readonly #o: RegistryOptions;
+  readonly #parse: (ref: string) => ImageReference;
 
   constructor(o: RegistryOptions) {
     this.#o = o;
+    this.#parse = referenceResolver(o.hosts.config);
     this.transport = new RegistryTransport({
       hosts: o.hosts,
       credentials: o.credentials,
@@ -76,11 +78,7 @@ export class Registry {
 
   /** Parses a reference with the configured default registry and official namespace. */
   parse(ref: string): ImageReference {
-    const c = this.#o.hosts.config;
-    return resolveReference(ref, {
-      defaultRegistry: c.defaultRegistry,
-      officialNamespace: c.officialNamespace,
-    });
+    return this.#parse(ref);
   }
 
   pull(ref: string | ImageReference, opts: PullOptions): Promise<PullResult> {

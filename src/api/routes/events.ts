@@ -7,7 +7,8 @@
 import type { Services } from '../../daemon/services.ts';
 import { BrigError } from '../../errors/errors.ts';
 import { type BrigEvent, type EventFilter, type EventType, matches } from '../../events/events.ts';
-import { isReference, normalizeReference } from '../../images/reference.ts';
+import { formatReference, isReference, normalizeReference } from '../../images/reference.ts';
+import { referenceResolver } from '../../registry/names.ts';
 import { type Router, STREAMED } from '../router.ts';
 
 export function parseTime(v: string | null, what: string): number | undefined {
@@ -27,7 +28,11 @@ function parseSeq(v: string | null): number | undefined {
   return Number(v);
 }
 
-export function parseFilters(values: string[]): EventFilter {
+/** `canonical`: an image name's canonical form (brigd: by its registries configuration). */
+export function parseFilters(
+  values: string[],
+  canonical: (name: string) => string = normalizeReference,
+): EventFilter {
   const f: EventFilter = {};
   for (const kv of values) {
     const i = kv.indexOf('=');
@@ -48,7 +53,8 @@ export function parseFilters(values: string[]): EventFilter {
       case 'actor':
         (f.actorId ??= []).push(val);
         // image events name the image canonically: image=busybox:1 means docker.io/library/busybox:1
-        if (k === 'image' && isReference(val)) f.actorId.push(normalizeReference(val));
+        // (with the defaults; registries.defaultRegistry decides the host of a short name)
+        if (k === 'image' && isReference(val)) f.actorId.push(canonical(val));
         if (k !== 'actor') (f.type ??= []).push(k as EventType);
         break;
       default:
@@ -61,9 +67,10 @@ export function parseFilters(values: string[]): EventFilter {
 }
 
 export function register(r: Router, s: Services): void {
+  const resolve = referenceResolver(s.config.registries);
   r.get('/events', async (req) => {
     const filter: EventFilter = {
-      ...parseFilters(req.query.getAll('filter')),
+      ...parseFilters(req.query.getAll('filter'), (n) => formatReference(resolve(n))),
       since: parseTime(req.query.get('since'), 'since'),
       until: parseTime(req.query.get('until'), 'until'),
       afterSeq: parseSeq(req.query.get('afterSeq')),
