@@ -260,7 +260,10 @@ export async function pull(
     while (next < blobs.length && failed === undefined) {
       const b = blobs[next++]!;
       try {
-        bytesFetched += await fetchBlob(repo, content, b.desc, b.kind, opts.lease, progress, abort.signal);
+        // not `bytesFetched += await ...`: that reads the sum before the await and loses what
+        // the other workers added meanwhile
+        const fetched = await fetchBlob(repo, content, b.desc, b.kind, opts.lease, progress, abort.signal);
+        bytesFetched += fetched;
         if (b.kind === 'config') {
           await readConfig();
           configStored.resolve();

@@ -364,8 +364,8 @@ export async function storeIndex(
 
 export interface FaultProxy {
   host: string;
-  /** Requests seen: method, path, range header. */
-  seen: { method: string; path: string; range?: string }[];
+  /** Requests seen: method, path, range header, and the registry's status once it answered. */
+  seen: { method: string; path: string; range?: string; status?: number }[];
   faults: {
     /** Close the connection after half of this blob's body (first GET without Range only). */
     cutBlob?: string;
@@ -377,6 +377,8 @@ export interface FaultProxy {
     unavailable?: number;
     /** Answer GETs of this blob with 307 to `${to}/blob/DIGEST` (another origin: object storage). */
     redirectBlob?: { digest: string; to: string };
+    /** Drop the Range header of blob GETs (a registry that ignores Range answers 200 whole). */
+    ignoreRange?: boolean;
   };
   /** Authorization headers seen on blob GETs. */
   blobAuth: (string | undefined)[];
@@ -389,8 +391,14 @@ export async function startFaultProxy(t: TestContext, upstreamPort: number): Pro
   const server = createServer((req, res) => {
     const path = req.url ?? '/';
     const range = req.headers.range;
-    proxy.seen.push({ method: req.method ?? 'GET', path, ...(range ? { range } : {}) });
+    const entry: FaultProxy['seen'][number] = {
+      method: req.method ?? 'GET',
+      path,
+      ...(range ? { range } : {}),
+    };
+    proxy.seen.push(entry);
     const f = proxy.faults;
+    if (f.ignoreRange && path.includes('/blobs/sha256:')) delete req.headers.range;
     if (f.unavailable && f.unavailable > 0) {
       f.unavailable--;
       req.resume();
@@ -416,6 +424,7 @@ export async function startFaultProxy(t: TestContext, upstreamPort: number): Pro
     const up = httpRequest(
       { host: '127.0.0.1', port: upstreamPort, method: req.method, path, headers: req.headers },
       (ur) => {
+        entry.status = ur.statusCode;
         const isBlobGet = req.method === 'GET' && path.includes('/blobs/sha256:');
         const cut =
           isBlobGet && f.cutBlob !== undefined && path.endsWith(f.cutBlob) && !range && ur.statusCode === 200;
