@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import type { Digest } from '../../src/content/store.ts';
-import { brig, startFaultProxy, startRegistry } from '../support/registry.ts';
+import { assertNoSecret, brig, startFaultProxy, startRegistry } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
 import { layerOf, storeImage } from './pull-support.ts';
 
@@ -65,6 +65,14 @@ describe('pull recovery', needs, () => {
     assert.equal(pulled.bytesFetched, blobBytes + (layer.bytes.length >> 1));
   });
 
+  test('a connection reset before the manifest answer is retried', async (t) => {
+    const { image, proxy, b } = await setup(t);
+    proxy.faults.reset = { method: 'GET', path: '/manifests/', count: 2 };
+    const pulled = await b.registry.pull(`${proxy.host}/r/app:1`, linux);
+    assert.equal(pulled.manifest.digest, image.digest);
+    assert.equal(proxy.faults.reset.count, 0);
+  });
+
   test('mirrors that fail are skipped in order, then the registry answers', async (t) => {
     const reg = await startRegistry(t);
     const src = brig(t, { insecure: [reg.host] });
@@ -94,5 +102,44 @@ describe('pull recovery', needs, () => {
       [404],
       'the second mirror was asked once and lacked the image',
     );
+  });
+});
+
+describe('push recovery', needs, () => {
+  test('an upload whose connection is reset goes up again in a new session; no credential in the retry message', async (t) => {
+    const user = 'fay';
+    const password = 'upl0ad-pw-73b1';
+    const reg = await startRegistry(t, { htpasswd: { [user]: password } });
+    const proxy = await startFaultProxy(t, reg.port);
+    const a = brig(t, { insecure: [proxy.host] });
+    await a.registry.login(proxy.host, { username: user, password });
+    const layer = layerOf([{ name: 'noise', data: randomBytes(64 * 1024) }]);
+    const image = await storeImage(a.content, [layer]);
+    proxy.faults.reset = { method: 'PUT', path: '/blobs/uploads/', count: 1 };
+    const progress: { id: string; status: string; message?: string }[] = [];
+    const pushed = await a.registry.push(`${proxy.host}/p/app:1`, image, {
+      onProgress: (e) => progress.push(e),
+    });
+    assert.equal(pushed.digest, image.digest);
+    assert.equal(proxy.faults.reset.count, 0);
+    const retrying = progress.filter((e) => e.status === 'retrying');
+    assert.equal(retrying.length, 1);
+    assertNoSecret([JSON.stringify(progress)], user, password, 'no credential in progress');
+    // two upload sessions for the blob that was reset; its bytes are whole in the registry
+    const puts = proxy.seen.filter((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/'));
+    assert.deepEqual(
+      puts.map((r) => String(r.status)).sort(),
+      ['201', '201', 'undefined'],
+      'one reset, then the layer and the config went up',
+    );
+    const sessions = proxy.seen.filter(
+      (r) => r.method === 'POST' && r.path.includes('/blobs/uploads/') && r.status === 202,
+    );
+    assert.equal(sessions.length, 3, 'a new session for the retry');
+    const b = brig(t, { insecure: [proxy.host] });
+    await b.registry.login(proxy.host, { username: user, password });
+    const pulled = await b.registry.pull(`${proxy.host}/p/app:1`, linux);
+    assert.equal(pulled.manifest.digest, image.digest);
+    assert.equal(await b.content.has(layer.desc.digest as Digest), true);
   });
 });

@@ -379,6 +379,8 @@ export interface FaultProxy {
     redirectBlob?: { digest: string; to: string };
     /** Drop the Range header of blob GETs (a registry that ignores Range answers 200 whole). */
     ignoreRange?: boolean;
+    /** Close the connection, without an answer, of `count` requests of `method` whose path has `path`. */
+    reset?: { method: string; path: string; count: number };
   };
   /** Authorization headers seen on blob GETs. */
   blobAuth: (string | undefined)[];
@@ -399,6 +401,11 @@ export async function startFaultProxy(t: TestContext, upstreamPort: number): Pro
     proxy.seen.push(entry);
     const f = proxy.faults;
     if (f.ignoreRange && path.includes('/blobs/sha256:')) delete req.headers.range;
+    if (f.reset && f.reset.count > 0 && req.method === f.reset.method && path.includes(f.reset.path)) {
+      f.reset.count--;
+      req.socket.destroy();
+      return;
+    }
     if (f.unavailable && f.unavailable > 0) {
       f.unavailable--;
       req.resume();
