@@ -5,7 +5,10 @@
  *   - An *image* is a manifest, its config and its layers, stored as blobs in the content store.
  *   - Its *id* is the digest of its config (what `docker images` shows).
  *   - Its *names* are canonical references (./reference.ts) recorded in the `images` table; an
- *     image with no name is *dangling* and listed as <none>.
+ *     image with no name is *dangling* and listed as <none>. A name is REPO:TAG, or REPO@DIGEST
+ *     for an image pulled by digest (only `record` makes those; the digest is what the registry
+ *     served: the manifest, or the index it was picked from). `rm` of an image's last tag in a
+ *     repository also removes its digest names in that repository, as docker does.
  *   - An *image argument* (`IMAGE` on the command line) is a name in any form `parseReference`
  *     accepts (busybox, busybox:1.36, example.org/app:1), an id (sha256:…) or a unique id prefix.
  *
@@ -141,12 +144,21 @@ export interface ImageService {
    * a manifest or an index (resolved to `platform`, default the host's); everything is validated
    * as on import, and every blob must be present (ERR_IMAGE_INVALID otherwise). `name` undefined
    * makes a dangling image. Call it while the pull's lease still holds the blobs.
+   * `name` is NAME[:TAG], or NAME[:TAG]@DIGEST when DIGEST is `target`'s or `pulled` (the digest
+   * the pulled reference pointed at: an index, or the manifest itself); such a name is recorded
+   * as NAME@DIGEST (the tag dropped: the digest decided what was pulled). Any other digest is
+   * ERR_REFERENCE_INVALID.
    */
   record(
     name: string | undefined,
     target: Descriptor,
-    opts?: { platform?: PlatformSpec },
+    opts?: { platform?: PlatformSpec; pulled?: Digest },
   ): Promise<ImageSummary>;
+  /**
+   * Runs the layer GC: removes unpacked layers that no recorded image, leased config, container
+   * or unpack in progress needs. A pull whose record failed calls it after dropping its lease.
+   */
+  collectLayers(): Promise<{ removed: number; bytes: number }>;
   /** Removes blobs that no image record reaches and no lease holds. */
   gc(): Promise<{ removed: Digest[]; bytes: number }>;
 }

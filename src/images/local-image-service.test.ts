@@ -197,3 +197,112 @@ test('record() names content already in the store (a pull) and refuses missing b
   );
   await assert.rejects(s.images.inspect('broken'), (e) => isBrigError(e, 'ERR_IMAGE_NOT_FOUND'));
 });
+
+test('record() takes a digest name only for the pulled digest, as REPO@DIGEST; find, inspect and rm use it', async (t) => {
+  const s = setup(t);
+  const a = await s.images.import(s.tree('by-digest'), { name: 'local' });
+  const target = (await s.images.inspect('local')).target;
+  const m = target.digest;
+  const r = await s.images.record(`example.org/r@${m}`, target);
+  assert.equal(r.id, a.id);
+  assert.deepEqual(r.names, ['docker.io/library/local:latest', `example.org/r@${m}`]);
+  // NAME:TAG@DIGEST is recorded as NAME@DIGEST: the same name, no second one
+  const again = await s.images.record(`example.org/r:9@${m}`, target);
+  assert.deepEqual(again.names, r.names);
+  // the digest of the index the manifest was picked from
+  const index = `sha256:${'a'.repeat(64)}` as const;
+  const viaIndex = await s.images.record(`example.org/r@${index}`, target, { pulled: index });
+  assert.ok(viaIndex.names.includes(`example.org/r@${index}`));
+  // any other digest, and digest names given to tag or import, are refused
+  const other = `sha256:${'b'.repeat(64)}`;
+  const invalid = (e: unknown) => isBrigError(e, 'ERR_REFERENCE_INVALID');
+  await assert.rejects(s.images.record(`example.org/r@${other}`, target, { pulled: index }), invalid);
+  await assert.rejects(s.images.tag('local', `example.org/t@${m}`), invalid);
+  await assert.rejects(s.images.import(s.tree('x'), { name: `example.org/i@${m}` }), invalid);
+
+  for (const arg of [`example.org/r@${m}`, `example.org/r:whatever@${m}`]) {
+    assert.equal((await s.images.inspect(arg)).id, a.id);
+    assert.equal((await s.images.lookup(arg)).target.digest, m);
+    assert.equal((await s.images.resolve(arg)).name, `example.org/r@${m}`);
+  }
+  await assert.rejects(s.images.inspect(`example.org/r@${other}`), (e) =>
+    isBrigError(e, 'ERR_IMAGE_NOT_FOUND'),
+  );
+  assert.equal((await s.images.list()).length, 1);
+
+  const rm = await s.images.rm(`example.org/r:9@${m}`);
+  assert.deepEqual(rm.untagged, [`example.org/r@${m}`]);
+  assert.deepEqual(rm.deleted, []);
+  assert.deepEqual((await s.images.lookup('local')).names, [
+    'docker.io/library/local:latest',
+    `example.org/r@${index}`,
+  ]);
+});
+
+test('rm of the last tag of a repository takes its digest names; rm by id does not count them', async (t) => {
+  const s = setup(t);
+  const a = await s.images.import(s.tree('tagged'), { name: 'example.org/r:1' });
+  const target = (await s.images.inspect(a.id)).target;
+  const digestName = `example.org/r@${target.digest}`;
+  await s.images.record(digestName, target);
+  await s.images.tag('example.org/r:1', 'example.org/r:2');
+  await s.images.tag('example.org/r:1', 'example.org/elsewhere:1');
+  // another tag of the repository stays: only the tag goes
+  assert.deepEqual((await s.images.rm('example.org/r:1')).untagged, ['example.org/r:1']);
+  assert.deepEqual((await s.images.rm('example.org/elsewhere:1')).untagged, ['example.org/elsewhere:1']);
+  // the last tag of the repository takes the digest name with it, and the image goes
+  const last = await s.images.rm('example.org/r:2');
+  assert.deepEqual(last.untagged, ['example.org/r:2', digestName]);
+  assert.deepEqual(last.deleted, [a.id]);
+  assert.deepEqual(await s.images.list(), []);
+
+  // a tag and a digest name of one repository are one name for rm by id
+  const b = await s.images.import(s.tree('tagged'), { name: 'example.org/r:1' });
+  const bTarget = (await s.images.inspect(b.id)).target;
+  await s.images.record(`example.org/r@${bTarget.digest}`, bTarget);
+  const byId = await s.images.rm(b.id);
+  assert.deepEqual(byId.untagged.sort(), [`example.org/r@${bTarget.digest}`, 'example.org/r:1'].sort());
+  assert.deepEqual(byId.deleted, [b.id]);
+});
+
+test('an image known only by a digest name keeps its layers; a name points at the manifest that was recorded', async (t) => {
+  const s = setup(t);
+  const kept: Array<readonly string[]> = [];
+  const images = new LocalImageService({
+    content: s.content,
+    db: s.db,
+    platform: { os: 'freebsd', architecture: 'x86_64' },
+    layers: async (keep) => {
+      kept.splice(0, kept.length, ...keep);
+      return { removed: [], bytes: 0 };
+    },
+  });
+  const a = await images.import(s.tree('gc'), { name: 'example.org/r:1' });
+  const first = await images.inspect(a.id);
+  await images.record(`example.org/r@${first.target.digest}`, first.target);
+  await images.rm('example.org/r:1'); // the digest name goes with it: nothing left
+  assert.deepEqual(kept, []);
+  const b = await images.import(s.tree('gc2'), { name: 'example.org/keep:1' });
+  const info = await images.inspect(b.id);
+  await images.record(`example.org/r@${info.target.digest}`, info.target);
+  await images.tag(b.id, 'example.org/other:1');
+  await images.rm('example.org/keep:1');
+  await images.rm('example.org/other:1');
+  assert.deepEqual((await images.lookup(b.id)).names, [`example.org/r@${info.target.digest}`]);
+  assert.deepEqual(kept, [info.config.rootfs.diff_ids]);
+
+  // the same config under another manifest (a registry's own manifest of an image the store
+  // holds): the name records and shows that manifest, not the first one
+  const manifest = Buffer.from(JSON.stringify({ ...info.manifest, annotations: { other: 'manifest' } }));
+  const m2 = await s.content.ingest(manifest);
+  const t2 = { mediaType: info.target.mediaType, digest: m2.digest, size: m2.size };
+  const r = await images.record('example.org/v2:1', t2);
+  assert.equal(r.id, b.id);
+  assert.equal(r.manifestDigest, m2.digest);
+  assert.equal((await images.lookup('example.org/v2:1')).target.digest, m2.digest);
+  assert.equal((await images.inspect('example.org/v2:1')).manifestDigest, m2.digest);
+  assert.equal(
+    (await images.inspect(`example.org/r@${info.target.digest}`)).manifestDigest,
+    info.target.digest,
+  );
+});

@@ -590,10 +590,11 @@ export class LocalImageService implements ImageService {
   record(
     name: string | undefined,
     target: Descriptor,
-    opts: { platform?: PlatformSpec } = {},
+    opts: { platform?: PlatformSpec; pulled?: Digest } = {},
   ): Promise<ImageSummary> {
     return this.lock.shared(async () => {
-      const n = name === undefined ? undefined : taggedName(name, this.normalize);
+      const pulled = [target.digest, ...(opts.pulled ? [opts.pulled] : [])];
+      const n = name === undefined ? undefined : taggedName(name, this.normalize, pulled);
       const lease = await this.content.createLease({
         expiresInMs: 3600_000,
         labels: { 'brig.record': n ?? '' },
@@ -628,7 +629,8 @@ export class LocalImageService implements ImageService {
     const direct = this.records.get(arg);
     if (direct)
       return { id: direct.configDigest, records: this.records.byConfig(direct.configDigest), byName: arg };
-    const norm = tryNormalize(arg, this.normalize);
+    // NAME:TAG@DIGEST stands for the digest (as in docker): recorded as NAME@DIGEST
+    const norm = digestOnly(tryNormalize(arg, this.normalize));
     if (norm !== undefined) {
       const r = this.records.get(norm);
       if (r) return { id: r.configDigest, records: this.records.byConfig(r.configDigest), byName: norm };
@@ -711,8 +713,9 @@ export class LocalImageService implements ImageService {
   }
 
   async inspect(image: string): Promise<ImageDetails> {
-    const { id, records } = this.find(image);
-    const rec = records[0]!;
+    const { id, records, byName } = this.find(image);
+    // the manifest the name points at (one config can be recorded under several manifests)
+    const rec = records.find((r) => r.name === byName) ?? records[0]!;
     const { manifest, config } = await this.load(rec);
     const s = this.summary(id, rec.target, manifest, config);
     return {
@@ -776,12 +779,17 @@ export class LocalImageService implements ImageService {
     const named = records.filter((r) => !isDanglingName(r.name));
     const untagged: string[] = [];
     const deleted: Digest[] = [];
-    const targets = byName !== undefined && !isDanglingName(byName) ? [byName] : records.map((r) => r.name);
+    const targets =
+      byName !== undefined && !isDanglingName(byName)
+        ? withDigestNames(byName, named)
+        : records.map((r) => r.name);
     const last = targets.length >= records.length;
-    if (byName === undefined && named.length > 1 && !force) {
+    // a digest name beside a tag of its repository is not one more name (the tag's rm takes it)
+    const several = named.filter((r) => !isExtraDigestName(r.name, named));
+    if (byName === undefined && several.length > 1 && !force) {
       throw new BrigError(
         'ERR_IMAGE_IN_USE',
-        `image ${id} has several names (${named.map((r) => r.name).join(', ')})`,
+        `image ${id} has several names (${several.map((r) => r.name).join(', ')})`,
         {
           hint: 'Remove the names one by one, or use `brig image rm -f ID`.',
         },
@@ -1049,14 +1057,57 @@ export class LocalImageService implements ImageService {
 
 // ---- helpers --------------------------------------------------------------------------------------
 
-function taggedName(s: string, parse: (name: string) => Reference): string {
+/**
+ * The canonical name to record for `s`: REPO:TAG. A name with a digest is refused (tag and
+ * import give names, never digests) unless the digest is one of `pulled`, the digests a registry
+ * pull resolved (what the reference pointed at: the manifest, or the index it was picked from);
+ * it is then recorded as REPO@DIGEST, without a tag: the digest decided what was pulled.
+ */
+function taggedName(s: string, parse: (name: string) => Reference, pulled: readonly string[] = []): string {
   const r = parse(s);
+  if (r.digest !== undefined && pulled.includes(r.digest)) return `${r.domain}/${r.path}@${r.digest}`;
   if (r.digest !== undefined) {
     throw new BrigError('ERR_REFERENCE_INVALID', `${s}: an image name to record cannot carry a digest`, {
       hint: 'Give NAME[:TAG].',
     });
   }
   return `${r.domain}/${r.path}:${r.tag}`;
+}
+
+/** The repository of a canonical name (REPO:TAG or REPO@DIGEST), and whether it names a digest. */
+function splitName(name: string): { repo: string; digest: boolean } {
+  const at = name.indexOf('@');
+  if (at >= 0) return { repo: name.slice(0, at), digest: true };
+  const colon = name.lastIndexOf(':');
+  return { repo: colon > name.lastIndexOf('/') ? name.slice(0, colon) : name, digest: false };
+}
+
+/** A digest name of an image that also has a tag in the same repository. */
+function isExtraDigestName(name: string, named: readonly ImageRecord[]): boolean {
+  const n = splitName(name);
+  return (
+    n.digest &&
+    named.some((r) => {
+      const o = splitName(r.name);
+      return !o.digest && o.repo === n.repo;
+    })
+  );
+}
+
+/**
+ * The names `rm NAME` removes: NAME, and when NAME is the image's last tag in its repository, the
+ * image's digest names in that repository too (a pull by digest; docker does the same).
+ */
+function withDigestNames(name: string, named: readonly ImageRecord[]): string[] {
+  const { repo, digest } = splitName(name);
+  if (digest) return [name];
+  const same = named.map((r) => r.name).filter((n) => n !== name && splitName(n).repo === repo);
+  return same.some((n) => !splitName(n).digest) ? [name] : [name, ...same];
+}
+
+/** A canonical name without the tag that stands beside a digest: r:t@sha256:… → r@sha256:…. */
+function digestOnly(name: string | undefined): string | undefined {
+  return name?.replace(/:[\w][\w.-]*(@sha256:[a-f0-9]{64})$/, '$1');
 }
 
 /** rootfs.diff_ids of an image config's bytes; undefined for anything else. */

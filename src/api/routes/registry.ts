@@ -98,13 +98,26 @@ export function register(r: Router, s: Services): void {
               }
             : {}),
         });
-        const summary = await images.record(pulled.reference, pulled.manifest);
+        // NAME:TAG@DIGEST is recorded (and answered) as NAME@DIGEST: the digest decided what was pulled
+        const name = ref.digest
+          ? formatReference({ domain: ref.domain, path: ref.path, digest: ref.digest })
+          : pulled.reference;
+        let summary: Awaited<ReturnType<typeof images.record>>;
+        try {
+          summary = await images.record(name, pulled.manifest, { pulled: pulled.target.digest });
+        } catch (e) {
+          // undo the unpack as a failed pull does: once the lease is gone, the layers this pull
+          // committed that nothing else needs are no longer kept by the layer GC
+          await content.deleteLease(lease).catch(() => {});
+          if (snapshotter) await images.collectLayers();
+          throw e;
+        }
         s.events.emit('image', 'pull', summary.id, {
-          name: pulled.reference,
+          name,
           digest: pulled.manifest.digest,
         });
         return {
-          name: pulled.reference,
+          name,
           id: summary.id,
           manifestDigest: pulled.manifest.digest,
           targetDigest: pulled.target.digest,

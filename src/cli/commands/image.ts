@@ -2,7 +2,7 @@
  * brig image import SOURCE [NAME[:TAG]] [--ref NAME] [--platform OS/ARCH[/VARIANT]]
  * brig image export IMAGE DEST            (DEST ending in .tar: OCI archive; else OCI layout dir)
  * brig image unpack IMAGE DIR
- * brig image ls [--json] [-q]             (also `brig images`)
+ * brig image ls [--json] [-q] [--digests] (also `brig images`)
  * brig image inspect IMAGE...
  * brig image tag SOURCE TARGET
  * brig image rm [-f] IMAGE...
@@ -33,23 +33,39 @@ import { registerExplain } from './image-explain.ts';
 interface Row {
   repository: string;
   tag: string;
+  /** The digest of the repository's digest name (an image pulled by digest), if any. */
+  digest: string;
   image: ImageSummary;
 }
 
-function rows(images: ImageSummary[]): Row[] {
+/**
+ * One row per repository:tag, as docker lists them. A digest name (REPO@DIGEST: pulled by digest)
+ * gives the DIGEST of its repository's rows, and a row of its own, tag <none>, only when the
+ * image has no tag in that repository.
+ */
+export function rows(images: ImageSummary[]): Row[] {
   const out: Row[] = [];
   for (const image of images) {
-    if (image.names.length === 0) out.push({ repository: '<none>', tag: '<none>', image });
-    for (const n of image.names) {
-      const r = parseReference(n);
-      out.push({ repository: familiarRepository(r), tag: r.tag ?? '<none>', image });
+    if (image.names.length === 0) out.push({ repository: '<none>', tag: '<none>', digest: '<none>', image });
+    const refs = image.names.map(parseReference);
+    const digestOf = new Map<string, string>();
+    for (const r of refs) if (r.digest) digestOf.set(familiarRepository(r), r.digest);
+    const tagged = new Set(refs.filter((r) => r.tag !== undefined).map(familiarRepository));
+    for (const r of refs) {
+      const repository = familiarRepository(r);
+      if (r.tag === undefined && tagged.has(repository)) continue;
+      if (r.tag === undefined && out.some((x) => x.image === image && x.repository === repository)) continue;
+      out.push({ repository, tag: r.tag ?? '<none>', digest: digestOf.get(repository) ?? '<none>', image });
     }
   }
   return out;
 }
 
 /** `brig images` and `brig image ls`. */
-export async function listAction(ctx: CliContext, o: { json?: boolean; quiet?: boolean }): Promise<void> {
+export async function listAction(
+  ctx: CliContext,
+  o: { json?: boolean; quiet?: boolean; digests?: boolean },
+): Promise<void> {
   const images = await listImages(ctx.client());
   if (o.json) return printJson(images);
   if (o.quiet) {
@@ -59,6 +75,7 @@ export async function listAction(ctx: CliContext, o: { json?: boolean; quiet?: b
   printTable<Row>(rows(images), [
     { header: 'REPOSITORY', get: (r) => r.repository },
     { header: 'TAG', get: (r) => r.tag },
+    ...(o.digests ? [{ header: 'DIGEST', get: (r: Row) => r.digest }] : []),
     { header: 'IMAGE ID', get: (r) => shortId(r.image.id) },
     { header: 'CREATED', get: (r) => (r.image.created ? formatAgo(Date.parse(r.image.created)) : '') },
     { header: 'PLATFORM', get: (r) => r.image.platform },
@@ -122,7 +139,8 @@ export function register(program: Command, ctx: CliContext): void {
     .description('List images')
     .option('--json', 'print JSON')
     .option('-q, --quiet', 'print image ids only')
-    .action((o: { json?: boolean; quiet?: boolean }) => listAction(ctx, o));
+    .option('--digests', 'show the digest of images pulled by digest')
+    .action((o: { json?: boolean; quiet?: boolean; digests?: boolean }) => listAction(ctx, o));
 
   image
     .command('inspect')

@@ -1,5 +1,5 @@
 /**
- * brig images [--json] [-q]: the same as `brig image ls`.
+ * brig images [--json] [-q] [--digests]: the same as `brig image ls`.
  */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.ts';
@@ -11,5 +11,6 @@ export function register(program: Command, ctx: CliContext): void {
     .description('List images')
     .option('--json', 'print JSON')
     .option('-q, --quiet', 'print image ids only')
-    .action((o: { json?: boolean; quiet?: boolean }) => listAction(ctx, o));
+    .option('--digests', 'show the digest of images pulled by digest')
+    .action((o: { json?: boolean; quiet?: boolean; digests?: boolean }) => listAction(ctx, o));
 }
