@@ -1,7 +1,8 @@
 /**
  * Image records in brig.db's `images` table: a name → the image's target descriptor.
  *
- *   name             canonical reference (docker.io/library/busybox:latest), or, for an image
+ *   name             canonical reference (docker.io/library/busybox:latest; REPO@sha256:… for an
+ *                    image pulled by digest, see ./image-service.ts), or, for an image
  *                    that has no name (imported without one, or whose name moved to another
  *                    image: Docker's "dangling" <none>:<none>), its image id `sha256:<hex>`
  *   target_*         the descriptor of the image manifest (brig records the platform manifest,

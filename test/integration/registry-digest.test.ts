@@ -154,9 +154,22 @@ describe('pull by digest', needs, () => {
       (await images()).map((i) => i.names),
       [[name]],
     );
-    const r = await d.brig(['run', '--rm', name, '/bin/echo', 'from the index']);
+    let r = await d.brig(['run', '--rm', name, '/bin/echo', 'from the index']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'from the index\n');
+    // the index is not kept: pushing by its digest is refused; a tag of the name pushes the manifest
+    await assert.rejects(
+      (async () => {
+        for await (const _ of d.client.lines('POST', '/registry/push', { body: { image: name } })) {
+        }
+      })(),
+      (e: Error & { code?: string }) => e.code === 'ERR_INVALID_ARGUMENT',
+    );
+    r = await d.brig(['image', 'tag', name, `${reg.host}/dg/one:1`]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await d.brig(['push', '-q', `${reg.host}/dg/one:1`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${manifest.digest}\n`);
   });
 
   test('a pull whose image cannot be recorded leaves no snapshot and no image', async (t) => {
