@@ -11,6 +11,8 @@
  *     repository also removes its digest names in that repository, as docker does.
  *   - An *image argument* (`IMAGE` on the command line) is a name in any form `parseReference`
  *     accepts (busybox, busybox:1.36, example.org/app:1), an id (sha256:…) or a unique id prefix.
+ *     A name without a host means brigd's configured default registry (registries.defaultRegistry,
+ *     src/registry/names.ts; docker.io by default), as in pull and push.
  *
  * Sources `import` accepts (detected from the path, never from its name):
  *   - an OCI image layout directory (has `oci-layout`);
