@@ -78,6 +78,14 @@ test(
       r.stdout,
     );
 
+    // pull by digest with a short name: recorded as REPO@DIGEST on the default registry
+    const byDigest = `bb@${pulled.target.digest}`;
+    r = await d.brig(['pull', '-q', byDigest]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${reg.host}/${byDigest}\n`);
+    assert.equal((await inspectImage(d.client, byDigest)).id, pulled.id);
+
+    // rm of bb's last tag takes its digest name too
     for (const name of ['team/other:2', 'bb']) {
       r = await d.brig(['image', 'rm', name]);
       assert.equal(r.code, 0, r.stderr);
