@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { tempDir } from '../../test/support/tmp.ts';
@@ -305,4 +305,22 @@ test('an image known only by a digest name keeps its layers; a name points at th
     (await images.inspect(`example.org/r@${info.target.digest}`)).manifestDigest,
     info.target.digest,
   );
+});
+
+test('a name with a digest in an import source is kept only for the imported manifest', async (t) => {
+  const s = setup(t);
+  await s.images.import(s.tree('annotated'), { name: 'example.org/a:1' });
+  const layout = join(tempDir(t), 'layout');
+  const { manifestDigest } = await s.images.export('example.org/a:1', layout);
+  const annotate = (name: string) => {
+    const file = join(layout, 'index.json');
+    const index = JSON.parse(readFileSync(file, 'utf8'));
+    index.manifests[0].annotations['io.containerd.image.name'] = name;
+    writeFileSync(file, JSON.stringify(index));
+  };
+  const fresh = setup(t);
+  annotate(`example.org/a@sha256:${'c'.repeat(64)}`);
+  assert.deepEqual((await fresh.images.import(layout)).names, []);
+  annotate(`example.org/a:2@${manifestDigest}`);
+  assert.deepEqual((await fresh.images.import(layout)).names, [`example.org/a@${manifestDigest}`]);
 });

@@ -197,7 +197,7 @@ export class LocalImageService implements ImageService {
       } else {
         throw new BrigError('ERR_IMAGE_SOURCE', `${source} is neither a directory nor a file`);
       }
-      const finalName = name ?? resolved.defaultName;
+      const finalName = name ?? sourceName(resolved.defaultName, resolved.target.digest);
       const { replaced } = this.records.setName(finalName, {
         target: resolved.target,
         manifestDigest: resolved.target.digest,
@@ -1103,6 +1103,15 @@ function withDigestNames(name: string, named: readonly ImageRecord[]): string[] 
   if (digest) return [name];
   const same = named.map((r) => r.name).filter((n) => n !== name && splitName(n).repo === repo);
   return same.some((n) => !splitName(n).digest) ? [name] : [name, ...same];
+}
+
+/**
+ * The name a source carries, to record: one with a digest only when the digest is the imported
+ * manifest's (as REPO@DIGEST, like a pull by digest); any other digest leaves the image unnamed.
+ */
+function sourceName(name: string | undefined, manifest: Digest): string | undefined {
+  if (name === undefined || !name.includes('@')) return name;
+  return name.endsWith(`@${manifest}`) ? digestOnly(name) : undefined;
 }
 
 /** A canonical name without the tag that stands beside a digest: r:t@sha256:… → r@sha256:…. */
