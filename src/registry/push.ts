@@ -66,6 +66,9 @@ export interface PushResult {
   bytesUploaded: number;
 }
 
+/** How many of an image's other repositories a blob's push tries to mount from. */
+const MAX_MOUNT_SOURCES = 3;
+
 interface Ctx {
   repo: RepositoryClient;
   content: ContentStore;
@@ -323,13 +326,17 @@ async function pushBlob(
   }
   let session: { mounted: true } | { mounted: false; location: string } | undefined = await early;
   step(`${kind} session`);
-  for (const from of ctx.opts.mountFrom ?? []) {
-    session = await repo.startUpload(desc.digest, from);
-    if (session.mounted) {
+  // Cross-repository mounts, from up to MAX_MOUNT_SOURCES other names: a refused mount opens a
+  // normal session, cancelled while another source is left to try, used for the upload otherwise.
+  const sources = (ctx.opts.mountFrom ?? []).slice(0, MAX_MOUNT_SOURCES);
+  for (const [i, from] of sources.entries()) {
+    const s = await repo.startUpload(desc.digest, from);
+    if (s.mounted) {
       progress({ id: desc.digest, kind, status: 'mounted', current: total, total });
       return;
     }
-    break; // the registry opened a normal upload session: use it
+    if (i < sources.length - 1) await repo.cancelUpload(s.location).catch(() => {});
+    else session = s;
   }
   const retry = repo.transport.retry;
   for (let attempt = 1; ; attempt++) {

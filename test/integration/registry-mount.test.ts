@@ -4,7 +4,8 @@
  *   - brigd mounts from the image's other names on the same registry: after `brig image tag` to
  *     another repository, `POST /registry/push` mounts every blob (201) and uploads nothing;
  *   - a mount the registry refuses (the source lacks the blob: 202 with an upload session) falls
- *     back to uploading through that very session.
+ *     back to uploading through that very session;
+ *   - with several sources, a refused mount's session is cancelled and the next source tried.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -45,6 +46,44 @@ describe('cross-repository mounts', requires({ commands: ['docker-registry'] }),
     assert.equal(
       progress.some((e) => e.status === 'mounted'),
       false,
+    );
+    const b = brig(t, { insecure: [reg.host] });
+    assert.equal(
+      (
+        await b.registry.pull(`${reg.host}/dst/app:1`, {
+          platforms: [{ os: 'linux', architecture: 'amd64' }],
+        })
+      ).manifest.digest,
+      img.digest,
+    );
+  });
+
+  test('a refused mount is cancelled and the next source tried', async (t) => {
+    const reg = await startRegistry(t);
+    const proxy = await startFaultProxy(t, reg.port);
+    const a = brig(t, { insecure: [proxy.host] });
+    const img = await storeImage(a.content, image('next'));
+    await a.registry.push(`${proxy.host}/team/a:1`, img);
+    proxy.seen.length = 0;
+    const pushed = await a.registry.push(`${proxy.host}/dst/app:1`, img, {
+      mountFrom: ['nowhere/app', 'team/a', 'never/tried'],
+    });
+    assert.equal(pushed.bytesUploaded, 0);
+    // per blob: nowhere refuses (202), team/a mounts (201); the third source is never asked
+    assert.deepEqual(
+      mounts(proxy.seen).sort(),
+      [
+        ['nowhere%2Fapp', 202],
+        ['nowhere%2Fapp', 202],
+        ['team%2Fa', 201],
+        ['team%2Fa', 201],
+      ].sort(),
+    );
+    // the two sessions the refusals opened were cancelled, and no blob went up
+    assert.equal(proxy.seen.filter((r) => r.method === 'DELETE').length, 2);
+    assert.equal(
+      proxy.seen.filter((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/')).length,
+      0,
     );
     const b = brig(t, { insecure: [reg.host] });
     assert.equal(
