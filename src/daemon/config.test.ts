@@ -34,13 +34,68 @@ test('unknown keys are refused with their path', () => {
 
 test('wrong types are refused with the path, what was found and what was expected', () => {
   refused('storage:\n  driver: btrfs\n', { key: 'storage.driver', found: '"btrfs"', expected: /"overlay"/ });
-  refused('log: [1]\n', { key: 'log', found: 'Array', expected: 'a mapping' });
-  refused('events:\n  retain: "x"\n', { key: 'events.retain', found: '"x"', expected: 'number' });
+  refused('log: [1]\n', { key: 'log', found: 'a list', expected: 'a mapping' });
+  refused('events:\n  retain: "x"\n', { key: 'events.retain', found: '"x"', expected: 'a number' });
   refused('- a\n');
 });
 
-test('socket mode accepts octal strings', () => {
-  assert.equal(parseConfigText('socket:\n  mode: "0600"\n', 'x').socket.mode, 0o600);
+test('what was expected is said in plain words, not as a validator message', () => {
+  refused('events:\n  retain: 100.5\n', { key: 'events.retain', found: '100.5', expected: 'a whole number' });
+  refused('events:\n  retain: 50\n', {
+    key: 'events.retain',
+    found: '50',
+    expected: 'a number of at least 100',
+  });
+  refused('runtime:\n  seccomp: relative.json\n', {
+    key: 'runtime.seccomp',
+    found: '"relative.json"',
+    expected: 'default, unconfined or an absolute path',
+  });
+  refused('log:\n  level: loud\n', { expected: 'one of "debug", "info", "warn" or "error"' });
+  refused('socket:\n  group: true\n', { key: 'socket.group', expected: 'a string or a number' });
+  refused('admin:\n  groups: [1]\n', { key: 'admin.groups.0', found: '1', expected: 'a string' });
+  refused('storage:\n  drvier: native\n', { found: 'the key storage.drvier' });
+  // no valibot phrasing leaks into the message
+  for (const text of ['events:\n  retain: 100.5\n', 'log:\n  level: loud\n', 'socket:\n  mode: 0999\n']) {
+    assert.throws(
+      () => parseConfigText(text, 'brig.yaml'),
+      (e) => isBrigError(e, 'ERR_CONFIG_INVALID') && !/Invalid |Received|Expected|\/\^/.test(e.message),
+    );
+  }
+});
+
+test('socket.mode is octal as written, quoted or not (YAML 1.2 would read 0660 as decimal 660)', () => {
+  const mode = (text: string) => parseConfigText(`socket:\n  mode: ${text}\n`, 'x').socket.mode;
+  for (const [text, want] of [
+    ['0660', 0o660],
+    ['600', 0o600],
+    ['0600', 0o600],
+    ['0o640', 0o640],
+    ['"0660"', 0o660],
+    ["'600'", 0o600],
+    ['"0o644"', 0o644],
+    ['0777', 0o777],
+    ['0', 0],
+  ] as const) {
+    assert.equal(mode(text), want, text);
+  }
+  assert.equal(parseConfigText('socket: {mode: 0640}\n', 'x').socket.mode, 0o640);
+  for (const bad of [
+    '0999',
+    '999999',
+    '"0999"',
+    '0x1b0',
+    '1777',
+    '"1777"',
+    '6.6e2',
+    '660.0',
+    '-1',
+    'true',
+    '""',
+    '[]',
+  ]) {
+    refused(`socket:\n  mode: ${bad}\n`, { key: 'socket.mode', expected: /octal/ });
+  }
 });
 
 test('YAML syntax errors name the line', () => {

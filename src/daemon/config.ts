@@ -7,15 +7,39 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as v from 'valibot';
-import { parseDocument } from 'yaml';
+import { isScalar, parseDocument } from 'yaml';
 import { BrigError } from '../errors/errors.ts';
 import { policySchema } from '../policy/policy.ts';
 import { registriesSchema } from '../registry/config.ts';
 
-const octalMode = v.pipe(
-  v.union([v.number(), v.pipe(v.string(), v.regex(/^0?[0-7]{3,4}$/))]),
-  v.transform((m) => (typeof m === 'number' ? m : Number.parseInt(m, 8))),
+/**
+ * A file mode as an operator writes it: octal digits, at most 0777. YAML 1.2 reads an unquoted
+ * `0660` as decimal 660 (a world-writable socket), so parseConfigText hands the key's source text
+ * to this schema instead of YAML's number: `0660`, `660`, `"0660"` and `0o660` all mean 0o660;
+ * `0999`, `0x1b0` and `1777` are refused. A number given directly (a configuration value built in
+ * code, not read from YAML) is taken as the mode itself.
+ */
+export const OCTAL_MODE_EXPECTED = 'an octal mode such as "0660" (digits 0-7, at most 0777)';
+const octalMode = v.union(
+  [
+    v.pipe(
+      v.string(),
+      // one to three octal digits after an optional 0 or 0o: at most 0777 by construction
+      v.regex(/^(?:0o|0)?[0-7]{1,3}$/, OCTAL_MODE_EXPECTED),
+      v.transform((m) => Number.parseInt(m.replace(/^0o/, ''), 8)),
+    ),
+    v.pipe(
+      v.number(),
+      v.integer(OCTAL_MODE_EXPECTED),
+      v.minValue(0, OCTAL_MODE_EXPECTED),
+      v.maxValue(0o777, OCTAL_MODE_EXPECTED),
+    ),
+  ],
+  OCTAL_MODE_EXPECTED,
 );
+
+/** Keys whose YAML numbers are read from their source text (see octalMode). */
+const MODE_KEYS: ReadonlyArray<readonly string[]> = [['socket', 'mode']];
 
 /** A YAML mapping with exactly these keys (an array is refused as such, not as key `0`). */
 function section<T extends v.ObjectEntries>(entries: T) {
@@ -84,31 +108,70 @@ export const configSchema = section({
 
 export type DaemonConfig = v.InferOutput<typeof configSchema>;
 
-function describe(received: string | undefined): string {
-  return received ?? 'nothing';
+/** What the file holds, in words (valibot's `received` is terse: `Array`, or one character). */
+function describeValue(input: unknown): string {
+  if (input === undefined) return 'nothing';
+  if (input === null) return 'an empty value';
+  if (Array.isArray(input)) return 'a list';
+  if (typeof input === 'object') return 'a mapping';
+  if (typeof input === 'string') return JSON.stringify(input);
+  return String(input);
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  Array: 'a list',
+  Object: 'a mapping',
+  null: 'an empty value',
+};
+
+/** valibot's `(string | number)` or `("a" | "b")` as `a string or a number`, `"a" or "b"`. */
+function alternatives(expected: string): string {
+  const parts = expected
+    .replace(/^\((.*)\)$/, '$1')
+    .split(' | ')
+    .map((p) => TYPE_WORDS[p] ?? p);
+  return parts.length === 1 ? parts[0]! : `${parts.slice(0, -1).join(', ')} or ${parts.at(-1)}`;
+}
+
+/** What was expected, in plain words. */
+function expectedText(i: v.BaseIssue<unknown>): string {
+  // a message given in the schema (e.g. 'a mapping', OCTAL_MODE_EXPECTED) says it best
+  if (!i.message.startsWith('Invalid ')) return i.message;
+  const requirement = (i as { requirement?: unknown }).requirement;
+  switch (i.type) {
+    case 'integer':
+      return 'a whole number';
+    case 'min_value':
+      return `a number of at least ${String(requirement)}`;
+    case 'max_value':
+      return `a number of at most ${String(requirement)}`;
+    case 'picklist':
+      return `one of ${alternatives(i.expected ?? '')}`;
+    default:
+      return i.expected ? alternatives(i.expected) : i.message;
+  }
 }
 
 /** Validates an already-parsed value (e.g. from tests). */
 export function validateConfig(value: unknown, source = 'configuration'): DaemonConfig {
   const r = v.safeParse(configSchema, value ?? {});
   if (r.success) return r.output;
+  const keyOf = (i: v.BaseIssue<unknown>) => i.path?.map((p) => String(p.key)).join('.') ?? '(top level)';
   const lines = r.issues.map((i) => {
-    if (i.type === 'custom') {
-      return `key \`${i.path?.map((p) => String(p.key)).join('.') ?? '(top level)'}\`: expected a mapping, found ${describe(i.received)}`;
-    }
-    const path = i.path?.map((p) => String(p.key)).join('.') ?? '(top level)';
-    if (i.type === 'strict_object' && i.expected === 'never') {
-      return `unknown key \`${path}\``;
-    }
-    return `key \`${path}\`: expected ${i.expected ?? i.message}, found ${describe(i.received)}`;
+    if (i.type === 'strict_object' && i.expected === 'never') return `unknown key \`${keyOf(i)}\``;
+    return `key \`${keyOf(i)}\`: expected ${expectedText(i)}, found ${describeValue(i.input)}`;
   });
   const first = r.issues[0]!;
+  const unknown = first.type === 'strict_object' && first.expected === 'never';
   throw new BrigError('ERR_CONFIG_INVALID', `${source}: ${lines.join('; ')}`, {
     details: {
       key: first.path?.map((p) => String(p.key)).join('.') ?? '',
       // what was found and what was expected, for the first issue (the message has them all)
-      found: describe(first.received),
-      expected: first.type === 'custom' ? 'a mapping' : (first.expected ?? first.message),
+      found: unknown ? `the key ${keyOf(first)}` : describeValue(first.input),
+      expected: unknown ? 'a key listed in docs/configuration.md' : expectedText(first),
       issues: lines,
     },
   });
@@ -127,6 +190,15 @@ export function parseConfigText(text: string, source: string): DaemonConfig {
   const value = doc.toJS() as unknown;
   if (value !== null && value !== undefined && (typeof value !== 'object' || Array.isArray(value))) {
     throw new BrigError('ERR_CONFIG_INVALID', `${source}: the top level must be a mapping of keys`);
+  }
+  // a mode key's unquoted number is validated as the digits written, not as YAML's decimal
+  for (const path of MODE_KEYS) {
+    const node = doc.getIn(path, true);
+    const parent = doc.getIn(path.slice(0, -1)) as unknown;
+    if (isScalar(node) && typeof node.value === 'number' && parent && typeof parent === 'object') {
+      const written = node.range ? text.slice(node.range[0], node.range[1]) : String(node.value);
+      (value as Record<string, Record<string, unknown>>)[path[0]!]![path[1]!] = written;
+    }
   }
   return validateConfig(value ?? {}, source);
 }
