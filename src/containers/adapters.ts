@@ -1,13 +1,16 @@
 /**
  * The containers service's seams, implemented over the other services. Constructed only by
  * src/daemon/daemon.ts (tests build their own).
- *   - imageSource(images): ImageService.inspect -> ResolvedImage
+ *   - imageSource(images): ImageService.inspect -> ResolvedImage; `name` is the reference that was
+ *     run, canonical (src/privileges/image-ref.ts), or the image id when it was run by id: the
+ *     name policy.images is matched against, never another tag of the same image
  *   - snapshotRootfs(snapshotter, content, apply): the container root = the active snapshot
  *     `ctr-<id>` prepared on the image's top chain id (src/snapshots/unpack.ts)
  *   - volumeMounts(volumes): -v/--mount/--tmpfs parsed and resolved by src/volumes
  */
 import type { ContentStore } from '../content/store.ts';
 import type { ImageService } from '../images/image-service.ts';
+import { runReference } from '../privileges/image-ref.ts';
 import type { Snapshotter } from '../snapshots/snapshotter.ts';
 import { type LayerApplier, prepareImageRootfs } from '../snapshots/unpack.ts';
 import {
@@ -27,7 +30,7 @@ export function imageSource(images: ImageService): ImageSource {
       const d = await images.inspect(ref);
       return {
         id: d.id,
-        name: d.names[0] ?? d.id,
+        name: (await runReference(images, ref, d)) ?? d.id,
         config: d.config,
         layers: {
           layers: d.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),

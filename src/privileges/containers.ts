@@ -26,7 +26,7 @@ import type { ImageFacts, PrivilegeService, RunFacts } from './service.ts';
 export interface ImageLike {
   /** Config digest (the image id): named in override events. */
   id: string;
-  /** Normalised reference. */
+  /** The reference that was run, canonical; the image id (= `id`) when it was run by id. */
   name: string;
   config?: { config?: { Env?: string[] } };
   brig?: unknown;
@@ -47,7 +47,8 @@ function brigOf(image: ImageLike): Partial<BrigSection> {
 
 function facts(image: ImageLike): ImageFacts {
   return {
-    ref: image.name,
+    // run by id: no policy.images entry applies (src/privileges/image-ref.ts)
+    ...(image.name !== image.id ? { ref: image.name } : {}),
     digest: image.id,
     brig: { privileges: brigOf(image).privileges ?? NO_PRIVILEGES },
   };

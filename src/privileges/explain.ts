@@ -50,9 +50,11 @@ export function explainImage(
   policy: Policy,
   host: { os: 'linux' | 'freebsd' },
   grants: readonly string[] = [],
+  /** The canonical name the image was asked for (src/privileges/image-ref.ts); absent: by id. */
+  ref?: string,
 ): Explanation {
   const b = d.brig;
-  const ev = evaluate(b.privileges, policy, { ...(d.names[0] ? { imageRef: d.names[0] } : {}), grants });
+  const ev = evaluate(b.privileges, policy, { ...(ref ? { imageRef: ref } : {}), grants });
   const notes: string[] = [];
   if (host.os === 'linux') {
     const fx = linuxEffects(ev.granted);

@@ -252,10 +252,11 @@ export class PrivilegeService {
     details: ImageDetails,
     grants: readonly string[] = [],
     caller?: PeerCredentials,
+    ref?: string,
   ): Promise<Explanation> {
     for (const g of grants) parseGrant(g);
     if (grants.length > 0) await this.#assertAdministrator(caller);
-    return explainImage(details, this.#o.policy, { os: this.#o.os }, grants);
+    return explainImage(details, this.#o.policy, { os: this.#o.os }, grants, ref);
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import type { Services } from '../../daemon/services.ts';
 import { BrigError } from '../../errors/errors.ts';
+import { runReference } from '../../privileges/image-ref.ts';
 import type { Router } from '../router.ts';
 import { privilegeService } from './devfs.ts';
 
@@ -16,6 +17,7 @@ export function register(r: Router, s: Services): void {
     const grants = req.query.getAll('grant');
     const caller = await p.callerFor(grants, req.raw.socket, req.caller);
     const details = await s.images.inspect(req.params.name!);
-    return p.explain(details, grants, caller);
+    const ref = await runReference(s.images, req.params.name!, details);
+    return p.explain(details, grants, caller, ref);
   });
 }
