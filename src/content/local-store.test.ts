@@ -287,6 +287,38 @@ test('gc keeps leased blobs (and what leased manifests reference) until the leas
   assert.equal(db.prepare('SELECT count(*) FROM leases').pluck().get(), 0);
 });
 
+test('dropAllLeases (brigd start-up) deletes every lease, expired or not, and says what they were', async (t) => {
+  const { store, db } = setup(t);
+  const imp = await store.createLease({ expiresInMs: 24 * 3600_000, labels: { 'brig.import': '/x/two' } });
+  const a = await putImage(store, 'a', imp);
+  await store.createLease({ labels: { 'brig.pull': 'example.com/b:1' } });
+  assert.deepEqual((await store.gc([])).removed, []);
+  const dropped = store.dropAllLeases();
+  assert.deepEqual(
+    dropped.map((l) => [l.labels, l.blobs]),
+    [
+      [{ 'brig.import': '/x/two' }, 4],
+      [{ 'brig.pull': 'example.com/b:1' }, 0],
+    ],
+  );
+  assert.equal(dropped[0]!.id, imp);
+  assert.equal(db.prepare('SELECT count(*) FROM leases').pluck().get(), 0);
+  assert.equal(db.prepare('SELECT count(*) FROM lease_blobs').pluck().get(), 0);
+  assert.deepEqual(new Set((await store.gc([])).removed), new Set(Object.values(a)));
+  assert.deepEqual(store.dropAllLeases(), []);
+});
+
+test('the ingestions a reopen removes are listed by ref (resumable ones are kept)', async (t) => {
+  const { root, db, store } = setup(t);
+  const w = await store.writer({ ref: 'import-layer-1' });
+  await w.write(Buffer.from('half'));
+  const r = await store.writer({ ref: 'pull-layer-2', resume: true });
+  await r.write(Buffer.from('half'));
+  const again = new LocalContentStore(root, db);
+  assert.deepEqual(again.removedAtOpen, ['import-layer-1']);
+  assert.equal(readdirSync(join(root, 'content', 'ingest')).length, 1);
+});
+
 test('lease errors: unknown lease and duplicate id', async (t) => {
   const { store } = setup(t);
   await assert.rejects(store.ingest(Buffer.from('x'), { lease: 'nope' }), (e) =>

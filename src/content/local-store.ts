@@ -31,7 +31,7 @@
  * reason (an image record written after a listing is still seen).
  */
 import { createHash, type Hash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import {
   chmod,
   type FileHandle,
@@ -70,6 +70,8 @@ export class LocalContentStore implements ContentStore {
   /** ref -> tail of the queue of writers holding that ref. */
   private readonly refLocks = new Map<string, Promise<void>>();
   private gcRunning: Promise<unknown> = Promise.resolve();
+  /** Ingest directories (their refs) the constructor removed: what crashed ingestions left. */
+  readonly removedAtOpen: string[] = [];
 
   constructor(root: string, db: DB, opts: LocalContentStoreOptions = {}) {
     this.dir = join(root, 'content');
@@ -91,7 +93,13 @@ export class LocalContentStore implements ContentStore {
         const st = statSync(join(p, 'resumable'));
         keep = now - st.mtimeMs < ttlMs && statSync(join(p, 'data')).isFile();
       } catch {}
-      if (!keep) rmSync(p, { recursive: true, force: true });
+      if (keep) continue;
+      let ref = name;
+      try {
+        ref = readFileSync(join(p, 'ref'), 'utf8');
+      } catch {}
+      rmSync(p, { recursive: true, force: true });
+      this.removedAtOpen.push(ref);
     }
   }
 
@@ -312,6 +320,31 @@ export class LocalContentStore implements ContentStore {
   async deleteLease(lease: string): Promise<void> {
     const r = this.db.prepare('DELETE FROM leases WHERE id = ?').run(lease);
     if (r.changes === 0) throw new BrigError('ERR_LEASE_NOT_FOUND', `no lease ${lease}`);
+  }
+
+  /**
+   * Deletes every lease, expired or not, and returns what they were. Only for a store no operation
+   * is using: brigd calls it at start-up, when every lease in brig.db was made by an earlier
+   * process (an import or pull it was running when it was killed or stopped) and has no owner
+   * left. The blobs those leases pinned are then ordinary garbage for the next `gc`.
+   */
+  dropAllLeases(): Array<{ id: string; labels: Record<string, string>; blobs: number }> {
+    return this.db.transaction(() => {
+      const rows = this.db
+        .prepare(
+          'SELECT l.id AS id, l.labels AS labels, COUNT(b.digest) AS blobs FROM leases l LEFT JOIN lease_blobs b ON b.lease_id = l.id GROUP BY l.id ORDER BY l.created_at',
+        )
+        .all() as Array<{ id: string; labels: string; blobs: number }>;
+      this.db.prepare('DELETE FROM lease_blobs').run();
+      this.db.prepare('DELETE FROM leases').run();
+      return rows.map((r) => {
+        let labels: Record<string, string> = {};
+        try {
+          labels = JSON.parse(r.labels) as Record<string, string>;
+        } catch {}
+        return { id: r.id, labels, blobs: r.blobs };
+      });
+    })();
   }
 
   /** Digests held by live (unexpired) leases; expired leases are deleted on the way. */

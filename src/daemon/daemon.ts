@@ -132,8 +132,20 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       reason: storage.reason,
     };
     services.volumes = new VolumeService(db, root, events);
-    // content store (removes crashed ingestions on open) and images
-    services.content = new LocalContentStore(root, db);
+    // content store (removes crashed ingestions on open) and images. Nothing is in flight yet, so
+    // every lease in brig.db was left by an earlier brigd killed or stopped mid-import or mid-pull:
+    // it has no owner and would pin its blobs for up to a day. They are dropped here and the
+    // content GC below collects what they pinned (docs/architecture.md, "Start-up clean-up").
+    const content = new LocalContentStore(root, db);
+    services.content = content;
+    if (content.removedAtOpen.length)
+      log('info', 'removed ingestions left by an earlier run', { refs: content.removedAtOpen.join(' ') });
+    for (const l of content.dropAllLeases())
+      log('info', 'removed a lease left by an earlier run', {
+        lease: l.id,
+        blobs: l.blobs,
+        labels: l.labels,
+      });
     // the layer GC after image rm/prune (docs/storage.md, "When layers are removed"); its first
     // run (below, before containers can start and unpack) also sweeps unpack's crash temporaries
     let layerSweep = true;
@@ -176,8 +188,13 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     for (const c of [await storage.snapshotter.cleanup(), await services.volumes.cleanup()]) {
       if (c.removed.length) log('info', 'removed storage left by a crash', { paths: c.removed.join(' ') });
     }
-    // layers no image needs, left by an earlier run (a failed removal, a crash mid-unpack or
-    // between an image's removal and its GC)
+    // blobs no image reaches (those the dropped leases pinned, a crash between an image's removal
+    // and its GC), then layers no image needs, left by an earlier run (a failed removal, a crash
+    // mid-unpack or between an image's removal and its GC)
+    {
+      const { removed, bytes } = await images.gc();
+      if (removed.length) log('info', 'removed blobs no image uses', { count: removed.length, bytes });
+    }
     await images.collectLayers();
     layerSweep = false;
 

@@ -51,6 +51,11 @@ export const CATALOGUE = {
     'Another brigd already owns this root directory or answers on this socket.',
     'Stop the other brigd, or use another --root and --socket.',
   ),
+  ERR_DAEMON_LOCK: e(
+    'failed-precondition',
+    'brigd cannot take or record the lock of its root directory (brigd.lock, brigd.pid).',
+    'Check that brigd can write its root directory; the message names the file and the reason.',
+  ),
   ERR_DAEMON_UNAVAILABLE: e(
     'unavailable',
     'brig cannot reach brigd.',
