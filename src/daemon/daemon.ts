@@ -6,14 +6,15 @@
  * leaves nothing held (no lock, no socket, no open database).
  */
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Router } from '../api/router.ts';
 import { ROUTE_MODULES } from '../api/routes/index.ts';
-import { serve } from '../api/server.ts';
+import { sendError, serve } from '../api/server.ts';
 import { imageSource, snapshotRootfs, volumeMounts } from '../containers/adapters.ts';
 import { ContainerService } from '../containers/service.ts';
 import { LocalContentStore } from '../content/local-store.ts';
+import { BrigError } from '../errors/errors.ts';
 import { EventLog } from '../events/events.ts';
 import { LocalImageService } from '../images/local-image-service.ts';
 import { platformOf } from '../images/platform.ts';
@@ -57,6 +58,34 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
+/**
+ * Ends every response in `inFlight` with ERR_DAEMON_STOPPING: a status and an error body when
+ * nothing was sent yet, else the in-band error line of a stream (src/api/server.ts sendError).
+ * Waits until they are flushed (at most a second) so closing the connections does not cut them.
+ */
+async function answerStopping(inFlight: Set<ServerResponse>): Promise<void> {
+  const flushed: Array<Promise<void>> = [];
+  for (const res of inFlight) {
+    if (res.writableEnded) continue;
+    flushed.push(new Promise<void>((r) => res.once('close', () => r()).once('finish', () => r())));
+    sendError(
+      res,
+      new BrigError('ERR_DAEMON_STOPPING', 'brigd is stopping: this request was not completed', {
+        details: { pid: process.pid },
+      }),
+    );
+  }
+  if (!flushed.length) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(flushed),
+    new Promise<void>((r) => {
+      timer = setTimeout(r, 1000);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const defaults = defaultPaths();
   const root = resolve(opts.root ?? defaults.root);
@@ -67,6 +96,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       ? defaults.config
       : null;
   const undo: Array<() => Promise<void> | void> = [];
+  let answerInFlight: () => Promise<void> = async () => {};
   const runUndo = async () => {
     for (const u of undo.reverse()) {
       try {
@@ -312,12 +342,20 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
 
     const gid = config.socket.group !== undefined ? await resolveGroup(config.socket.group) : undefined;
     if (config.socket.group !== undefined && gid === undefined) {
-      const { BrigError } = await import('../errors/errors.ts');
       throw new BrigError('ERR_CONFIG_INVALID', `socket.group: no group named ${config.socket.group}`, {
         details: { key: 'socket.group' },
       });
     }
     const server = await serve(router, { socketPath: socket, mode: config.socket.mode, gid, log });
+    // Requests in flight, so a stop answers them (ERR_DAEMON_STOPPING) instead of resetting them.
+    const inFlight = new Set<ServerResponse>();
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+      inFlight.add(res);
+      // the handler may still write after the stop has ended the response: ignore that
+      res.on('error', () => {});
+      res.on('close', () => inFlight.delete(res));
+    });
+    answerInFlight = () => answerStopping(inFlight);
     undo.push(
       () =>
         new Promise<void>((res) => {
@@ -343,6 +381,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
           events.emit('daemon', 'stop', String(process.pid), {});
         } catch {}
         log('info', 'brigd stopping');
+        await answerInFlight();
         await runUndo();
       },
     };

@@ -56,6 +56,11 @@ export const CATALOGUE = {
     'brigd cannot take or record the lock of its root directory (brigd.lock, brigd.pid).',
     'Check that brigd can write its root directory; the message names the file and the reason.',
   ),
+  ERR_DAEMON_STOPPING: e(
+    'unavailable',
+    'brigd was stopped (SIGTERM or SIGINT) while it was answering this request.',
+    'Start brigd again and repeat the command; what the stopped request left half done is removed at the next start.',
+  ),
   ERR_DAEMON_UNAVAILABLE: e(
     'unavailable',
     'brig cannot reach brigd.',

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { BrigClient } from '../../src/client/client.ts';
@@ -163,4 +164,57 @@ test('leases and ingestions left by an earlier brigd are removed at start; the b
 test('socket.mode written unquoted (0600) is octal: the socket is rw------- (YAML 1.2 reads decimal 600)', async (t) => {
   const d = await startDaemon(t, { config: 'socket:\n  mode: 0600\n' });
   assert.equal(statSync(d.socket).mode & 0o777, 0o600);
+});
+
+/** Sends a request over `socket`; resolves with the response once its headers arrive. */
+function openRequest(
+  socket: string,
+  method: string,
+  path: string,
+  body?: { length: number; sent: string },
+  written?: () => void,
+): Promise<{ status: number; text: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      socketPath: socket,
+      method,
+      path,
+      agent: false,
+      headers: body ? { 'content-type': 'application/json', 'content-length': body.length } : {},
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      resolve({
+        status: res.statusCode ?? 0,
+        text: new Promise((r, j) => {
+          res.on('end', () => r(text));
+          res.on('error', j);
+        }),
+      });
+    });
+    // part of the body only: the handler waits for the rest, so the request stays in flight
+    if (body) req.write(body.sent, () => written?.());
+    else req.end();
+  });
+}
+
+test('SIGTERM answers requests in flight with ERR_DAEMON_STOPPING instead of resetting them', async (t) => {
+  const d = await startDaemon(t);
+  const stream = await openRequest(d.socket, 'GET', '/events?follow=1');
+  assert.equal(stream.status, 200);
+  let written!: () => void;
+  const sent = new Promise<void>((r) => (written = r));
+  const waiting = openRequest(d.socket, 'POST', '/volumes', { length: 1000, sent: '{"name":' }, written);
+  await sent;
+  // the POST's headers reached the socket before these pings were sent: brigd has it in hand
+  for (let i = 0; i < 3; i++) await d.client.request('GET', '/_ping');
+  assert.equal(await d.stop('SIGTERM'), 0, d.logs());
+  const refused = await waiting;
+  assert.equal(refused.status, 503);
+  assert.equal(JSON.parse(await refused.text).error.code, 'ERR_DAEMON_STOPPING');
+  const lines = (await stream.text).trim().split('\n');
+  assert.equal(JSON.parse(lines.at(-1)!).error?.code, 'ERR_DAEMON_STOPPING', lines.join('\n'));
 });
