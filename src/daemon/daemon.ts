@@ -36,6 +36,7 @@ import { selectSnapshotter } from '../snapshots/select.ts';
 import { VERSION } from '../version.ts';
 import { VolumeService } from '../volumes/volume-service.ts';
 import { type DaemonConfig, loadConfig, validateConfig } from './config.ts';
+import { ExportJournal } from './exports.ts';
 import { acquireRootLock } from './lock.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { Services } from './services.ts';
@@ -199,6 +200,13 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       },
     });
     services.images = images;
+    // exports write a temporary beside DEST; the journal lets the next start remove the ones a
+    // killed brigd left (src/daemon/exports.ts)
+    const exportJournal = new ExportJournal(root);
+    {
+      const exportImage = images.export.bind(images);
+      images.export = (image, dest) => exportJournal.track(dest, () => exportImage(image, dest));
+    }
     // registries: endpoints, certs.d beside the configuration file, credentials (docs/registries.md)
     {
       const resolved = resolveRegistries(config.registries, {
@@ -224,6 +232,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     {
       const { removed, bytes } = await images.gc();
       if (removed.length) log('info', 'removed blobs no image uses', { count: removed.length, bytes });
+      const temporaries = await exportJournal.sweep();
+      if (temporaries.length)
+        log('info', 'removed export temporaries left by an earlier run', { paths: temporaries.join(' ') });
     }
     await images.collectLayers();
     layerSweep = false;

@@ -218,3 +218,22 @@ test('SIGTERM answers requests in flight with ERR_DAEMON_STOPPING instead of res
   const lines = (await stream.text).trim().split('\n');
   assert.equal(JSON.parse(lines.at(-1)!).error?.code, 'ERR_DAEMON_STOPPING', lines.join('\n'));
 });
+
+test('export temporaries a killed brigd left beside DEST are removed at the next start', async (t) => {
+  const d = await startDaemon(t);
+  const out = join(d.dir, 'out');
+  mkdirSync(out);
+  // an export goes through the journal: a failed one leaves no record
+  const failed = await d.brig(['image', 'export', 'no-such-image:1', join(out, 'x.tar')]);
+  assert.notEqual(failed.code, 0);
+  assert.deepEqual(readdirSync(join(d.root, 'exports')), []);
+  await d.stop('SIGKILL');
+  // what brigd killed mid-export leaves: its record and the temporary beside DEST
+  writeFileSync(join(d.root, 'exports', '0123456789abcdef'), join(out, 'big.tar'));
+  writeFileSync(join(out, '.big.tar.brig-export-1a2cbd2c5349'), 'partial tar');
+  writeFileSync(join(out, 'big.tar'), 'an older export, kept');
+  await d.restart();
+  assert.deepEqual(readdirSync(out), ['big.tar']);
+  assert.deepEqual(readdirSync(join(d.root, 'exports')), []);
+  assert.match(d.logs(), /removed export temporaries left by an earlier run/);
+});
