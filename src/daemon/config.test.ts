@@ -96,6 +96,9 @@ test('socket.mode is octal as written, quoted or not (YAML 1.2 would read 0660 a
   ]) {
     refused(`socket:\n  mode: ${bad}\n`, { key: 'socket.mode', expected: /octal/ });
   }
+  // what was found is shown as written: unquoted stays unquoted
+  refused('socket:\n  mode: 0999\n', { found: '0999' });
+  refused('socket:\n  mode: "0999"\n', { found: '"0999"' });
 });
 
 test('YAML syntax errors name the line', () => {

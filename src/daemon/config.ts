@@ -156,13 +156,20 @@ function expectedText(i: v.BaseIssue<unknown>): string {
 }
 
 /** Validates an already-parsed value (e.g. from tests). */
-export function validateConfig(value: unknown, source = 'configuration'): DaemonConfig {
+export function validateConfig(
+  value: unknown,
+  source = 'configuration',
+  /** Keys whose value is the YAML source text of an unquoted scalar: shown as written. */
+  unquoted: ReadonlySet<string> = new Set(),
+): DaemonConfig {
   const r = v.safeParse(configSchema, value ?? {});
   if (r.success) return r.output;
   const keyOf = (i: v.BaseIssue<unknown>) => i.path?.map((p) => String(p.key)).join('.') ?? '(top level)';
+  const found = (i: v.BaseIssue<unknown>) =>
+    unquoted.has(keyOf(i)) && typeof i.input === 'string' ? i.input : describeValue(i.input);
   const lines = r.issues.map((i) => {
     if (i.type === 'strict_object' && i.expected === 'never') return `unknown key \`${keyOf(i)}\``;
-    return `key \`${keyOf(i)}\`: expected ${expectedText(i)}, found ${describeValue(i.input)}`;
+    return `key \`${keyOf(i)}\`: expected ${expectedText(i)}, found ${found(i)}`;
   });
   const first = r.issues[0]!;
   const unknown = first.type === 'strict_object' && first.expected === 'never';
@@ -170,7 +177,7 @@ export function validateConfig(value: unknown, source = 'configuration'): Daemon
     details: {
       key: first.path?.map((p) => String(p.key)).join('.') ?? '',
       // what was found and what was expected, for the first issue (the message has them all)
-      found: unknown ? `the key ${keyOf(first)}` : describeValue(first.input),
+      found: unknown ? `the key ${keyOf(first)}` : found(first),
       expected: unknown ? 'a key listed in docs/configuration.md' : expectedText(first),
       issues: lines,
     },
@@ -192,15 +199,17 @@ export function parseConfigText(text: string, source: string): DaemonConfig {
     throw new BrigError('ERR_CONFIG_INVALID', `${source}: the top level must be a mapping of keys`);
   }
   // a mode key's unquoted number is validated as the digits written, not as YAML's decimal
+  const unquoted = new Set<string>();
   for (const path of MODE_KEYS) {
     const node = doc.getIn(path, true);
     const parent = doc.getIn(path.slice(0, -1)) as unknown;
     if (isScalar(node) && typeof node.value === 'number' && parent && typeof parent === 'object') {
       const written = node.range ? text.slice(node.range[0], node.range[1]) : String(node.value);
       (value as Record<string, Record<string, unknown>>)[path[0]!]![path[1]!] = written;
+      unquoted.add(path.join('.'));
     }
   }
-  return validateConfig(value ?? {}, source);
+  return validateConfig(value ?? {}, source, unquoted);
 }
 
 /** Loads the file; a missing file at the default location means all defaults. */
