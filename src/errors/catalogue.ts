@@ -216,6 +216,11 @@ export const CATALOGUE = {
   ERR_DEVFS_RULESETS_EXHAUSTED: e(
     'unavailable',
     'Every devfs ruleset number in the host’s range is in use.',
+  ERR_GRANT_UNUSED: e(
+    'invalid-argument',
+    'A --grant names a privilege the image does not request (nor a bind mount or port of the run).',
+    'Drop that --grant; `brig image explain IMAGE` lists what the image requests.',
+  ),
     'Raise `policy.devfs.rulesets.max`, or remove containers.',
   ),
 

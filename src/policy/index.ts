@@ -47,6 +47,7 @@ export {
   policySchema,
   type Refusal,
   refusalError,
+  unrequestedGrants,
 } from './policy.ts';
 export {
   ALLOW_NAMES,

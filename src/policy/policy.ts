@@ -617,6 +617,26 @@ export function evaluate(
   };
 }
 
+/**
+ * The --grant values that cover nothing the image requests and no bind mount (`binds`, host
+ * paths) or published host port of the run: a grant that could never take effect.
+ */
+export function unrequestedGrants(
+  requested: RequestedPrivileges,
+  grants: readonly string[],
+  run: { binds?: readonly string[]; ports?: readonly number[] } = {},
+): string[] {
+  const items: PrivilegeItem[] = [
+    ...privilegeItems(requested),
+    ...(run.binds ?? []).map((path): PrivilegeItem => ({ kind: 'bind', path })),
+    ...(run.ports ?? []).map((port): PrivilegeItem => ({ kind: 'port', port })),
+  ];
+  return grants.filter((g) => {
+    const p = parseGrant(g);
+    return !items.some((i) => covers(p, i));
+  });
+}
+
 /** Check one host path to bind-mount; undefined when permitted (by policy or --grant bind:PATH). */
 export function checkBindMount(
   hostPath: string,
@@ -659,11 +679,22 @@ function checkItem(
 }
 
 /** ERR_PRIVILEGE_REFUSED listing every refusal with its fix (details.refusals for the API). */
-export function refusalError(refusals: readonly Refusal[], imageRef?: string): BrigError {
-  const lines = refusals.map((r) => `  ${r.item}: ${r.reason}; ${r.fix}`);
+export function refusalError(
+  refusals: readonly Refusal[],
+  imageRef?: string,
+  opts: { atStart?: boolean } = {},
+): BrigError {
+  // at start (the policy narrowed since create) --grant is not an option of `brig start`
+  const fix = (r: Refusal) => {
+    const pass = `, or pass --grant ${shellWord(r.item)}`;
+    return opts.atStart && r.fix.endsWith(pass)
+      ? `${r.fix.slice(0, -pass.length)}, or recreate the container with --grant ${shellWord(r.item)}`
+      : r.fix;
+  };
+  const lines = refusals.map((r) => `  ${r.item}: ${r.reason}; ${fix(r)}`);
   return new BrigError(
     'ERR_PRIVILEGE_REFUSED',
     `the host policy refuses ${refusals.length === 1 ? 'a privilege' : `${refusals.length} privileges`}${imageRef ? ` of ${imageRef}` : ''}:\n${lines.join('\n')}`,
-    { details: { refusals: refusals.map((r) => ({ ...r })) } },
+    { details: { refusals: refusals.map((r) => ({ ...r, fix: fix(r) })) } },
   );
 }

@@ -3,8 +3,9 @@
  * daemon wires them). Order within `create`:
  *
  *   beforeCreate(image, spec, caller)  required parameters/volumes (checkRunRequirements), then
- *                                      the policy check (PrivilegeService.check): throws before
- *                                      anything exists
+ *                                      the policy check (PrivilegeService.check), then whether
+ *                                      the host can apply --memory/--cpus/--pids-limit
+ *                                      (FreeBSD: RACCT): throws before anything exists
  *   admit(id, decision, image, caller) the devfs ruleset for the new id + the override events;
  *                                      returns the undo (a failed create runs it)
  *   grant(image, spec, id)             at every start: re-checked against the current policy with
@@ -39,6 +40,9 @@ export interface SpecLike {
   mounts: ReadonlyArray<{ kind: 'volume' | 'mount' | 'tmpfs'; value: string }>;
   /** Host ports to publish, when the run has -p. */
   ports?: number[];
+  memory?: number;
+  cpus?: number;
+  pidsLimit?: number;
 }
 
 function brigOf(image: ImageLike): Partial<BrigSection> {
@@ -93,7 +97,13 @@ export class ContainerPrivileges {
         volumes: parsedMounts(spec).map((m) => m.target),
       },
     );
-    return this.#svc.check(facts(image), runFacts(spec), caller);
+    const d = await this.#svc.check(facts(image), runFacts(spec), caller);
+    await this.#svc.checkLimits({
+      ...(spec.memory !== undefined ? { memory: spec.memory } : {}),
+      ...(spec.cpus !== undefined ? { cpus: spec.cpus } : {}),
+      ...(spec.pidsLimit !== undefined ? { pids: spec.pidsLimit } : {}),
+    });
+    return d;
   }
 
   async admit(

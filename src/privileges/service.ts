@@ -49,9 +49,10 @@ import type { BrigSection } from '../images/brig-section.ts';
 import type { ImageDetails } from '../images/image-service.ts';
 import type { DB } from '../metadata/db.ts';
 import type { CommandRunner } from '../platform/exec.ts';
+import { assertLimitsSupported } from '../platform/freebsd/racct.ts';
 import type { PeerCredentials, PeerLookup } from '../platform/peer.ts';
-import type { PrivilegeGrant } from '../platform/platform.ts';
-import { type Policy, parseGrant, refusalError } from '../policy/index.ts';
+import type { PrivilegeGrant, ResourceLimits } from '../platform/platform.ts';
+import { type Policy, parseGrant, refusalError, unrequestedGrants } from '../policy/index.ts';
 import { type Explanation, explainImage } from './explain.ts';
 import { assertSupported, decide, type PrivilegeDecision, platformGrant } from './grant.ts';
 
@@ -151,12 +152,16 @@ export class PrivilegeService {
       ...(run.binds ? { binds: run.binds } : {}),
       ...(run.ports ? { ports: run.ports } : {}),
     });
-    if (d.refusals.length > 0) throw refusalError(d.refusals, image.ref);
-    const unused = d.evaluation.unusedGrants.filter((g) => !d.runOverrides.includes(g.trim()));
-    if (unused.length && !opts.trusted)
-      this.#o.log?.('warn', '--grant values matched nothing the image requests', {
-        grants: unused.join(' '),
-      });
+    if (d.refusals.length > 0) throw refusalError(d.refusals, image.ref, { atStart: opts.trusted === true });
+    // a --grant that could never take effect is refused (docs/privileges.md): the operator
+    // would believe the container has it. Not at start: the values were accepted at create.
+    const unused = opts.trusted ? [] : unrequestedGrants(image.brig.privileges, grants, run);
+    if (unused.length)
+      throw new BrigError(
+        'ERR_GRANT_UNUSED',
+        `--grant ${unused.join(', ')}: ${unused.length === 1 ? 'not a privilege' : 'not privileges'} the image${image.ref ? ` ${image.ref}` : ''} requests`,
+        { details: { grants: unused } },
+      );
     assertSupported(d.grant, this.#o.os);
     // Devices are evaluated now too, so an unknown user/group name in a rule fails before create.
     if (this.#o.os === 'linux') platformGrant(d.grant, d.composed, this.#hostFacts());
@@ -245,6 +250,15 @@ export class PrivilegeService {
       rules: [...e.rules],
       containers: [...e.users],
     }));
+  }
+
+  /**
+   * Whether this host can apply the run's resource limits: on FreeBSD rctl needs RACCT
+   * (ERR_RACCT_DISABLED otherwise, src/platform/freebsd/racct.ts). Called at create, before
+   * anything exists; nothing runs when no limit is set.
+   */
+  async checkLimits(limits: ResourceLimits): Promise<void> {
+    if (this.#o.os === 'freebsd') await assertLimitsSupported(this.#o.runner, limits);
   }
 
   /** `brig image explain`; with --grant values only for an administrator (as for run). */

@@ -36,7 +36,7 @@ test('brig on freebsd-simulated: --dry-run, run -d, ps/inspect show the jail id,
   const start = readFileSync(hostFile, 'utf8');
 
   const plan = await ok(['run', '--dry-run', '--memory', '64m', 'fbsd', '/bin/sh', '-c', 'serve']);
-  assert.match(plan, /^zfs clone zroot\/brig\/\d+@committed zroot\/brig\/\d+$/m);
+  assert.match(plan, /^zfs clone -o brig:root=[0-9a-f-]{36} zroot\/brig\/\d+@committed zroot\/brig\/\d+$/m);
   assert.match(plan, /^rctl -a jail:0{64}:memoryuse:deny=67108864$/m);
   assert.match(plan, /ocijail --root \S+ start 0{64}$/m);
   assert.match(plan, /"freebsd": \{/);

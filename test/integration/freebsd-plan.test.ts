@@ -57,16 +57,18 @@ test('plan on freebsd-simulated: unpack, clone, nullfs, devfs, rctl, conmon, oci
     'a plan runs no command on the host',
   );
   const lines = plan.commands.map((c) =>
-    `${c.via ? '  ' : ''}${[c.cmd, ...c.args].join(' ')}`.replaceAll(root, '<ROOT>'),
+    `${c.via ? '  ' : ''}${[c.cmd, ...c.args].join(' ')}`
+      .replaceAll(root, '<ROOT>')
+      .replace(/brig:root=[0-9a-f-]{36}/, 'brig:root=<OWNER>'),
   );
   const id = plan.id;
   const expect = [
     'zfs list -H -o name -t filesystem -d 1 zroot/brig',
-    'zfs create zroot/brig/1',
+    'zfs create -o brig:root=<OWNER> zroot/brig/1',
     'zfs get -H -o value mountpoint zroot/brig/1',
     'zfs snapshot zroot/brig/1@committed',
     'zfs set readonly=on zroot/brig/1',
-    'zfs clone zroot/brig/1@committed zroot/brig/2',
+    'zfs clone -o brig:root=<OWNER> zroot/brig/1@committed zroot/brig/2',
     'zfs get -H -o value mountpoint zroot/brig/2',
     `mount -t nullfs -o rw -- <ROOT>/zfs/2 <ROOT>/containers/${id}/rootfs`,
     'sysctl -n kern.racct.enable',
@@ -101,7 +103,8 @@ test('plan on freebsd-simulated: unpack, clone, nullfs, devfs, rctl, conmon, oci
     'plan.txt',
     formatPlan(plan)
       .replaceAll(root, '<ROOT>')
-      .replace(/sha256:[0-9a-f]{64}/g, 'sha256:<DIGEST>'),
+      .replace(/sha256:[0-9a-f]{64}/g, 'sha256:<DIGEST>')
+      .replace(/brig:root=[0-9a-f-]{36}/g, 'brig:root=<OWNER>'),
   );
   // a refused privilege fails the plan as it would fail run
   await assert.rejects(

@@ -21,6 +21,7 @@ function render(log: readonly LoggedCommand[], dir: string): string {
     })
     .join('\n')
     .replaceAll(dir, '<TMP>')
+    .replace(/brig:root=[0-9a-f-]{36}/g, 'brig:root=<OWNER>')
     .concat('\n');
 }
 

@@ -143,7 +143,10 @@ describe('pull on the simulated FreeBSD host', needs, () => {
     const plan = (await ok(['run', '--dry-run', name, '/bin/sh', '-c', 'serve'])).stdout;
     const zfs = plan.split('\n').filter((l) => /^zfs (create|clone|snapshot|destroy|set) /.test(l));
     assert.equal(zfs.length, 1, plan);
-    assert.match(zfs[0]!, new RegExp(`^zfs clone ${l1}@committed zroot/brig/\\d+$`));
+    assert.match(
+      zfs[0]!,
+      new RegExp(`^zfs clone -o brig:root=[0-9a-f-]{36} ${l1}@committed zroot/brig/\\d+$`),
+    );
     assert.equal(readFileSync(join(d.root, 'freebsd-simulated', 'host.json'), 'utf8'), hostBefore);
     assert.deepEqual(snapshotRows(d), rows);
 

@@ -75,4 +75,40 @@ describe('containers route helpers', () => {
       (e) => isBrigError(e, 'ERR_API_BODY'),
     );
   });
+
+  test('create: --memory, --cpus lower bounds and --hostname (both platforms)', () => {
+    const bad = (b: Record<string, unknown>) =>
+      assert.throws(
+        () => createRequest({ image: 'x', ...b }),
+        (e) => isBrigError(e, 'ERR_INVALID_ARGUMENT'),
+        JSON.stringify(b).slice(0, 80),
+      );
+    // --cpus 0.001 would be rctl pcpu:deny=0 (no CPU at all); --memory 1 a jail that cannot start
+    for (const b of [{ cpus: 0.001 }, { cpus: 0.0049 }, { memory: 1 }, { memory: '1' }, { memory: '5m' }])
+      bad(b);
+    assert.equal(createRequest({ image: 'x', cpus: 0.01 }).cpus, 0.01);
+    assert.equal(createRequest({ image: 'x', memory: '6m' }).memory, 6 * 1024 * 1024);
+    for (const h of [
+      'a'.repeat(300),
+      `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(64)}`,
+      'a'.repeat(64),
+      '',
+      'a..b',
+      '-a',
+      'a-',
+      'a_b',
+      'a b',
+      'é',
+      'a/b',
+    ])
+      bad({ hostname: h });
+    for (const h of [
+      'web',
+      'web-1.example.org',
+      '1a',
+      'A',
+      `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}`,
+    ])
+      assert.equal(createRequest({ image: 'x', hostname: h }).hostname, h);
+  });
 });

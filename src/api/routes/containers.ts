@@ -73,6 +73,47 @@ const num = (v: unknown, what: string): number | undefined => {
   return v;
 };
 
+/** Smallest --memory (docker's): below it no container process starts. */
+export const MIN_MEMORY = 6 * 1024 * 1024;
+/** Smallest --cpus: 1% of one CPU (rctl's `pcpu` is a whole percentage; docker's minimum too). */
+export const MIN_CPUS = 0.01;
+/** A hostname label (RFC 1123): letters, digits, '-' inside; 1 to 63 bytes. */
+const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** Refuses a hostname jail(8) (MAXHOSTNAMELEN) or a resolver would not take: ERR_INVALID_ARGUMENT. */
+export function checkHostname(h: string): string {
+  const why =
+    h.length === 0
+      ? 'it is empty'
+      : Buffer.byteLength(h) > 255
+        ? 'it is longer than 255 bytes'
+        : h.split('.').every((l) => HOST_LABEL.test(l))
+          ? undefined
+          : 'each dot-separated label must be 1-63 letters, digits or inner hyphens';
+  if (why)
+    throw new BrigError(
+      'ERR_INVALID_ARGUMENT',
+      `invalid hostname ${JSON.stringify(h.slice(0, 80))}: ${why}`,
+      {
+        details: { field: 'hostname' },
+      },
+    );
+  return h;
+}
+
+function checkLimits(memory: number | undefined, cpus: number | undefined): void {
+  if (memory !== undefined && memory < MIN_MEMORY)
+    throw new BrigError('ERR_INVALID_ARGUMENT', `--memory ${memory} is below the minimum of 6 MiB`, {
+      hint: 'Give at least 6m.',
+      details: { field: 'memory', minimum: MIN_MEMORY },
+    });
+  if (cpus !== undefined && cpus < MIN_CPUS)
+    throw new BrigError('ERR_INVALID_ARGUMENT', `--cpus ${cpus} is below the minimum of ${MIN_CPUS}`, {
+      hint: 'Give at least 0.01 (1% of one CPU).',
+      details: { field: 'cpus', minimum: MIN_CPUS },
+    });
+}
+
 /** Validates the create body (the CLI already parsed the flags; other clients may not have). */
 export function createRequest(b: Record<string, unknown>): CreateRequest {
   const image = str(b.image, 'image');
@@ -112,7 +153,7 @@ export function createRequest(b: Record<string, unknown>): CreateRequest {
     ...(b.env !== undefined ? { env: strs(b.env, 'env')! } : {}),
     ...(b.workdir !== undefined ? { workdir: str(b.workdir, 'workdir')! } : {}),
     ...(b.user !== undefined ? { user: str(b.user, 'user')! } : {}),
-    ...(b.hostname !== undefined ? { hostname: str(b.hostname, 'hostname')! } : {}),
+    ...(b.hostname !== undefined ? { hostname: checkHostname(str(b.hostname, 'hostname')!) } : {}),
     tty: b.tty === true,
     stdin: b.stdin === true,
     readOnly: b.readOnly === true,
@@ -126,6 +167,7 @@ export function createRequest(b: Record<string, unknown>): CreateRequest {
     ...(labels ? { labels: labels as Record<string, string> } : {}),
     ...(b.grants !== undefined ? { grants: strs(b.grants, 'grants')! } : {}),
   };
+  checkLimits(r.memory, r.cpus);
   return r;
 }
 

@@ -263,6 +263,8 @@ describe('conmon + ocijail', () => {
     const b = makeBundle(t);
     const vol = join(b.root, 'volumes/data');
     mkdirSync(vol, { recursive: true });
+    const hosts = join(b.root, 'hosts');
+    writeFileSync(hosts, '127.0.0.1\tlocalhost\n');
     const cfg = JSON.parse(readFileSync(join(b.bundle, 'config.json'), 'utf8'));
     cfg.mounts = [
       {
@@ -274,6 +276,8 @@ describe('conmon + ocijail', () => {
       { destination: '/data', type: 'nullfs', source: vol, options: ['rw'] },
       { destination: '/var/cache/app', type: 'tmpfs', source: 'tmpfs', options: ['size=16m'] },
       { destination: '/etc/resolv.conf', type: 'bind', source: join(b.root, 'volumes/data') },
+      // brig's /etc file mounts: a file source, type bind and Linux's options (ocijail ignores them)
+      { destination: '/etc/hosts', type: 'bind', source: hosts, options: ['rbind', 'rprivate', 'ro'] },
     ];
     writeFileSync(join(b.bundle, 'config.json'), JSON.stringify(cfg));
     const { h, run } = setup();
@@ -289,6 +293,7 @@ describe('conmon + ocijail', () => {
       ['nullfs', '/data', null],
       ['tmpfs', '/var/cache/app', null],
       ['nullfs', '/etc/resolv.conf', null],
+      ['nullfs', '/etc/hosts', null],
     ]);
     await run('ocijail', `--root=${join(b.root, 'ocijail')}`, 'delete', 'c1');
     assert.deepEqual(h.state(), before, 'create then delete leaves the host exactly as it was');
@@ -367,6 +372,12 @@ describe('conmon + ocijail', () => {
       'a volume source that does not exist',
       { mounts: [{ destination: '/data', type: 'nullfs', source: '/nonexistent/vol' }] },
       'No such file or directory',
+    ],
+    [
+      // ocijail ignores Linux's rbind/rprivate but hands other options to nmount(2): nullfs refuses them
+      'a bind mount with a propagation nullfs does not know (shared)',
+      { mounts: [{ destination: '/data', type: 'bind', source: '/', options: ['rbind', 'ro', 'shared'] }] },
+      'Invalid argument',
     ],
     [
       'a missing parent jail',

@@ -103,6 +103,42 @@ const CONMON_SHORT: Record<string, string> = {
   h: 'help',
 };
 
+/** Option names ocijail's mount code maps to mount flags or ignores (never passed to nmount). */
+const OCIJAIL_FLAG_OPTIONS = new Set([
+  'async',
+  'atime',
+  'exec',
+  'suid',
+  'symfollow',
+  'rdonly',
+  'sync',
+  'union',
+  'userquota',
+  'groupquota',
+  'clusterr',
+  'clusterw',
+  'suiddir',
+  'snapshot',
+  'multilabel',
+  'acls',
+  'nfsv4acls',
+  'automounted',
+  'untrusted',
+  'force',
+  'update',
+  'ro',
+  'rw',
+  'cover',
+  'emptydir',
+  'private',
+  'rprivate',
+  'rbind',
+  'nodev',
+  'bind',
+]);
+/** nmount(2) options nullfs itself takes (besides fstype, fspath, target). */
+const NULLFS_OPTIONS = new Set(['nocache', 'cache', 'from', 'export', 'errmsg']);
+
 function parseConmon(args: string[]): Map<string, string[]> {
   const m = new Map<string, string[]>();
   const put = (k: string, v: string) => m.set(k, [...(m.get(k) ?? []), v]);
@@ -654,6 +690,11 @@ function ocijailCreate(ctx: ToolContext, cli: Cli, id: string, key: string, hook
     let ruleset: number | undefined;
     for (const o of m.options ?? []) {
       const [k, v] = o.split(/=(.*)/s) as [string, string | undefined];
+      // ocijail turns the names of its flag table into mount flags (Linux-only ones such as
+      // rbind, rprivate, bind, private, nodev into nothing) and passes every other option to
+      // nmount(2), where nullfs refuses what it does not know (EINVAL): e.g. shared, slave
+      if (type === 'nullfs' && !OCIJAIL_FLAG_OPTIONS.has(k) && !NULLFS_OPTIONS.has(k))
+        fail(ctx, cli, `mounting ${JSON.stringify(m)}: Invalid argument`);
       if (type === 'devfs' && k === 'rule') {
         parseRuleSpec((v ?? '').split(' ').filter(Boolean), 'devfs rule');
         opts.push(o);

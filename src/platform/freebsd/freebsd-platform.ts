@@ -27,7 +27,8 @@
  *   - Limits: rctl rules on the jail (`rctl -a jail:ID:memoryuse:deny=BYTES`,
  *     `jail:ID:pcpu:deny=PERCENT`, `jail:ID:maxproc:deny=N`), added before the jail exists
  *     (rctl keys jail rules by name) and removed with `rctl -r jail:ID`. Any limit on a host with
- *     `kern.racct.enable=0` is ERR_RACCT_DISABLED before anything is created.
+ *     `kern.racct.enable=0` is ERR_RACCT_DISABLED at create, before the record or a devfs
+ *     ruleset exists (./racct.ts via src/privileges/containers.ts), and again at start.
  *   - The resource scope is `jail:<id>` (the rctl subject).
  */
 import { deleteRulesetCommands, loadRulesetCommands } from '../../devfs/commands.ts';
@@ -47,6 +48,7 @@ import type {
   Rlimit,
   RuntimeInfo,
 } from '../platform.ts';
+import { racctDisabled, racctEnabled } from './racct.ts';
 
 /** ocijail's list of allow.* parameters it passes through from annotations (create.cpp). */
 export const OCIJAIL_ALLOW = new Set([
@@ -247,9 +249,7 @@ export class FreeBSDPlatform implements Platform {
   // ---- resources -------------------------------------------------------------------------------
 
   async #racctEnabled(): Promise<boolean> {
-    this.#racct ??= this.runner
-      .run('sysctl', ['-n', 'kern.racct.enable'], { check: false })
-      .then((r) => r.code === 0 && r.stdout.toString().trim() === '1');
+    this.#racct ??= racctEnabled(this.runner);
     return this.#racct;
   }
 
@@ -266,11 +266,7 @@ export class FreeBSDPlatform implements Platform {
     const name = jailOf(scope) ?? id;
     const rules = FreeBSDPlatform.rctlRules(name, limits);
     if (rules.length === 0) return;
-    if (!(await this.#racctEnabled()))
-      throw new BrigError(
-        'ERR_RACCT_DISABLED',
-        '--memory, --cpus and --pids-limit need rctl (kern.racct.enable=1)',
-      );
+    if (!(await this.#racctEnabled())) throw racctDisabled();
     const added: string[] = [];
     try {
       for (const rule of rules) {

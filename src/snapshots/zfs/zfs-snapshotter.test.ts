@@ -67,13 +67,13 @@ test('zfs: exact commands of a layer, a container clone, commit, remove', async 
   assert.deepEqual(commands(host), [
     'zfs list -H -o name tank/brig',
     'zfs list -H -o name -t filesystem -d 1 tank/brig',
-    'zfs create tank/brig/1',
+    `zfs create -o brig:root=${s.owner} tank/brig/1`,
     'zfs get -H -o value mountpoint tank/brig/1',
     'zfs snapshot tank/brig/1@committed',
     'zfs set readonly=on tank/brig/1',
-    'zfs clone tank/brig/1@committed tank/brig/2',
+    `zfs clone -o brig:root=${s.owner} tank/brig/1@committed tank/brig/2`,
     'zfs get -H -o value mountpoint tank/brig/2',
-    'zfs clone -o readonly=on tank/brig/1@committed tank/brig/3',
+    `zfs clone -o readonly=on -o brig:root=${s.owner} tank/brig/1@committed tank/brig/3`,
     'zfs get -H -o value mountpoint tank/brig/3',
     'zfs destroy -r tank/brig/2',
     'zfs destroy -r tank/brig/3',
@@ -167,4 +167,57 @@ test('mountAll on FreeBSD: a failed second nullfs mount unmounts the first (umou
   );
   assert.deepEqual(host.state(), before);
   assert.deepEqual(host.log.at(-1)?.args, [join(dir, 'mnt')]);
+});
+
+test('zfs: two roots sharing the dataset: cleanup destroys only its own unrowed datasets', async (t) => {
+  const dir = tempDir(t, 'brig-zfs-');
+  const host = await zfsHost(dir);
+  const open = (name: string) => {
+    const db = openDatabase(join(dir, `${name}.db`));
+    t.after(() => db.close());
+    return new ZfsSnapshotter(db, { dataset: 'tank/brig', runner: host });
+  };
+  const a = open('a');
+  const b = open('b');
+  assert.notEqual(a.owner, b.owner);
+  // the owner id is kept: a second snapshotter on the same database has the same one
+  assert.equal(open('a').owner, a.owner);
+  await a.prepare('la');
+  await a.commit('layer-a', 'la');
+  await a.prepare('ctr-a', 'layer-a');
+  await b.prepare('lb');
+  await b.commit('layer-b', 'lb');
+  await b.prepare('ctr-b', 'layer-b');
+  // numbers never collide across roots
+  const ids = async (s: ZfsSnapshotter, k: string) => (await s.mounts(k))[0]!.source;
+  const all = [
+    await ids(a, 'layer-a'),
+    await ids(a, 'ctr-a'),
+    await ids(b, 'layer-b'),
+    await ids(b, 'ctr-b'),
+  ];
+  assert.equal(new Set(all).size, 4);
+  // an unmarked dataset (made by hand or by an older brig) and one that only inherits the mark
+  await host.run('zfs', ['create', 'tank/brig/90']);
+  assert.deepEqual(await a.cleanup(), { removed: [] });
+  assert.deepEqual(await b.cleanup(), { removed: [] });
+  const list = async () =>
+    (await host.run('zfs', ['list', '-H', '-o', 'name', '-t', 'filesystem', '-r', 'tank/brig'])).stdout
+      .toString()
+      .trim()
+      .split('\n');
+  assert.equal((await list()).length, 6);
+  // a crash of root a after creating a dataset but before its row: only a's cleanup takes it
+  await host.run('zfs', ['create', '-o', `brig:root=${a.owner}`, 'tank/brig/91']);
+  assert.deepEqual(await b.cleanup(), { removed: [] });
+  assert.deepEqual(await a.cleanup(), { removed: ['tank/brig/91'] });
+  // a mark on the parent is inherited by every child and marks none of them
+  await host.run('zfs', ['set', `brig:root=${b.owner}`, 'tank/brig']);
+  assert.deepEqual(await b.cleanup(), { removed: [] });
+  assert.ok((await list()).includes('tank/brig/90'));
+  for (const [s, keys] of [
+    [a, ['ctr-a', 'layer-a']],
+    [b, ['ctr-b', 'layer-b']],
+  ] as const)
+    for (const k of keys) assert.equal((await s.stat(k)).name, k);
 });

@@ -11,8 +11,8 @@
  * Datasets are numbered (never named by key) so that keys may hold any character; the number is
  * in the row's `info` (`{"id": N, "mountpoint": "/zroot/brig/N"}`).
  *
- *   prepare(key)            zfs create DATASET/N                           (no parent)
- *   prepare(key, parent)    zfs clone DATASET/P@committed DATASET/N
+ *   prepare(key)            zfs create -o brig:root=OWNER DATASET/N                    (no parent)
+ *   prepare(key, parent)    zfs clone -o brig:root=OWNER DATASET/P@committed DATASET/N
  *   view(key, parent)       the same with `-o readonly=on`
  *   commit(name, key)       zfs snapshot DATASET/N@committed ; zfs set readonly=on DATASET/N
  *   remove(key)             zfs destroy -r DATASET/N   (its @committed goes with it)
@@ -25,9 +25,17 @@
  * Crash safety (as ../dir-snapshotter.ts; the rows and their checked transactions are
  * ../metadata.ts): the dataset is made before its row is inserted and destroyed after its row is
  * deleted; a crash leaves at worst a numbered dataset no row names, which `cleanup()` destroys.
+ *
+ * Ownership: several brig roots may share DATASET (the default `zroot/brig`). Every dataset is
+ * made with the user property `brig:root` set to this root's owner id (a random id kept in its
+ * database, table `zfs_owner`), in the same create/clone command, and `cleanup()` destroys
+ * only numbered children carrying this root's id: never another root's, never an unmarked one,
+ * never one that only inherits the property from DATASET. Numbers are allocated above every
+ * child that exists, whoever owns it.
  * Commit snapshots first and updates the row second; a leftover `@committed` on an active dataset
  * is harmless (a commit that finds it destroys and retakes it).
  */
+import { randomUUID } from 'node:crypto';
 import { BrigError } from '../../errors/errors.ts';
 import type { DB } from '../../metadata/db.ts';
 import { type CommandRunner, commandFailed } from '../../platform/exec.ts';
@@ -45,6 +53,8 @@ import type {
 import { parseZfsDiff, type ZfsDiffResult } from './zfs-diff.ts';
 
 const SNAP = 'committed';
+/** The ZFS user property naming the brig root that made a dataset (zfsprops(7) "User Properties"). */
+export const OWNER_PROPERTY = 'brig:root';
 
 interface ZfsInfo {
   id: number;
@@ -69,8 +79,11 @@ export class ZfsSnapshotter implements Snapshotter {
   #checked: Promise<void> | undefined;
   #nextId = 0;
   readonly #inflight = new Set<number>();
+  readonly #db: DB;
+  #ownerId: string | undefined;
 
   constructor(db: DB, opts: ZfsOptions) {
+    this.#db = db;
     this.#meta = new SnapshotMetadata(db, this.driver, infoOf);
     this.dataset = opts.dataset.replace(/\/+$/, '');
     this.#runner = opts.runner;
@@ -95,6 +108,23 @@ export class ZfsSnapshotter implements Snapshotter {
       if (this.#checked === p) this.#checked = undefined;
     });
     return p;
+  }
+
+  /** This root's owner id for DATASET, made once and kept in the database (table zfs_owner). */
+  get owner(): string {
+    if (this.#ownerId === undefined) {
+      this.#db.exec(
+        'CREATE TABLE IF NOT EXISTS zfs_owner (dataset TEXT PRIMARY KEY, owner TEXT NOT NULL) STRICT',
+      );
+      this.#db
+        .prepare('INSERT OR IGNORE INTO zfs_owner (dataset, owner) VALUES (?, ?)')
+        .run(this.dataset, randomUUID());
+      this.#ownerId = this.#db
+        .prepare('SELECT owner FROM zfs_owner WHERE dataset = ?')
+        .pluck()
+        .get(this.dataset) as string;
+    }
+    return this.#ownerId;
   }
 
   async #zfsRun(...args: string[]): Promise<string> {
@@ -141,7 +171,7 @@ export class ZfsSnapshotter implements Snapshotter {
     try {
       id = await this.#allocate();
       const ds = this.#ds(id);
-      const ro = kind === 'view' ? ['-o', 'readonly=on'] : [];
+      const ro = [...(kind === 'view' ? ['-o', 'readonly=on'] : []), '-o', `${OWNER_PROPERTY}=${this.owner}`];
       if (p) await this.#zfsRun('clone', ...ro, `${this.#ds(infoOf(p.info).id)}@${SNAP}`, ds);
       else await this.#zfsRun('create', ...ro, ds);
       made = true;
@@ -260,8 +290,28 @@ export class ZfsSnapshotter implements Snapshotter {
     await this.ensureDataset();
     const known = new Set<number>(this.#meta.infos().map((i) => i.id));
     const removed: string[] = [];
+    const out = await this.#zfsRun(
+      'list',
+      '-H',
+      '-o',
+      `name,${OWNER_PROPERTY}`,
+      '-t',
+      'filesystem',
+      '-d',
+      '1',
+      this.dataset,
+    );
+    const owners = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const [name, owner] = line.split('\t');
+      if (name && owner !== undefined) owners.set(name, owner);
+    }
+    // a value DATASET itself has is inherited by every child: it marks nothing
+    const inherited = owners.get(this.dataset);
     for (const id of await this.#children()) {
       if (known.has(id) || this.#inflight.has(id)) continue;
+      const owner = owners.get(this.#ds(id));
+      if (owner !== this.owner || owner === inherited) continue;
       await this.#zfsRun('destroy', '-r', this.#ds(id));
       removed.push(this.#ds(id));
     }
