@@ -156,7 +156,7 @@ export function freshState(opts: HostOptions = {}): HostState {
       ...Object.fromEntries(
         Object.entries(JAIL_PARAMS).map(([k, d]) => [
           `security.jail.param.${k}`,
-          d.type === 'string' ? '1024' : '0',
+          d.type === 'string' ? String(d.size ?? 1024) : '0',
         ]),
       ),
       ...(opts.sysctl ?? {}),

@@ -62,12 +62,16 @@ export const ALLOW_PARAMS = [
   'allow.vmm',
 ];
 
-/** The kernel's jail parameters (FreeBSD 14), with their types. `ro`: not settable. */
-export const JAIL_PARAMS: Record<string, { type: ParamType; ro?: boolean }> = {
+/**
+ * The kernel's jail parameters (FreeBSD 14), with their types. `ro`: not settable. `size`: a
+ * string parameter's buffer in kern_jail.c (with its NUL: MAXHOSTNAMELEN 256, MAXPATHLEN 1024,
+ * HOSTUUIDLEN 64, OSRELEASELEN 32); a longer value is ENAMETOOLONG. Others: 1024 (not checked).
+ */
+export const JAIL_PARAMS: Record<string, { type: ParamType; ro?: boolean; size?: number }> = {
   jid: { type: 'int' },
   parent: { type: 'int', ro: true },
-  name: { type: 'string' },
-  path: { type: 'string' },
+  name: { type: 'string', size: 256 },
+  path: { type: 'string', size: 1024 },
   securelevel: { type: 'int' },
   devfs_ruleset: { type: 'int' },
   enforce_statfs: { type: 'int' },
@@ -77,9 +81,9 @@ export const JAIL_PARAMS: Record<string, { type: ParamType; ro?: boolean }> = {
   'children.cur': { type: 'int', ro: true },
   'cpuset.id': { type: 'int', ro: true },
   host: { type: 'sys' },
-  'host.hostname': { type: 'string' },
-  'host.domainname': { type: 'string' },
-  'host.hostuuid': { type: 'string' },
+  'host.hostname': { type: 'string', size: 256 },
+  'host.domainname': { type: 'string', size: 256 },
+  'host.hostuuid': { type: 'string', size: 64 },
   'host.hostid': { type: 'int' },
   ip4: { type: 'sys' },
   'ip4.addr': { type: 'ip4' },
@@ -91,7 +95,7 @@ export const JAIL_PARAMS: Record<string, { type: ParamType; ro?: boolean }> = {
   sysvmsg: { type: 'sys' },
   sysvsem: { type: 'sys' },
   sysvshm: { type: 'sys' },
-  osrelease: { type: 'string' },
+  osrelease: { type: 'string', size: 32 },
   osreldate: { type: 'int' },
   meta: { type: 'string' },
   env: { type: 'string' },
@@ -265,6 +269,11 @@ function kernelCheck(
   params: Record<string, JailParamValue>,
   creating: boolean,
 ): string | undefined {
+  for (const [k, v] of Object.entries(params)) {
+    const size = JAIL_PARAMS[k]?.size;
+    if (size !== undefined && typeof v === 'string' && Buffer.byteLength(v) >= size)
+      return 'jail_set: File name too long';
+  }
   const es = params.enforce_statfs;
   if (typeof es === 'number' && (es < 0 || es > 2)) return 'jail_set: Invalid argument';
   if (typeof params['children.max'] === 'number' && (params['children.max'] as number) < 0)

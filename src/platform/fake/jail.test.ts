@@ -70,6 +70,12 @@ describe('jail(8)', () => {
       ['name=x', 'path=/', 'persist', 'enforce_statfs=3'],
       'jail: x: jail_set: Invalid argument\n',
     ],
+    [
+      // MAXHOSTNAMELEN (256 with its NUL) in kern_jail.c
+      'host.hostname of 256 bytes',
+      ['name=x', 'path=/', 'persist', `host.hostname=${'a'.repeat(256)}`],
+      'jail: x: jail_set: File name too long\n',
+    ],
     ['read-only parameter', ['name=x', 'path=/', 'dying'], 'jail: dying: read-only parameter\n'],
     [
       'missing path',
