@@ -22,6 +22,29 @@ export function verb(args: readonly string[]): string | undefined {
   return undefined;
 }
 
+/**
+ * A reader that goes away (`brig images | head -1`) ends brig as it ends docker and podman: they
+ * are Go programs, killed by SIGPIPE at their next write, with no message; a shell sees 141
+ * (128 + SIGPIPE; measured with `(podman images) | true`). Node ignores SIGPIPE, so brig's writes
+ * fail with EPIPE instead and, without this, crashed with an 'error' stack trace and status 1.
+ * On the first EPIPE on stdout or stderr, brig restores SIGPIPE's default action (adding and then
+ * removing a listener makes node reset it to SIG_DFL), sends it to itself and, should it still
+ * run, exits 141. Nothing more is written; a request in flight is abandoned. Other write errors
+ * are thrown as before.
+ */
+export function endOnClosedOutput(): void {
+  const closed = (e: NodeJS.ErrnoException) => {
+    if (e?.code !== 'EPIPE') throw e;
+    const none = () => {};
+    process.on('SIGPIPE', none);
+    process.off('SIGPIPE', none);
+    process.kill(process.pid, 'SIGPIPE');
+    process.exit(128 + 13);
+  };
+  process.stdout.on('error', closed);
+  process.stderr.on('error', closed);
+}
+
 /** Sets process.exitCode from the command's outcome; what it throws is printed, status 125. */
 export function settle(main: Promise<number>): void {
   main

@@ -14,9 +14,10 @@
  * (./via-program.ts).
  */
 import { VERSION } from '../version.ts';
-import { isVersion, settle, verb } from './entry.ts';
+import { endOnClosedOutput, isVersion, settle, verb } from './entry.ts';
 
 const args = process.argv.slice(2);
+endOnClosedOutput();
 
 if (isVersion(args)) {
   process.stdout.write(`brig version ${VERSION}\n`);

@@ -1,7 +1,8 @@
 /**
  * The typed API client the CLI (and tests) use to talk to brigd over its Unix socket. Errors come
  * back as BrigError with the daemon's code, message and hint; a daemon that cannot be reached is
- * ERR_DAEMON_UNAVAILABLE.
+ * ERR_DAEMON_UNAVAILABLE; a connection that was opened but closed or reset before the whole answer
+ * came (brigd stopped or crashed while it worked on the request) is ERR_DAEMON_CONNECTION_LOST.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -43,10 +44,24 @@ function buildQuery(q: RequestOptions['query']): string {
   return s ? `?${s}` : '';
 }
 
-async function readAll(res: IncomingMessage): Promise<Buffer> {
+async function readAll(res: IncomingMessage, socketPath: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
+  try {
+    for await (const c of res as AsyncIterable<Buffer>) chunks.push(c);
+  } catch (e) {
+    throw connectionLost(socketPath, e);
+  }
   return Buffer.concat(chunks);
+}
+
+/** The connection to brigd was open and broke before the answer was complete. */
+export function connectionLost(socketPath: string, e: unknown): BrigError {
+  const why = (e as NodeJS.ErrnoException | undefined)?.code ?? (e as Error | undefined)?.message;
+  return new BrigError(
+    'ERR_DAEMON_CONNECTION_LOST',
+    `brigd at ${socketPath} closed the connection before answering${why ? ` (${why})` : ''}`,
+    { cause: e },
+  );
 }
 
 export class BrigClient {
@@ -76,17 +91,18 @@ export class BrigClient {
         headers['content-type'] = 'application/json';
         headers['content-length'] = String(payload.length);
       }
+      let connected = false;
       const req = httpRequest(
         {
           // its own connection, no agent (see upgrade() below)
-          createConnection: () => connect(this.socketPath),
+          createConnection: () => connect(this.socketPath).once('connect', () => (connected = true)),
           method,
           path: path + buildQuery(opts.query),
           headers,
         },
         (res) => {
           if ((res.statusCode ?? 500) >= 400) {
-            readAll(res).then(
+            readAll(res, this.socketPath).then(
               (b) => reject(this.#decodeError(res.statusCode ?? 500, b)),
               (e) => reject(e),
             );
@@ -95,7 +111,9 @@ export class BrigClient {
           resolve(res);
         },
       );
-      req.on('error', (e: NodeJS.ErrnoException) => reject(this.#unavailable(e)));
+      req.on('error', (e: NodeJS.ErrnoException) =>
+        reject(connected ? connectionLost(this.socketPath, e) : this.#unavailable(e)),
+      );
       if (opts.bodyStream) opts.bodyStream.pipe(req);
       else req.end(payload);
     });
@@ -113,7 +131,7 @@ export class BrigClient {
 
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const res = await this.stream(method, path, opts);
-    const body = await readAll(res);
+    const body = await readAll(res, this.socketPath);
     if (res.statusCode === 204 || body.length === 0) return undefined as T;
     return JSON.parse(body.toString('utf8')) as T;
   }
@@ -122,8 +140,16 @@ export class BrigClient {
   async *lines<T = unknown>(method: string, path: string, opts: RequestOptions = {}): AsyncGenerator<T> {
     const res = await this.stream(method, path, opts);
     let buf = '';
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      buf += chunk.toString('utf8');
+    const chunks = (res as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch (e) {
+        throw connectionLost(this.socketPath, e);
+      }
+      if (next.done) break;
+      buf += next.value.toString('utf8');
       let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i);
@@ -144,8 +170,9 @@ export class BrigClient {
       const payload = opts.body !== undefined ? Buffer.from(JSON.stringify(opts.body)) : undefined;
       // its own connection, no agent: an upgraded socket is never reused, and the agent's
       // first request costs a few ms (it compiles net's IPv6 pattern for a TLS server name)
+      let connected = false;
       const req = httpRequest({
-        createConnection: () => connect(this.socketPath),
+        createConnection: () => connect(this.socketPath).once('connect', () => (connected = true)),
         method: 'POST',
         path: path + buildQuery(opts.query),
         headers: {
@@ -158,9 +185,14 @@ export class BrigClient {
       });
       req.on('upgrade', (_res, socket, head) => resolve({ socket, head }));
       req.on('response', (res) => {
-        readAll(res).then((b) => reject(this.#decodeError(res.statusCode ?? 500, b)), reject);
+        readAll(res, this.socketPath).then(
+          (b) => reject(this.#decodeError(res.statusCode ?? 500, b)),
+          reject,
+        );
       });
-      req.on('error', (e: NodeJS.ErrnoException) => reject(this.#unavailable(e)));
+      req.on('error', (e: NodeJS.ErrnoException) =>
+        reject(connected ? connectionLost(this.socketPath, e) : this.#unavailable(e)),
+      );
       req.end(payload);
     });
   }

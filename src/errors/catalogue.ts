@@ -66,6 +66,11 @@ export const CATALOGUE = {
     'brig cannot reach brigd.',
     'Start brigd, or point brig at it with --host unix://PATH or BRIG_HOST.',
   ),
+  ERR_DAEMON_CONNECTION_LOST: e(
+    'unavailable',
+    'brigd closed or reset the connection before it had answered: it stopped or crashed mid-request.',
+    'Look at brigd’s log for why it stopped, start it again, then check whether the operation took effect.',
+  ),
   ERR_API_ROUTE: e('not-found', 'No API route matches the request.'),
   ERR_API_BODY: e('invalid-argument', 'The request body is not valid JSON or misses a field.'),
   ERR_DB: e('internal', 'The state database failed.'),

@@ -89,8 +89,18 @@ class Unreachable extends Error {
   }
 }
 
+/** The connection was open and broke before the answer was complete: ERR_DAEMON_CONNECTION_LOST. */
+class Lost extends Error {
+  readonly why: unknown;
+  constructor(socketPath: string, why: unknown) {
+    super(socketPath);
+    this.why = why;
+  }
+}
+
 async function asBrigError(e: unknown): Promise<unknown> {
-  if (!(e instanceof ApiFailure) && !(e instanceof Unreachable)) return e;
+  if (!(e instanceof ApiFailure) && !(e instanceof Unreachable) && !(e instanceof Lost)) return e;
+  if (e instanceof Lost) return (await import('../../client/client.ts')).connectionLost(e.message, e.why);
   const { BrigError, brigErrorFromJSON } = await import('../../errors/errors.ts');
   if (e instanceof Unreachable) return new BrigError('ERR_DAEMON_UNAVAILABLE', e.message, { cause: e.errno });
   return brigErrorFromJSON(e.body);
@@ -187,19 +197,23 @@ export function ndjsonRequest(socketPath: string, path: string, body: unknown): 
     }
     notify();
   });
+  let connected = false;
+  sock.once('connect', () => {
+    connected = true;
+  });
   sock.on('error', (e: NodeJS.ErrnoException) => {
-    failure ??= new Unreachable(socketPath, e);
+    failure ??= connected ? new Lost(socketPath, e) : new Unreachable(socketPath, e);
     notify();
   });
   sock.on('close', () => {
     ended = true;
     try {
       if (!failure && !reader.done) {
-        if (!started) throw new Error('brigd closed the connection without an answer');
+        if (!started) throw new Lost(socketPath, undefined);
         reader.end();
       }
     } catch (e) {
-      failure = e;
+      failure = e instanceof Lost ? e : new Lost(socketPath, e);
     }
     notify();
   });
