@@ -101,3 +101,17 @@ test('FreeBSD without RACCT: --memory/--cpus/--pids-limit refused in beforeCreat
   const ok = new ContainerPrivileges(service(t, { os: 'freebsd', runner: on }));
   assert.ok(await ok.beforeCreate(img, { ...spec, pidsLimit: 5 }, ROOT));
 });
+
+test('FreeBSD: a bind with Linux propagation (shared, slave...) is refused before create; private passes', async (t) => {
+  const host = new SimulatedFreeBSDHost();
+  const fbsd = new ContainerPrivileges(
+    service(t, { os: 'freebsd', runner: host, policy: { bindMounts: ['/srv/**'] } }),
+  );
+  const linux = new ContainerPrivileges(service(t, { policy: { bindMounts: ['/srv/**'] } }));
+  const img = { id: 'sha256:1', name: 'docker.io/library/app:1' };
+  const bind = (o: string) => ({ env: [], mounts: [{ kind: 'volume' as const, value: `/srv/a:/a:${o}` }] });
+  for (const o of ['shared', 'rslave', 'ro,rshared'])
+    await assert.rejects(fbsd.beforeCreate(img, bind(o), ROOT), code('ERR_UNSUPPORTED_PLATFORM'), o);
+  for (const o of ['rprivate', 'ro', 'private']) assert.ok(await fbsd.beforeCreate(img, bind(o), ROOT), o);
+  assert.ok(await linux.beforeCreate(img, bind('shared'), ROOT));
+});

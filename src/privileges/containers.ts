@@ -4,8 +4,9 @@
  *
  *   beforeCreate(image, spec, caller)  required parameters/volumes (checkRunRequirements), then
  *                                      the policy check (PrivilegeService.check), then whether
- *                                      the host can apply --memory/--cpus/--pids-limit
- *                                      (FreeBSD: RACCT): throws before anything exists
+ *                                      the host can honour bind propagation (FreeBSD: none)
+ *                                      and --memory/--cpus/--pids-limit (FreeBSD: RACCT):
+ *                                      throws before anything exists
  *   admit(id, decision, image, caller) the devfs ruleset for the new id + the override events;
  *                                      returns the undo (a failed create runs it)
  *   grant(image, spec, id)             at every start: re-checked against the current policy with
@@ -98,6 +99,9 @@ export class ContainerPrivileges {
       },
     );
     const d = await this.#svc.check(facts(image), runFacts(spec), caller);
+    this.#svc.checkPropagation(
+      parsedMounts(spec).flatMap((m) => (m.type === 'bind' && m.propagation ? [m.propagation] : [])),
+    );
     await this.#svc.checkLimits({
       ...(spec.memory !== undefined ? { memory: spec.memory } : {}),
       ...(spec.cpus !== undefined ? { cpus: spec.cpus } : {}),

@@ -261,6 +261,21 @@ export class PrivilegeService {
     if (this.#o.os === 'freebsd') await assertLimitsSupported(this.#o.runner, limits);
   }
 
+  /**
+   * Bind propagation on FreeBSD: ocijail ignores `private`/`rprivate` and hands any other option
+   * to nmount(2), which nullfs refuses, so `shared`, `slave`, `rshared`, `rslave` could only fail
+   * the start: refused here (ERR_UNSUPPORTED_PLATFORM), before anything exists.
+   */
+  checkPropagation(propagations: readonly string[]): void {
+    if (this.#o.os !== 'freebsd') return;
+    const bad = propagations.filter((p) => p !== 'private' && p !== 'rprivate');
+    if (bad.length)
+      throw new BrigError('ERR_UNSUPPORTED_PLATFORM', `bind propagation ${bad.join(', ')} is Linux-only`, {
+        hint: 'Drop the propagation option: on FreeBSD a bind is a nullfs mount, which has none.',
+        details: { propagation: bad },
+      });
+  }
+
   /** `brig image explain`; with --grant values only for an administrator (as for run). */
   async explain(
     details: ImageDetails,
