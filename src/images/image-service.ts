@@ -27,7 +27,8 @@
  * (`platform`, default the host's); ERR_IMAGE_PLATFORM when it has none.
  *
  * Guarantees:
- *   - Import verifies every blob's size and digest as it is copied, validates every manifest,
+ *   - Import verifies every blob's size and digest as it is copied (a blob already stored is
+ *     hashed again; one damaged on disk is replaced by the source's copy), validates every manifest,
  *     index and config (ERR_IMAGE_INVALID / ERR_IMAGE_MEDIA_TYPE with the field path) and the brig
  *     section (ERR_BRIG_SECTION_INVALID). Layers are not decompressed on import: their diff_ids
  *     are checked by unpack.
@@ -89,6 +90,8 @@ export type SourceKind = 'oci-layout' | 'oci-archive' | 'docker-archive' | 'root
 
 export interface ImportResult extends ImageSummary {
   source: SourceKind;
+  /** The name this import recorded (given, or carried by the source); absent: none (`names` lists all the image's names). */
+  name?: string;
 }
 
 export interface ExportResult {

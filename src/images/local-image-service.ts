@@ -95,10 +95,35 @@ class ImportSession {
     readonly lease: string,
   ) {}
 
-  /** Makes sure the blob is in the store (verified) and held by the lease. */
+  /**
+   * Makes sure the blob is in the store (verified) and held by the lease. A blob already stored is
+   * hashed first: one damaged on disk (its bytes no longer hash to its digest) is replaced by the
+   * source's copy, verified as it is copied and renamed over the damaged file (never absent).
+   */
   async ensure(d: Descriptor, openBlob: Opener): Promise<void> {
     await this.content.addToLease(this.lease, d.digest);
     if (await this.content.has(d.digest)) {
+      if (await isDamaged(this.content, d.digest)) {
+        const src = await openBlob(d);
+        try {
+          const w = await this.content.writer({
+            digest: d.digest,
+            size: d.size,
+            lease: this.lease,
+            ref: `repair-${d.digest}`,
+          });
+          try {
+            for await (const chunk of src as AsyncIterable<Buffer>) await w.write(chunk);
+            await w.commit();
+          } catch (e) {
+            await w.abort().catch(() => {});
+            throw e;
+          }
+        } finally {
+          src.destroy();
+        }
+        return;
+      }
       const { size } = await this.content.info(d.digest);
       if (size !== d.size) {
         throw new BrigError(
@@ -210,7 +235,11 @@ export class LocalImageService implements ImageService {
       await this.content.gc(() => this.records.roots(), { only: session.created }).catch(() => {});
       const id = resolved.manifest.config.digest;
       this.emit('import', id, { name: finalName ?? '', source, kind, ...(replaced ? { replaced } : {}) });
-      return { ...this.summary(id, resolved.target, resolved.manifest, resolved.config), source: kind };
+      return {
+        ...this.summary(id, resolved.target, resolved.manifest, resolved.config),
+        source: kind,
+        ...(finalName !== undefined && !isDanglingName(finalName) ? { name: finalName } : {}),
+      };
     } catch (e) {
       await this.content.deleteLease(lease).catch(() => {});
       for (const u of undo.reverse()) await Promise.resolve(u()).catch(() => {});
@@ -962,7 +991,7 @@ export class LocalImageService implements ImageService {
       }
     } catch (e) {
       await rm(tmp, { recursive: true, force: true }).catch(() => {});
-      throw isBrigError(e) ? e : fromErrno(e, `export to ${dest}`);
+      throw await exportFailure(e, dest);
     }
     this.emit('export', id, { dest, format });
     const out: ExportResult = { id, manifestDigest: rec.manifestDigest, format, path: dest };
@@ -1029,8 +1058,10 @@ export class LocalImageService implements ImageService {
     const { manifest, config } = await this.load(records[0]!);
     const created = await checkEmptyOrAbsent(dir);
     if (created) await mkdir(dir, { recursive: true, mode: 0o755 });
+    let layer: Digest | undefined;
     try {
       for (const [i, l] of manifest.layers.entries()) {
+        layer = l.digest;
         const compression = layerCompression(l.mediaType);
         if (compression === undefined)
           throw new BrigError('ERR_IMAGE_MEDIA_TYPE', `layer ${l.digest}: cannot unpack ${l.mediaType}`);
@@ -1048,14 +1079,89 @@ export class LocalImageService implements ImageService {
       else
         for (const n of await readdir(dir).catch(() => [] as string[]))
           await rm(join(dir, n), { recursive: true, force: true }).catch(() => {});
-      throw e;
+      throw await this.unpackFailure(e, image, dir, layer);
     }
     this.emit('unpack', id, { dir });
     return { id, path: dir, layers: manifest.layers.length };
   }
+
+  /**
+   * What a failed unpack reports. A full disk is DIR's file system, not the brig root. Any other
+   * failure hashes the layer being applied again: when its stored bytes no longer match its
+   * digest, the content store is damaged and that is the error (ERR_CONTENT_CORRUPT, naming the
+   * blob), not the tar, compression or path error the damage caused.
+   */
+  private async unpackFailure(
+    e: unknown,
+    image: string,
+    dir: string,
+    layer: Digest | undefined,
+  ): Promise<unknown> {
+    if (isBrigError(e, 'ERR_NO_SPACE') || (e as NodeJS.ErrnoException)?.code === 'ENOSPC') {
+      return new BrigError(
+        'ERR_NO_SPACE',
+        `unpack to ${dir}: ${(e as Error)?.message ?? 'no space left on device'}`,
+        {
+          cause: e,
+          hint: `The file system holding ${dir} is full: free space there, or unpack somewhere else.`,
+        },
+      );
+    }
+    if (layer !== undefined && (await isDamaged(this.content, layer).catch(() => false))) {
+      return new BrigError(
+        'ERR_CONTENT_CORRUPT',
+        `stored layer ${layer} of ${image} is damaged: its bytes no longer hash to its digest (${(e as Error)?.message ?? String(e)})`,
+        {
+          cause: e,
+          details: { digest: layer },
+          hint: `Import ${image} again from its source (an import replaces a damaged blob); for a pulled image, remove the images that use this layer (\`brig image rm\`) and pull it again.`,
+        },
+      );
+    }
+    return e;
+  }
 }
 
 // ---- helpers --------------------------------------------------------------------------------------
+
+/**
+ * What a failed export reports: a full disk is DEST's file system (the export only reads the
+ * brig root), and an archive DEST whose directory does not exist says so (a layout DEST is created
+ * with its parents).
+ */
+async function exportFailure(e: unknown, dest: string): Promise<unknown> {
+  if (isBrigError(e, 'ERR_NO_SPACE') || (e as NodeJS.ErrnoException)?.code === 'ENOSPC') {
+    return new BrigError('ERR_NO_SPACE', `export to ${dest}: no space left on device`, {
+      cause: e,
+      hint: `The file system holding ${dirname(dest)} is full: free space there, or export to another path.`,
+    });
+  }
+  if (isBrigError(e)) return e;
+  if ((e as NodeJS.ErrnoException)?.code === 'ENOENT' && !(await exists(dirname(dest)))) {
+    return new BrigError(
+      'ERR_NOT_FOUND',
+      `export to ${dest}: the directory ${dirname(dest)} does not exist`,
+      {
+        cause: e,
+        hint: `Create ${dirname(dest)} first, or export to a path in a directory that exists.`,
+      },
+    );
+  }
+  return fromErrno(e, `export to ${dest}`);
+}
+
+/** Whether a stored blob's bytes no longer hash to its digest (ERR_CONTENT_CORRUPT when read verified). */
+async function isDamaged(content: ContentStore, digest: Digest): Promise<boolean> {
+  try {
+    for await (const _ of content.reader(digest, { verify: true })) {
+      // hashing is all
+    }
+    return false;
+  } catch (e) {
+    if (isBrigError(e, 'ERR_CONTENT_CORRUPT')) return true;
+    throw e;
+  }
+}
 
 /**
  * The canonical name to record for `s`: REPO:TAG. A name with a digest is refused (tag and

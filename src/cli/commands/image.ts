@@ -108,7 +108,8 @@ export function register(program: Command, ctx: CliContext): void {
           ...(o.ref ? { ref: o.ref } : {}),
           ...(o.platform ? { platform: o.platform } : {}),
         });
-        if (!o.quiet) for (const n of r.names) process.stdout.write(`Imported ${n}\n`);
+        // what this import named, not every name the image already had
+        if (!o.quiet && r.name !== undefined) process.stdout.write(`Imported ${r.name}\n`);
         process.stdout.write(`${r.id}\n`);
       },
     );
