@@ -5,16 +5,19 @@
  *   - a full destination file system (export, unpack) is named in the hint, not the brig root;
  *     an archive DEST in a missing directory is ERR_NOT_FOUND with a hint naming the directory;
  *   - a layer blob damaged on disk makes unpack fail with ERR_CONTENT_CORRUPT naming the blob,
- *     and importing the image again replaces the damaged blob.
+ *     and importing the image again replaces the damaged blob;
+ * and two docker forms (bug 12): `brig image import -` reads the archive on stdin (docker load),
+ * `brig images REPO[:TAG]` lists that repository only.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   rmSync,
@@ -27,7 +30,7 @@ import { test } from 'node:test';
 import { exportImage, unpackImage } from '../../src/client/images.ts';
 import { type BrigError, isBrigError } from '../../src/errors/errors.ts';
 import { busyboxImage } from '../support/busybox.ts';
-import { startDaemon } from '../support/daemon.ts';
+import { BRIG, childEnv, outputOf, startDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -145,5 +148,61 @@ test(
     r = await d.brig(['image', 'unpack', 'busybox:1', join(work, 'rootfs')]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(readFileSync(join(work, 'rootfs', 'bin', 'busybox')).length > 0);
+  },
+);
+
+test(
+  'image import - reads the archive on stdin; images REPO[:TAG] lists that repository',
+  requires({ root: true, linux: true, commands: ['umoci', 'busybox', 'tar'] }),
+  async (t) => {
+    const { layout } = busyboxImage();
+    const d = await startDaemon(t);
+    const work = tempDir(t);
+    const tmp = tempDir(t); // the CLI's TMPDIR: the copy of stdin goes there, and away
+    const archive = join(work, 'bb.tar');
+    execFileSync('tar', ['-C', layout, '-cf', archive, '.']);
+    const fromStdin = (file: string, args: string[]) => {
+      const fd = openSync(file, 'r');
+      const child = spawn(
+        process.execPath,
+        [BRIG, '--host', `unix://${d.socket}`, 'image', 'import', '-', ...args],
+        {
+          env: childEnv({ TMPDIR: tmp }),
+          stdio: [fd, 'pipe', 'pipe'],
+        },
+      );
+      closeSync(fd);
+      return outputOf(child);
+    };
+    let r = await fromStdin(archive, ['busybox:1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Imported docker.io\/library\/busybox:1\nsha256:[0-9a-f]{64}\n$/);
+    assert.deepEqual(readdirSync(tmp), []);
+    writeFileSync(join(work, 'empty'), '');
+    r = await fromStdin(join(work, 'empty'), []);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /^Error: .*stdin is empty\nHint: /);
+    assert.deepEqual(readdirSync(tmp), []);
+
+    for (const name of ['busybox:2', 'example.org/busybox:1']) {
+      r = await d.brig(['image', 'tag', 'busybox:1', name]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const listed = async (args: string[]) => {
+      const x = await d.brig(['images', ...args]);
+      assert.equal(x.code, 0, x.stderr);
+      return x.stdout
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/\s+/).slice(0, 2).join(':'));
+    };
+    assert.deepEqual(await listed([]), ['busybox:1', 'busybox:2', 'example.org/busybox:1']);
+    assert.deepEqual(await listed(['busybox']), ['busybox:1', 'busybox:2']);
+    assert.deepEqual(await listed(['busybox:2']), ['busybox:2']);
+    assert.deepEqual(await listed(['example.org/busybox']), ['example.org/busybox:1']);
+    assert.deepEqual(await listed(['nothing']), []);
+    r = await d.brig(['image', 'ls', '-q', 'nothing']);
+    assert.equal(r.stdout, '');
   },
 );

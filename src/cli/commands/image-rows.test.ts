@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ImageSummary } from '../../client/images.ts';
-import { rows } from './image.ts';
+import { rowFilter, rows } from './image.ts';
 
 const D = `sha256:${'d'.repeat(64)}`;
 const E = `sha256:${'e'.repeat(64)}`;
@@ -26,4 +26,22 @@ test('an image pulled by digest lists as REPO <none> with its digest; beside a t
     ['example.org/r', '<none>', E],
   ]);
   assert.deepEqual(shown([]), [['<none>', '<none>', '<none>']]);
+});
+
+test('brig images REPO[:TAG] keeps the rows of REPO (of TAG when given), as docker does', () => {
+  const all = rows([
+    image(['docker.io/library/busybox:1', 'docker.io/library/busybox:latest', 'example.org/busybox:1']),
+    image(['docker.io/library/alpine:3', `example.org/r@${D}`]),
+  ]);
+  const kept = (f: string) => all.filter(rowFilter(f)).map((r) => `${r.repository}:${r.tag}`);
+  assert.deepEqual(kept('busybox'), ['busybox:1', 'busybox:latest']);
+  assert.deepEqual(kept('docker.io/library/busybox'), ['busybox:1', 'busybox:latest']);
+  assert.deepEqual(kept('busybox:1'), ['busybox:1']);
+  assert.deepEqual(kept('busybox:latest'), ['busybox:latest']);
+  assert.deepEqual(kept('example.org/busybox'), ['example.org/busybox:1']);
+  assert.deepEqual(kept('example.org/r'), ['example.org/r:<none>']);
+  assert.deepEqual(kept(`example.org/r@${D}`), ['example.org/r:<none>']);
+  assert.deepEqual(kept(`example.org/r@${E}`), []);
+  assert.deepEqual(kept('nothing'), []);
+  assert.deepEqual(kept('localhost:5000/busybox'), []);
 });

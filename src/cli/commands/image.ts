@@ -1,8 +1,8 @@
 /**
- * brig image import SOURCE [NAME[:TAG]] [--ref NAME] [--platform OS/ARCH[/VARIANT]]
+ * brig image import SOURCE|- [NAME[:TAG]] [--ref NAME] [--platform OS/ARCH[/VARIANT]]   (-: stdin)
  * brig image export IMAGE DEST            (DEST ending in .tar: OCI archive; else OCI layout dir)
  * brig image unpack IMAGE DIR
- * brig image ls [--json] [-q] [--digests] (also `brig images`)
+ * brig image ls [REPOSITORY[:TAG]] [--json] [-q] [--digests] (also `brig images`)
  * brig image inspect IMAGE...
  * brig image tag SOURCE TARGET
  * brig image rm [-f] IMAGE...
@@ -11,7 +11,11 @@
  * Relative paths are resolved against the client's working directory before they are sent: the
  * daemon reads and writes them on its host.
  */
-import { resolve } from 'node:path';
+import { createWriteStream, rmSync } from 'node:fs';
+import { mkdtemp, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import {
   exportImage,
@@ -25,6 +29,7 @@ import {
   tagImage,
   unpackImage,
 } from '../../client/images.ts';
+import { BrigError } from '../../errors/errors.ts';
 import { familiarRepository, parseReference } from '../../images/reference.ts';
 import { type CliContext, eachName } from '../context.ts';
 import { formatAgo, formatSize, printJson, printTable, shortId } from '../output.ts';
@@ -61,18 +66,36 @@ export function rows(images: ImageSummary[]): Row[] {
   return out;
 }
 
-/** `brig images` and `brig image ls`. */
+/**
+ * The rows `brig images REPO[:TAG]` keeps, as docker filters them: REPO's rows, of every tag unless
+ * TAG (or @DIGEST) is given. REPO is read as a pull reads it (busybox is docker.io/library/busybox).
+ */
+export function rowFilter(filter: string): (r: Row) => boolean {
+  const ref = parseReference(filter);
+  const repository = familiarRepository(ref);
+  const tagged = /:[^/]*$/.test(filter.split('@')[0]!);
+  return (r) =>
+    r.repository === repository &&
+    (!tagged || r.tag === ref.tag) &&
+    (ref.digest === undefined || r.digest === ref.digest);
+}
+
+/** `brig images [REPO[:TAG]]` and `brig image ls [REPO[:TAG]]`. */
 export async function listAction(
   ctx: CliContext,
   o: { json?: boolean; quiet?: boolean; digests?: boolean },
+  filter?: string,
 ): Promise<void> {
-  const images = await listImages(ctx.client());
+  const keep = filter === undefined ? undefined : rowFilter(filter);
+  const all = await listImages(ctx.client());
+  const table = keep ? rows(all).filter(keep) : rows(all);
+  const images = keep ? all.filter((i) => table.some((r) => r.image === i)) : all;
   if (o.json) return printJson(images);
   if (o.quiet) {
     for (const i of images) process.stdout.write(`${shortId(i.id)}\n`);
     return;
   }
-  printTable<Row>(rows(images), [
+  printTable<Row>(table, [
     { header: 'REPOSITORY', get: (r) => r.repository },
     { header: 'TAG', get: (r) => r.tag },
     ...(o.digests ? [{ header: 'DIGEST', get: (r: Row) => r.digest }] : []),
@@ -81,6 +104,40 @@ export async function listAction(
     { header: 'PLATFORM', get: (r) => r.image.platform },
     { header: 'SIZE', get: (r) => formatSize(r.image.size) },
   ]);
+}
+
+/**
+ * `brig image import -` (as `docker load < FILE`): brigd reads import sources from its host's file
+ * system, so the archive on stdin is first copied to a private temporary directory under $TMPDIR
+ * (default /tmp; brigd must see the same directory), imported from there and removed, also when
+ * brig is interrupted.
+ */
+async function fromStdin<T>(importFile: (path: string) => Promise<T>): Promise<T> {
+  if (process.stdin.isTTY) {
+    throw new BrigError('ERR_INVALID_ARGUMENT', 'brig image import -: stdin is a terminal', {
+      hint: 'Send the archive on stdin: brig image import - < image.tar',
+    });
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'brig-import-'));
+  const drop = () => rmSync(dir, { recursive: true, force: true });
+  const interrupted = (signal: NodeJS.Signals) => {
+    drop();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
+  try {
+    const path = join(dir, 'stdin');
+    await pipeline(process.stdin, createWriteStream(path, { mode: 0o600 }));
+    if ((await stat(path)).size === 0) {
+      throw new BrigError('ERR_IMAGE_SOURCE', 'brig image import -: stdin is empty', {
+        hint: 'Send the archive on stdin: brig image import - < image.tar',
+      });
+    }
+    return await importFile(path);
+  } finally {
+    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
+    drop();
+  }
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -92,7 +149,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description(
       'Import an OCI layout, OCI archive, docker-archive or root filesystem (directory or tarball)',
     )
-    .argument('<source>')
+    .argument('<source>', 'a path, or - for an archive on stdin')
     .argument('[name]', 'NAME[:TAG] to give the image')
     .option('--ref <name>', 'pick one image out of a source that holds several')
     .option('--platform <os/arch[/variant]>', 'platform to pick from an index (default: the host’s)')
@@ -103,11 +160,15 @@ export function register(program: Command, ctx: CliContext): void {
         name: string | undefined,
         o: { ref?: string; platform?: string; quiet?: boolean },
       ) => {
-        const r = await importImage(ctx.client(), resolve(source), {
+        const opts = {
           ...(name ? { name } : {}),
           ...(o.ref ? { ref: o.ref } : {}),
           ...(o.platform ? { platform: o.platform } : {}),
-        });
+        };
+        const r =
+          source === '-'
+            ? await fromStdin((path) => importImage(ctx.client(), path, opts))
+            : await importImage(ctx.client(), resolve(source), opts);
         // what this import named, not every name the image already had
         if (!o.quiet && r.name !== undefined) process.stdout.write(`Imported ${r.name}\n`);
         process.stdout.write(`${r.id}\n`);
@@ -137,11 +198,14 @@ export function register(program: Command, ctx: CliContext): void {
   image
     .command('ls')
     .alias('list')
-    .description('List images')
+    .description('List images (of REPOSITORY, and TAG, when given)')
+    .argument('[repository]', 'REPOSITORY[:TAG]')
     .option('--json', 'print JSON')
     .option('-q, --quiet', 'print image ids only')
     .option('--digests', 'show the digest of images pulled by digest')
-    .action((o: { json?: boolean; quiet?: boolean; digests?: boolean }) => listAction(ctx, o));
+    .action((repo: string | undefined, o: { json?: boolean; quiet?: boolean; digests?: boolean }) =>
+      listAction(ctx, o, repo),
+    );
 
   image
     .command('inspect')
