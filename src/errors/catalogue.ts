@@ -216,16 +216,16 @@ export const CATALOGUE = {
     'Grant it in the policy key named, or pass --grant PRIV.',
   ),
   ERR_GRANT_NOT_ALLOWED: e('permission-denied', 'Only an administrator of the daemon may use --grant.'),
-  ERR_PRIVILEGE_INVALID: e('invalid-argument', 'A privilege or --grant value is not in brig’s vocabulary.'),
-  ERR_DEVFS_RULE_INVALID: e('invalid-argument', 'A devfs rule cannot be parsed as devfs(8) defines it.'),
-  ERR_DEVFS_RULESETS_EXHAUSTED: e(
-    'unavailable',
-    'Every devfs ruleset number in the host’s range is in use.',
   ERR_GRANT_UNUSED: e(
     'invalid-argument',
     'A --grant names a privilege the image does not request (nor a bind mount or port of the run).',
     'Drop that --grant; `brig image explain IMAGE` lists what the image requests.',
   ),
+  ERR_PRIVILEGE_INVALID: e('invalid-argument', 'A privilege or --grant value is not in brig’s vocabulary.'),
+  ERR_DEVFS_RULE_INVALID: e('invalid-argument', 'A devfs rule cannot be parsed as devfs(8) defines it.'),
+  ERR_DEVFS_RULESETS_EXHAUSTED: e(
+    'unavailable',
+    'Every devfs ruleset number in the host’s range is in use.',
     'Raise `policy.devfs.rulesets.max`, or remove containers.',
   ),
 
