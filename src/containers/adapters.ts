@@ -11,7 +11,7 @@
 import type { ContentStore } from '../content/store.ts';
 import type { ImageService } from '../images/image-service.ts';
 import { runReference } from '../privileges/image-ref.ts';
-import type { Snapshotter } from '../snapshots/snapshotter.ts';
+import type { Mount, Snapshotter } from '../snapshots/snapshotter.ts';
 import { type LayerApplier, prepareImageRootfs } from '../snapshots/unpack.ts';
 import {
   parseMountFlag,
@@ -22,6 +22,7 @@ import {
 import { imageVolumes, resolveMounts } from '../volumes/resolve-mounts.ts';
 import type { VolumeService } from '../volumes/volume-service.ts';
 import type { MountRequest, StoredMount } from './container.ts';
+import { removeTree } from './remove-tree.ts';
 import type { ImageSource, MountResolver, ResolvedImage, RootfsStore } from './service.ts';
 
 export function imageSource(images: ImageService): ImageSource {
@@ -60,6 +61,16 @@ export function snapshotRootfs(
       );
     },
     async remove(id) {
+      // the writable layer first, while the snapshot's record still exists: a file that cannot
+      // be removed (EPERM: chattr +i) then fails here, the record stays, and a later remove
+      // retries (the snapshotter drops the record before its files: it would leave an orphan)
+      const writable = await snapshotter
+        .mounts(`${KEY_PREFIX}${id}`)
+        .then(writableDirs, (e: { code?: string }) => {
+          if (e.code !== 'ERR_SNAPSHOT_NOT_FOUND') throw e;
+          return [];
+        });
+      for (const dir of writable) await removeTree(dir);
       await snapshotter.remove(`${KEY_PREFIX}${id}`).catch((e: { code?: string }) => {
         if (e.code !== 'ERR_SNAPSHOT_NOT_FOUND') throw e;
       });
@@ -72,6 +83,20 @@ export function snapshotRootfs(
       return ids;
     },
   };
+}
+
+/** The directories a container root writes to: overlay's upperdir, a writable bind's source. */
+function writableDirs(mounts: Mount[]): string[] {
+  const out: string[] = [];
+  for (const m of mounts) {
+    if (m.type === 'overlay') {
+      const upper = m.options.find((o) => o.startsWith('upperdir='));
+      if (upper) out.push(upper.slice('upperdir='.length));
+    } else if (m.type === 'bind' && !m.options.includes('ro')) {
+      out.push(m.source);
+    }
+  }
+  return out;
 }
 
 export function parseMountRequest(m: MountRequest): VolumeMountRequest {

@@ -13,8 +13,10 @@
  * `StartHooks.beforeStep` runs before each step (tests inject failures there).
  *
  * Exit: conmon's exit file wakes the ExitWatcher; `handleExit` reads the OOM verdict, releases
- * everything the run held (the same undo, in the same order), records exit code and reason,
- * emits `die`, wakes `wait`ers, then removes (--rm) or schedules a restart (policy, back-off).
+ * everything the run held (the same undo, in the same order), records exit code, reason and time
+ * (the exit file's mtime), emits `die`, wakes `wait`ers, then removes (--rm) or schedules a
+ * restart (policy, back-off). A failed release never hides the exit: the record becomes 'dead'
+ * (error = the cause), with no --rm and no restart; `rm` and each daemon start retry it.
  *
  * Daemon start (`init`): the watcher starts first, then `reconcile` compares each record with
  * the runtime: running ones whose process lives stay watched; those that died meanwhile get
@@ -49,6 +51,7 @@ import type { Mount } from '../snapshots/snapshotter.ts';
 import {
   type Container,
   type ContainerSpec,
+  type ContainerState,
   canExec,
   canKill,
   canRemove,
@@ -542,18 +545,27 @@ export class ContainerService {
     const details = c.status.scope
       ? await this.o.platform.exitDetails(c.status.scope).catch(() => ({ oomKilled: false }))
       : { oomKilled: false };
-    await this.release(c);
+    const finishedAt = await this.exitTime(c.id);
+    // The exit is recorded whatever the release does: a failed release makes the record 'dead'
+    // (holding the error; rm retries the release), never leaves it 'running'.
+    const failed = await this.release(c).then(
+      () => undefined,
+      (e: unknown) => e as BrigError,
+    );
     this.log('debug', 'container released', { id: c.id, ms: Math.round(performance.now() - t0) });
     const reason = exitReason(status, oomFile || details.oomKilled);
-    c.state = 'exited';
-    c.status = { ...c.status, exitCode: status, reason, finishedAt: Date.now() };
+    c.state = failed ? 'dead' : 'exited';
+    c.status = { ...c.status, exitCode: status, reason, finishedAt };
     delete c.status.pid;
     delete c.status.conmonPid;
-    delete c.status.scope;
+    // a dead container keeps its scope: the retried release still has to remove it
+    if (failed) c.status.error = failed.message;
+    else delete c.status.scope;
     this.store.update(c.id, c.state, c.status);
     this.o.events.emit('container', 'die', c.id, { name: c.name, exitCode: String(status), reason });
     if (reason === 'oom-killed') this.o.events.emit('container', 'oom', c.id, { name: c.name });
     this.notify(c);
+    if (failed) return;
     if (c.spec.autoRemove) {
       await this.removeLocked(c);
       return;
@@ -561,7 +573,24 @@ export class ContainerService {
     if (!this.closed && shouldRestart(c.spec.restart, c.status)) this.scheduleRestart(c);
   }
 
-  /** Releases everything a run holds. Each part is idempotent, so it also cleans leftovers. */
+  /**
+   * When the process exited: the mtime of conmon's exit file (written at the exit, so right for
+   * an exit brigd learns of late, at its restart); now when there is none.
+   */
+  private async exitTime(id: string): Promise<number> {
+    const { stat } = await import('node:fs/promises');
+    const now = Date.now();
+    for (const f of [join(this.dirs.exits, id), join(this.dir(id), 'exit')]) {
+      const st = await stat(f).catch(() => undefined);
+      if (st) return Math.min(now, Math.round(st.mtimeMs));
+    }
+    return now;
+  }
+
+  /**
+   * Releases everything a run holds. Each part is idempotent, so it also cleans leftovers.
+   * Throws ERR_RUNTIME naming every failure (the caller records the container 'dead').
+   */
   private async release(c: Container): Promise<void> {
     const { rt } = await this.runtime();
     const errors: unknown[] = [];
@@ -585,10 +614,18 @@ export class ContainerService {
     ]);
     if (errors.length) {
       this.log('error', 'releasing a container failed', { id: c.id, errors: errors.map(String) });
-      c.state = 'dead';
+      const denied = errors.some((e) =>
+        ['EPERM', 'EACCES'].includes((e as NodeJS.ErrnoException).code ?? ''),
+      );
       throw new BrigError(
         'ERR_RUNTIME',
-        `container ${c.name}: cannot release what it held: ${errors.map(String).join('; ')}`,
+        `container ${c.name}: cannot release what it held: ${errors.map((e) => (e as Error).message ?? String(e)).join('; ')}`,
+        {
+          hint: denied
+            ? `A file in its root filesystem cannot be removed: it may be immutable or append-only (see lsattr; remove the flag with chattr -i / chattr -a). Then \`brig rm -f ${c.name}\` retries the release.`
+            : `Fix the cause above, then \`brig rm -f ${c.name}\` retries the release.`,
+          details: { id: c.id },
+        },
       );
     }
   }
@@ -778,7 +815,17 @@ export class ContainerService {
   }
 
   private async removeLocked(c: Container, removeVolumes = false): Promise<void> {
-    if (c.state === 'dead' || c.state === 'running') await this.release(c).catch(() => {});
+    if (c.state === 'running') await this.release(c).catch(() => {});
+    if (c.state === 'dead') {
+      // retry the release that failed; while it fails, the record stays (with the error now)
+      try {
+        await this.release(c);
+      } catch (e) {
+        c.status.error = (e as Error).message;
+        this.store.update(c.id, c.state, c.status);
+        throw e;
+      }
+    }
     await this.o.mounts
       .releaseAll(c.id, { removeAnonymous: c.spec.autoRemove || removeVolumes })
       .catch((e) => this.log('warn', 'releasing volumes failed', { id: c.id, error: String(e) }));
@@ -917,8 +964,11 @@ export class ContainerService {
             await rt.kill(cur.id, 'SIGKILL', true);
             code ??= 137;
           }
-          await this.recordExit(cur, code ?? 255);
-          if (code === undefined) {
+          // (a failed release records it 'dead' and logs why: brigd starts anyway)
+          await this.recordExit(cur, code ?? 255).catch((e) =>
+            this.log('error', 'recording an exit failed', { id: cur.id, error: String(e) }),
+          );
+          if (code === undefined && (cur.state as ContainerState) === 'exited') {
             cur.status.error = 'the container ended while brigd was not running and left no exit status';
             this.store.update(cur.id, cur.state, cur.status);
           }
@@ -943,8 +993,14 @@ export class ContainerService {
           try {
             await this.release(cur);
             cur.state = 'exited';
+            delete cur.status.error;
+            delete cur.status.scope;
             this.store.update(cur.id, cur.state, cur.status);
-          } catch {}
+          } catch (e) {
+            cur.status.error = (e as Error).message;
+            this.store.update(cur.id, cur.state, cur.status);
+            this.log('error', 'a dead container still cannot be released', { id: cur.id, error: String(e) });
+          }
         }
       });
     }
