@@ -25,6 +25,37 @@ export function runtimeMessage(stderr: string): string {
   return [...new Set(msgs)].join('; ');
 }
 
+/**
+ * A `runtime exec` that failed before the command ran (runc exits 255 and logs why): docker's
+ * status and a plain message, or undefined when `stderr` shows no such failure. 127: the command
+ * does not exist; 126: it cannot be run (not executable, permission, or the -w directory is
+ * missing). The caller replaces runc's log line with `message`.
+ */
+export function execFailure(
+  code: number,
+  stderr: string,
+): { exitCode: 126 | 127; message: string } | undefined {
+  if (code !== 255 || !/level=(error|fatal)/.test(stderr)) return undefined;
+  const msg = runtimeMessage(
+    stderr
+      .split('\n')
+      .filter((l) => /level=(error|fatal)/.test(l))
+      .join('\n'),
+  );
+  const cwd = /chdir to cwd \("([^"]*)"\)/.exec(msg);
+  if (cwd)
+    return { exitCode: 126, message: `the working directory ${cwd[1]} does not exist in the container` };
+  const cmd = /exec: "([^"]*)"/.exec(msg)?.[1];
+  if (/executable file not found|no such file or directory/.test(msg))
+    return { exitCode: 127, message: `${cmd ?? 'the command'}: command not found in the container` };
+  if (/permission denied|exec format error|is a directory/.test(msg))
+    return {
+      exitCode: 126,
+      message: `${cmd ?? 'the command'}: cannot be run in the container (${msg.replace(/^.*: /, '')})`,
+    };
+  return undefined;
+}
+
 export class OciRuntime {
   constructor(
     readonly info: RuntimeInfo,
