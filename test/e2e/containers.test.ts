@@ -147,6 +147,18 @@ describe('containers through the CLI', needs, () => {
       const ex = await d.brig(['exec', '-e', 'X=7', '-w', '/etc', 'svc', 'sh', '-c', 'echo $X $PWD; exit 5']);
       assert.equal(ex.code, 5, ex.stderr);
       assert.equal(ex.stdout, '7 /etc\n');
+      // an exec that cannot start: docker's 127 / 126 and a plain message, not runc's log line
+      const missing = await d.brig(['exec', 'svc', '/no/such/cmd']);
+      assert.equal(missing.code, 127, missing.stderr);
+      assert.match(missing.stderr, /\/no\/such\/cmd: command not found in the container/);
+      assert.doesNotMatch(missing.stderr, /level=error/);
+      const noDir = await d.brig(['exec', '-w', '/no/such/dir', 'svc', 'true']);
+      assert.equal(noDir.code, 126, noDir.stderr);
+      assert.match(noDir.stderr, /working directory \/no\/such\/dir does not exist/);
+      // the program's own stderr still passes through
+      const own = await d.brig(['exec', 'svc', 'sh', '-c', 'echo oops >&2; exit 3']);
+      assert.equal(own.code, 3);
+      assert.equal(own.stderr, 'oops\n');
       writeFileSync(join(tmp, 'in.txt'), 'into the container\n');
       assert.equal((await d.brig(['cp', join(tmp, 'in.txt'), 'svc:/tmp'])).code, 0);
       assert.equal((await d.brig(['exec', 'svc', 'cat', '/tmp/in.txt'])).stdout, 'into the container\n');

@@ -673,15 +673,28 @@ async function exec(s: Services, ref: string, q: URLSearchParams, socket: Duplex
     socket.on('data', onInput);
     if (cfg.stdin !== true) child.stdin!.end();
     child.stdout!.on('data', (b: Buffer) => socket.write(frame(FRAME.stdout, b)));
-    child.stderr!.on('data', (b: Buffer) => socket.write(frame(FRAME.stderr, b)));
+    // The runtime's own log lines (`time="…" level=error msg="…"`) are held back: when the exec
+    // failed to start (exit 255) they become docker's 126/127 and a plain message.
+    const held: Buffer[] = [];
+    child.stderr!.on('data', (b: Buffer) => {
+      if (RUNTIME_LOG_LINE.test(b.toString('utf8', 0, 64))) held.push(b);
+      else socket.write(frame(FRAME.stderr, b));
+    });
     socket.on('close', () => child.kill('SIGKILL'));
     socket.write(frame(FRAME.ready));
-    const code = await new Promise<number>((resolve) => {
+    let code = await new Promise<number>((resolve) => {
       child.on('error', () => resolve(126));
       child.on('close', (code, signal) =>
         resolve(code ?? (signal ? 128 + (signalNumber(signal) ?? 9) : 255)),
       );
     });
+    const failed = held.length
+      ? (await import('../../runtime/oci-runtime.ts')).execFailure(code, Buffer.concat(held).toString('utf8'))
+      : undefined;
+    if (failed) {
+      code = failed.exitCode;
+      socket.write(frame(FRAME.stderr, `brig: ${failed.message}\n`));
+    } else for (const b of held) socket.write(frame(FRAME.stderr, b));
     socket.write(frame(FRAME.exit, JSON.stringify({ exitCode: code })));
     socket.end();
   } catch (e) {
@@ -689,6 +702,9 @@ async function exec(s: Services, ref: string, q: URLSearchParams, socket: Duplex
     socket.end();
   }
 }
+
+/** The start of a line the OCI runtime logs (runc, crun) rather than the exec'd program. */
+const RUNTIME_LOG_LINE = /^time="[^"]*" level=/;
 
 function signalNumber(sig: NodeJS.Signals): number | undefined {
   const n = (
