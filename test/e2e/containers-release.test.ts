@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { containers } from '../../src/client/containers.ts';
 import { isBrigError } from '../../src/errors/errors.ts';
-import { busyboxImage } from '../support/busybox.ts';
-import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { busyboxDaemon, removeAllContainers, type TestDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
 
 const needs = requires({
@@ -24,17 +23,8 @@ const needs = requires({
   commands: ['runc', 'conmon', 'umoci', 'busybox', 'chattr'],
 });
 
-async function daemon(t: TestContext): Promise<TestDaemon> {
-  const d = await startDaemon(t);
-  const r = await d.brig(['image', 'import', busyboxImage().layout, 'busybox:latest']);
-  assert.equal(r.code, 0, r.stderr);
-  return d;
-}
-
-async function cleanup(d: TestDaemon): Promise<void> {
-  const ps = await d.brig(['ps', '-a', '-q']);
-  for (const id of ps.stdout.split('\n').filter(Boolean)) await d.brig(['rm', '-f', id]);
-}
+const daemon = busyboxDaemon;
+const cleanup = removeAllContainers;
 
 /** Whether chattr +i works on the filesystem of `dir` (ext4, xfs, btrfs do; tmpfs may not). */
 function chattrWorks(dir: string): boolean {

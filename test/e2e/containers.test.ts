@@ -8,9 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, type TestContext, test } from 'node:test';
-import { busyboxImage } from '../support/busybox.ts';
-import { BRIG, childEnv, startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { describe, test } from 'node:test';
+import { BRIG, busyboxDaemon, childEnv, removeAllContainers, type TestDaemon } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
 
 const needs = requires({
@@ -19,18 +18,8 @@ const needs = requires({
   commands: ['runc', 'conmon', 'umoci', 'busybox', 'script'],
 });
 
-async function daemon(t: TestContext): Promise<TestDaemon> {
-  const d = await startDaemon(t);
-  const r = await d.brig(['image', 'import', busyboxImage().layout, 'busybox:latest']);
-  assert.equal(r.code, 0, r.stderr);
-  return d;
-}
-
-/** Removes every container before the daemon goes (t.after hooks run in registration order). */
-async function cleanup(d: TestDaemon): Promise<void> {
-  const ps = await d.brig(['ps', '-a', '-q']);
-  for (const id of ps.stdout.split('\n').filter(Boolean)) await d.brig(['rm', '-f', id]);
-}
+const daemon = busyboxDaemon;
+const cleanup = removeAllContainers;
 
 function leftovers(d: TestDaemon): string[] {
   const out: string[] = [];

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
 import { BrigClient } from '../../src/client/client.ts';
+import { busyboxImage } from './busybox.ts';
 
 export const PROJECT = resolve(import.meta.dirname, '../..');
 export const BRIG = join(PROJECT, 'dist/brig.cjs');
@@ -151,4 +152,18 @@ export async function pastEvents(d: TestDaemon): Promise<string> {
   const r = await d.brig(['events', '--since', '0', '--until', until, '--json']);
   if (r.code !== 0) throw new Error(`brig events exited with ${r.code}: ${r.stderr}`);
   return r.stdout;
+}
+
+/** A brigd with busybox:latest imported (the layout test/support/busybox.ts builds offline). */
+export async function busyboxDaemon(t: TestContext): Promise<TestDaemon> {
+  const d = await startDaemon(t);
+  const r = await d.brig(['image', 'import', busyboxImage().layout, 'busybox:latest']);
+  if (r.code !== 0) throw new Error(`importing busybox: ${r.stderr}`);
+  return d;
+}
+
+/** Removes every container of `d`; register it after the daemon (t.after hooks run in order). */
+export async function removeAllContainers(d: TestDaemon): Promise<void> {
+  const ps = await d.brig(['ps', '-a', '-q']);
+  for (const id of ps.stdout.split('\n').filter(Boolean)) await d.brig(['rm', '-f', id]);
 }
