@@ -7,10 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import type { ContentStore, Descriptor, Digest } from '../../src/content/store.ts';
+import { busyboxImage } from '../support/busybox.ts';
 import type { TestDaemon } from '../support/daemon.ts';
 import { tarOf } from './layers-helpers.ts';
 
@@ -31,6 +33,17 @@ export function layerOf(entries: Parameters<typeof tarOf>[0]): Layer {
     diffId: sha(tar),
     bytes: gz,
   };
+}
+
+/** The busybox fixture's one layer (test/support/busybox.ts), with its diff id. */
+export function busyboxLayer(): Layer {
+  const { layout } = busyboxImage();
+  const blob = (d: string) => readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)));
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+  const manifest = JSON.parse(blob(index.manifests[0].digest).toString());
+  const config = JSON.parse(blob(manifest.config.digest).toString());
+  const desc = manifest.layers[0] as Descriptor;
+  return { desc, diffId: config.rootfs.diff_ids[0], bytes: blob(desc.digest) };
 }
 
 /**

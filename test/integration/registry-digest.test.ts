@@ -11,19 +11,16 @@
  * The snapshots table is read from brig.db (read-only) while brigd runs.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import type { Descriptor } from '../../src/content/store.ts';
 import { chainIds } from '../../src/snapshots/unpack.ts';
-import { busyboxImage } from '../support/busybox.ts';
 import { startDaemon } from '../support/daemon.ts';
 import { brig, deriveImage, startRegistry, storeIndex } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
 import {
   apiPull,
   assertCommittedChain,
-  type Layer,
+  busyboxLayer,
   layerOf,
   sha,
   snapshotRows,
@@ -31,16 +28,6 @@ import {
 } from './pull-support.ts';
 
 const needs = requires({ root: true, linux: true, commands: ['docker-registry', 'umoci', 'conmon'] });
-
-function busyboxLayer(): Layer {
-  const { layout } = busyboxImage();
-  const blob = (d: string) => readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)));
-  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-  const manifest = JSON.parse(blob(index.manifests[0].digest).toString());
-  const config = JSON.parse(blob(manifest.config.digest).toString());
-  const desc = manifest.layers[0] as Descriptor;
-  return { desc, diffId: config.rootfs.diff_ids[0], bytes: blob(desc.digest) };
-}
 
 async function setup(t: TestContext) {
   const reg = await startRegistry(t);

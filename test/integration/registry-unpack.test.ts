@@ -12,12 +12,10 @@
  * The snapshots table is read from brig.db (read-only) while brigd runs.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import type { Descriptor } from '../../src/content/store.ts';
 import { chainIds } from '../../src/snapshots/unpack.ts';
-import { busyboxImage } from '../support/busybox.ts';
 import { startDaemon } from '../support/daemon.ts';
 import { type Brig, brig, holdProxy, startRegistry } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
@@ -25,6 +23,7 @@ import {
   apiPull,
   assertCommittedChain,
   assertUnsafeLayer,
+  busyboxLayer,
   hostileLayer,
   type Layer,
   layerOf,
@@ -35,17 +34,6 @@ import {
 } from './pull-support.ts';
 
 const needs = requires({ root: true, linux: true, commands: ['docker-registry', 'umoci', 'conmon'] });
-
-/** The busybox fixture's one layer. */
-function busyboxLayer(): Layer {
-  const { layout } = busyboxImage();
-  const blob = (d: string) => readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)));
-  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
-  const manifest = JSON.parse(blob(index.manifests[0].digest).toString());
-  const config = JSON.parse(blob(manifest.config.digest).toString());
-  const desc = manifest.layers[0] as Descriptor;
-  return { desc, diffId: config.rootfs.diff_ids[0], bytes: blob(desc.digest) };
-}
 
 /** Stores an image of `layers` in src's content store and pushes it as `ref`. */
 async function pushImage(src: Brig, ref: string, layers: Layer[]): Promise<void> {
