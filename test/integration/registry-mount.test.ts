@@ -8,7 +8,7 @@
  *   - with several sources, a refused mount's session is cancelled and the next source tried.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { startDaemon } from '../support/daemon.ts';
 import { brig, startFaultProxy, startRegistry } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
@@ -19,6 +19,13 @@ const mounts = (seen: { method: string; path: string; status?: number }[]) =>
   seen
     .filter((r) => r.method === 'POST' && r.path.includes('mount='))
     .map((r) => [r.path.split('from=')[1], r.status]);
+
+/** A fresh client pulls `ref` from `host` and gets the manifest `digest`. */
+async function assertPulled(t: TestContext, host: string, ref: string, digest: string): Promise<void> {
+  const b = brig(t, { insecure: [host] });
+  const pulled = await b.registry.pull(ref, { platforms: [{ os: 'linux', architecture: 'amd64' }] });
+  assert.equal(pulled.manifest.digest, digest);
+}
 
 describe('cross-repository mounts', requires({ commands: ['docker-registry'] }), () => {
   test('a refused mount (202) uploads through the session the registry opened', async (t) => {
@@ -47,15 +54,7 @@ describe('cross-repository mounts', requires({ commands: ['docker-registry'] }),
       progress.some((e) => e.status === 'mounted'),
       false,
     );
-    const b = brig(t, { insecure: [reg.host] });
-    assert.equal(
-      (
-        await b.registry.pull(`${reg.host}/dst/app:1`, {
-          platforms: [{ os: 'linux', architecture: 'amd64' }],
-        })
-      ).manifest.digest,
-      img.digest,
-    );
+    await assertPulled(t, reg.host, `${reg.host}/dst/app:1`, img.digest);
   });
 
   test('a refused mount is cancelled and the next source tried', async (t) => {
@@ -85,15 +84,7 @@ describe('cross-repository mounts', requires({ commands: ['docker-registry'] }),
       proxy.seen.filter((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/')).length,
       0,
     );
-    const b = brig(t, { insecure: [reg.host] });
-    assert.equal(
-      (
-        await b.registry.pull(`${reg.host}/dst/app:1`, {
-          platforms: [{ os: 'linux', architecture: 'amd64' }],
-        })
-      ).manifest.digest,
-      img.digest,
-    );
+    await assertPulled(t, reg.host, `${reg.host}/dst/app:1`, img.digest);
   });
 
   test(
