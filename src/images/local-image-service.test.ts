@@ -176,6 +176,21 @@ test('unpack refuses a non-empty directory and cleans up after a failure', async
   assert.equal(existsSync(target), false);
 });
 
+test('record() does not hash the layers again (a pull verified them as they arrived)', async (t) => {
+  const s = setup(t);
+  await s.images.import(s.tree('p'), { name: 'pulled' });
+  const info = await s.images.inspect('pulled');
+  const layer = info.layers[0]!.digest;
+  const reader = s.content.reader.bind(s.content);
+  const read: string[] = [];
+  s.content.reader = (digest, opts) => {
+    read.push(digest);
+    return reader(digest, opts);
+  };
+  await s.images.record('example.org/pulled:1', info.target);
+  assert.equal(read.includes(layer), false, 'the layer blob was read');
+});
+
 test('record() names content already in the store (a pull) and refuses missing blobs', async (t) => {
   const s = setup(t);
   const a = await s.images.import(s.tree('p'), { name: 'pulled' });

@@ -90,20 +90,26 @@ interface Resolved {
 /** One import: its lease, the blobs it added, and its undo list. */
 class ImportSession {
   readonly created = new Set<Digest>();
+  /**
+   * `repair`: an import, whose source can replace a damaged blob. A pull's record has no other
+   * copy, and its blobs were verified as they arrived: it does not hash them again.
+   */
   constructor(
     readonly content: ContentStore,
     readonly lease: string,
+    readonly repair = true,
   ) {}
 
   /**
-   * Makes sure the blob is in the store (verified) and held by the lease. A blob already stored is
-   * hashed first: one damaged on disk (its bytes no longer hash to its digest) is replaced by the
-   * source's copy, verified as it is copied and renamed over the damaged file (never absent).
+   * Makes sure the blob is in the store (verified) and held by the lease. With `repair`, a blob
+   * already stored is hashed first: one damaged on disk (its bytes no longer hash to its digest)
+   * is replaced by the source's copy, verified as it is copied and renamed over the damaged file
+   * (never absent).
    */
   async ensure(d: Descriptor, openBlob: Opener): Promise<void> {
     await this.content.addToLease(this.lease, d.digest);
     if (await this.content.has(d.digest)) {
-      if (await isDamaged(this.content, d.digest)) {
+      if (this.repair && (await isDamaged(this.content, d.digest))) {
         const src = await openBlob(d);
         try {
           const w = await this.content.writer({
@@ -628,7 +634,7 @@ export class LocalImageService implements ImageService {
         expiresInMs: 3600_000,
         labels: { 'brig.record': n ?? '' },
       });
-      const session = new ImportSession(this.content, lease);
+      const session = new ImportSession(this.content, lease, false);
       try {
         const r = await this.resolveDescriptor(
           session,
