@@ -14,6 +14,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { childEnv, outputOf, PROJECT } from '../support/daemon.ts';
+import { onRequest } from '../support/fake-brigd.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const ENTRIES = [join(PROJECT, 'dist/brig.cjs'), join(PROJECT, 'dist/brig.mjs')];
@@ -43,15 +44,8 @@ async function fakeDaemon(sock: string): Promise<{ close: () => void }> {
     open.add(s);
     s.on('close', () => open.delete(s));
     s.on('error', () => {});
-    let buf = '';
-    s.on('data', (b) => {
-      buf += b;
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const len = Number(/content-length: *(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-      if (buf.length < end + 4 + len) return;
-      const path = buf.split(' ')[1]!;
-      if (buf.includes('lost')) s.destroy();
+    onRequest(s, ({ path, raw }) => {
+      if (raw.includes('lost')) s.destroy();
       else if (path.startsWith('/images')) s.end(http(200, 'application/json', JSON.stringify([IMAGE])));
       else if (path.startsWith('/events'))
         s.write(http(200, 'application/x-ndjson', `${JSON.stringify(EVENT)}\n`, false));

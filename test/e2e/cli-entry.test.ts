@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type CliResult, childEnv, outputOf, PROJECT } from '../support/daemon.ts';
+import { onRequest } from '../support/fake-brigd.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const CJS = join(PROJECT, 'dist/brig.cjs');
@@ -29,20 +30,12 @@ async function fakeDaemon(
   answer: (path: string, body: unknown) => string,
 ): Promise<{ server: Server; requests: { path: string; body: unknown }[] }> {
   const requests: { path: string; body: unknown }[] = [];
-  const server = createServer((s) => {
-    let buf = '';
-    s.on('data', (b) => {
-      buf += b;
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const len = Number(/content-length: *(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-      if (buf.length < end + 4 + len) return;
-      const path = buf.split(' ')[1]!;
-      const body = len ? JSON.parse(buf.slice(end + 4, end + 4 + len)) : undefined;
+  const server = createServer((s) =>
+    onRequest(s, ({ path, body }) => {
       requests.push({ path, body });
       s.end(answer(path, body));
-    });
-  });
+    }),
+  );
   await new Promise<void>((r) => server.listen(sock, r));
   return { server, requests };
 }
