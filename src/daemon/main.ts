@@ -36,29 +36,37 @@ async function main(): Promise<void> {
       `--platform ${platform}: expected linux, freebsd or freebsd-simulated`,
     );
   }
-  const d = await startDaemon({
+  // The handlers go in before the start: the socket answers before startDaemon() returns (its
+  // mode is set after listen), and a SIGTERM in that gap must stop brigd cleanly, not kill it.
+  let d: Awaited<ReturnType<typeof startDaemon>> | undefined;
+  let received: string | undefined;
+  const stop = (sig: string) => {
+    if (received !== undefined) return;
+    received = sig;
+    if (d) shutDown(d, sig);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () =>
+    d?.services.log('info', 'SIGHUP ignored: restart brigd to reload its configuration'),
+  );
+  d = await startDaemon({
     root: values.root,
     configFile: values.config,
     socket: values.socket,
     platform,
   });
-  let stopping = false;
-  const stop = (sig: string) => {
-    if (stopping) return;
-    stopping = true;
-    d.services.log('info', `received ${sig}`);
-    d.stop().then(
-      () => process.exit(0),
-      (e) => {
-        console.error(e);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () =>
-    d.services.log('info', 'SIGHUP ignored: restart brigd to reload its configuration'),
+  if (received !== undefined) shutDown(d, received);
+}
+
+function shutDown(d: Awaited<ReturnType<typeof startDaemon>>, sig: string): void {
+  d.services.log('info', `received ${sig}`);
+  d.stop().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
   );
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isBrigError } from '../../src/errors/errors.ts';
@@ -173,6 +173,32 @@ test('SIGTERM shuts down cleanly: socket and pid file removed; a restart works o
   assert.throws(() => statSync(join(d.root, 'brigd.pid')));
   await d.restart();
   assert.equal((await d.brig(['system', 'info', '--json'])).code, 0);
+});
+
+test('SIGTERM while brigd is still starting (pid file written, socket not yet ready) stops it cleanly', async (t) => {
+  const dir = tempDir(t);
+  const root = join(dir, 'root');
+  const socket = join(dir, 's.sock');
+  const cfg = join(dir, 'brig.yaml');
+  writeFileSync(cfg, '{}');
+  const child = spawn(process.execPath, [BRIGD, '--root', root, '--socket', socket, '--config', cfg], {
+    env: childEnv(),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (b) => (stderr += b));
+  const exited = new Promise<[number | null, string | null]>((res) =>
+    child.once('exit', (code, signal) => res([code, signal])),
+  );
+  // the pid file is written when the root lock is taken, early in the start
+  while (!existsSync(join(root, 'brigd.pid'))) {
+    assert.equal(child.exitCode, null, stderr);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  child.kill('SIGTERM');
+  assert.deepEqual(await exited, [0, null], stderr);
+  assert.equal(existsSync(socket), false);
+  assert.equal(existsSync(join(root, 'brigd.pid')), false);
 });
 
 test('kill -9 leaves a stale lock that the next start takes over', async (t) => {
