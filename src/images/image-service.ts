@@ -6,9 +6,13 @@
  *   - Its *id* is the digest of its config (what `docker images` shows).
  *   - Its *names* are canonical references (./reference.ts) recorded in the `images` table; an
  *     image with no name is *dangling* and listed as <none>. A name is REPO:TAG, or REPO@DIGEST
- *     for an image pulled by digest (only `record` makes those; the digest is what the registry
- *     served: the manifest, or the index it was picked from). `rm` of an image's last tag in a
- *     repository also removes its digest names in that repository, as docker does.
+ *     (docker's RepoDigests), made only by a registry: `record` (a pull by digest records only
+ *     REPO@DIGEST; a pull by tag records REPO:TAG and REPO@DIGEST together; DIGEST is what the
+ *     registry served: the manifest, or the index it was picked from) and `recordDigest` (a push:
+ *     the digest the registry accepted). A tag that a later pull moves to another image leaves
+ *     the old image with its digest names (listed as REPO <none>). `rm` of an image's last tag in
+ *     a repository also removes its digest names in that repository, and `rm REPO@DIGEST` removes
+ *     that name only, as docker does; `prune` counts an image without a tag as dangling.
  *   - An *image argument* (`IMAGE` on the command line) is a name in any form `parseReference`
  *     accepts (busybox, busybox:1.36, example.org/app:1), an id (sha256:…) or a unique id prefix.
  *     A name without a host means brigd's configured default registry (registries.defaultRegistry,
@@ -70,6 +74,10 @@ export interface LayerInfo {
 }
 
 export interface ImageDetails extends ImageSummary {
+  /** The names that are REPO:TAG (docker's RepoTags, canonical). */
+  repoTags: string[];
+  /** The names that are REPO@DIGEST (docker's RepoDigests, canonical). */
+  repoDigests: string[];
   target: Descriptor;
   manifest: ImageManifest;
   config: ImageConfig;
@@ -84,6 +92,14 @@ export interface ImportOptions {
   ref?: string;
   /** Platform to pick from an index (default: the host's). */
   platform?: PlatformSpec;
+  /**
+   * Cancels the import (brigd: the client went away). It rejects with the signal's reason and is
+   * undone like a failed import: no record, the lease dropped, the blobs it added removed, no
+   * ingestion left. Once the record is written the import has happened and the signal is ignored.
+   */
+  signal?: AbortSignal;
+  /** What to call the source in events and lease labels (default: the path). */
+  label?: string;
 }
 
 export type SourceKind = 'oci-layout' | 'oci-archive' | 'docker-archive' | 'rootfs-dir' | 'rootfs-tar';
@@ -152,13 +168,21 @@ export interface ImageService {
    * `name` is NAME[:TAG], or NAME[:TAG]@DIGEST when DIGEST is `target`'s or `pulled` (the digest
    * the pulled reference pointed at: an index, or the manifest itself); such a name is recorded
    * as NAME@DIGEST (the tag dropped: the digest decided what was pulled). Any other digest is
-   * ERR_REFERENCE_INVALID.
+   * ERR_REFERENCE_INVALID. With `pulled`, a NAME:TAG is recorded together with NAME@pulled, in
+   * one transaction (both or neither): a pull by tag, whose tag pointed at `pulled`.
    */
   record(
     name: string | undefined,
     target: Descriptor,
     opts?: { platform?: PlatformSpec; pulled?: Digest },
   ): Promise<ImageSummary>;
+  /**
+   * Records REPO@DIGEST for the image `name` names (a push: DIGEST is what the registry accepted
+   * for REPO, the pushed manifest or the index it was merged into), when `name` still names image
+   * `id`. Returns the digest name, or undefined when `name` was removed or moved to another image
+   * while the push ran (nothing recorded).
+   */
+  recordDigest(name: string, id: Digest, digest: Digest): Promise<string | undefined>;
   /**
    * Runs the layer GC: removes unpacked layers that no recorded image, leased config, container
    * or unpack in progress needs. A pull whose record failed calls it after dropping its lease.

@@ -1,8 +1,9 @@
 /**
  * Image records in brig.db's `images` table: a name → the image's target descriptor.
  *
- *   name             canonical reference (docker.io/library/busybox:latest; REPO@sha256:… for an
- *                    image pulled by digest, see ./image-service.ts), or, for an image
+ *   name             canonical reference (docker.io/library/busybox:latest; REPO@sha256:… for the
+ *                    digest a registry served or accepted for REPO: a pull by digest, and beside
+ *                    REPO:TAG after a pull by tag or a push, see ./image-service.ts), or, for an image
  *                    that has no name (imported without one, or whose name moved to another
  *                    image: Docker's "dangling" <none>:<none>), its image id `sha256:<hex>`
  *   target_*         the descriptor of the image manifest (brig records the platform manifest,
@@ -130,6 +131,25 @@ export class ImageStore {
       if (replaced && old && this.byConfig(replaced).length === 0)
         insert.run({ ...params(replaced), ...recParams(old), now });
       return replaced ? { replaced } : {};
+    })();
+  }
+
+  /**
+   * Points every one of `names` at the image in one transaction (a pull by tag records REPO:TAG
+   * and REPO@DIGEST together): either all are recorded or, when one fails, none. Returns the
+   * image ids that lost a name.
+   */
+  setNames(
+    names: readonly string[],
+    rec: Omit<ImageRecord, 'name' | 'createdAt' | 'updatedAt'>,
+  ): { replaced: Digest[] } {
+    return this.db.transaction(() => {
+      const replaced: Digest[] = [];
+      for (const n of names) {
+        const r = this.setName(n, rec).replaced;
+        if (r !== undefined && !replaced.includes(r)) replaced.push(r);
+      }
+      return { replaced };
     })();
   }
 

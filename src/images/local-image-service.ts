@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { type Readable, Writable } from 'node:stream';
+import { addAbortSignal, type Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { digestHex, isDigest } from '../content/digest.ts';
 import { MAX_MANIFEST_BYTES } from '../content/references.ts';
@@ -98,7 +98,19 @@ class ImportSession {
     readonly content: ContentStore,
     readonly lease: string,
     readonly repair = true,
+    /** Cancels the import (ImportOptions.signal): every source stream it opens is destroyed. */
+    readonly signal?: AbortSignal,
   ) {}
+
+  /** `s`, destroyed with the signal's reason when the import is cancelled. */
+  abortable<S extends Readable>(s: S): S {
+    return this.signal ? addAbortSignal(this.signal, s) : s;
+  }
+
+  /** walkArchive, cancelled with the import. */
+  walk(path: string, onEntry: Parameters<typeof walkArchive>[1], onChunk?: (chunk: Buffer) => void) {
+    return walkArchive(path, onEntry, onChunk, this.signal);
+  }
 
   /**
    * Makes sure the blob is in the store (verified) and held by the lease. With `repair`, a blob
@@ -107,10 +119,11 @@ class ImportSession {
    * (never absent).
    */
   async ensure(d: Descriptor, openBlob: Opener): Promise<void> {
+    this.signal?.throwIfAborted();
     await this.content.addToLease(this.lease, d.digest);
     if (await this.content.has(d.digest)) {
       if (this.repair && (await isDamaged(this.content, d.digest))) {
-        const src = await openBlob(d);
+        const src = this.abortable(await openBlob(d));
         try {
           const w = await this.content.writer({
             digest: d.digest,
@@ -142,7 +155,7 @@ class ImportSession {
       }
       return;
     }
-    const src = await openBlob(d);
+    const src = this.abortable(await openBlob(d));
     try {
       await this.content.ingest(src, { digest: d.digest, size: d.size, lease: this.lease });
     } finally {
@@ -207,11 +220,13 @@ export class LocalImageService implements ImageService {
         cause: fromErrno(e, source),
       });
     }
+    opts.signal?.throwIfAborted();
+    const label = opts.label ?? source;
     const lease = await this.content.createLease({
       expiresInMs: 24 * 3600_000,
-      labels: { 'brig.import': source },
+      labels: { 'brig.import': label },
     });
-    const session = new ImportSession(this.content, lease);
+    const session = new ImportSession(this.content, lease, true, opts.signal);
     const undo: Array<() => Promise<void> | void> = [];
     undo.push(() => this.content.gc(() => this.records.roots(), { only: session.created }).then(() => {}));
     try {
@@ -228,6 +243,8 @@ export class LocalImageService implements ImageService {
       } else {
         throw new BrigError('ERR_IMAGE_SOURCE', `${source} is neither a directory nor a file`);
       }
+      // the last point of no return: a cancelled import records nothing (setName is synchronous)
+      opts.signal?.throwIfAborted();
       const finalName = name ?? sourceName(resolved.defaultName, resolved.target.digest);
       const { replaced } = this.records.setName(finalName, {
         target: resolved.target,
@@ -240,7 +257,12 @@ export class LocalImageService implements ImageService {
       await this.content.deleteLease(lease).catch(() => {});
       await this.content.gc(() => this.records.roots(), { only: session.created }).catch(() => {});
       const id = resolved.manifest.config.digest;
-      this.emit('import', id, { name: finalName ?? '', source, kind, ...(replaced ? { replaced } : {}) });
+      this.emit('import', id, {
+        name: finalName ?? '',
+        source: label,
+        kind,
+        ...(replaced ? { replaced } : {}),
+      });
       return {
         ...this.summary(id, resolved.target, resolved.manifest, resolved.config),
         source: kind,
@@ -270,7 +292,7 @@ export class LocalImageService implements ImageService {
     const small = new Map<string, Buffer>();
     const { createHash } = await import('node:crypto');
     const diff = createHash('sha256');
-    await walkArchive(
+    await session.walk(
       path,
       (e) => {
         if (!e.clean) return undefined;
@@ -303,7 +325,7 @@ export class LocalImageService implements ImageService {
 
   /** Pass 2 of an OCI archive: every blobs/sha256/<hex> entry into the store, verified. */
   private async ingestArchiveBlobs(session: ImportSession, path: string): Promise<void> {
-    await walkArchive(path, async (e): Promise<EntrySink | undefined> => {
+    await session.walk(path, async (e): Promise<EntrySink | undefined> => {
       const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(e.name);
       if (!m || e.type !== 'file') return undefined;
       const digest = `sha256:${m[1]}` as Digest;
@@ -321,6 +343,7 @@ export class LocalImageService implements ImageService {
           await w.commit();
           session.created.add(digest);
         },
+        abort: () => w.abort(),
       };
     });
   }
@@ -479,7 +502,7 @@ export class LocalImageService implements ImageService {
     }
     const wanted = new Set([configPath, ...layerPaths]);
     const digests = new Map<string, { digest: Digest; size: number }>();
-    await walkArchive(path, async (e): Promise<EntrySink | undefined> => {
+    await session.walk(path, async (e): Promise<EntrySink | undefined> => {
       if (e.type !== 'file' || !wanted.has(e.name) || digests.has(e.name)) return undefined;
       const w = await session.content.writer({
         ref: `import-${session.lease}-${e.name}`,
@@ -494,6 +517,7 @@ export class LocalImageService implements ImageService {
           session.created.add(info.digest);
           digests.set(e.name, { digest: info.digest, size: info.size });
         },
+        abort: () => w.abort(),
       };
     });
     const cfg = digests.get(configPath)!;
@@ -543,8 +567,10 @@ export class LocalImageService implements ImageService {
           w.write(chunk).then(() => cb(), cb);
         },
       });
+      // (createLayer takes no signal: a cancelled import of a directory stops once it is read)
       const r = await createLayer({ root: dir, changes: 'all', compression: 'gzip', output: out });
       await finished(out);
+      session.signal?.throwIfAborted();
       const info = await w.commit();
       session.created.add(info.digest);
       if (info.digest !== r.digest)
@@ -565,7 +591,8 @@ export class LocalImageService implements ImageService {
     const { createReadStream } = await import('node:fs');
     const head = await readHead(createReadStream(path, { start: 0, end: 7 }));
     const comp = detectCompression(head);
-    const info = await this.content.ingest(createReadStream(path, { highWaterMark: 1 << 20 }), {
+    const src = session.abortable(createReadStream(path, { highWaterMark: 1 << 20 }));
+    const info = await this.content.ingest(src, {
       ref: `rootfs-${session.lease}`,
       lease: session.lease,
     });
@@ -630,6 +657,12 @@ export class LocalImageService implements ImageService {
     return this.lock.shared(async () => {
       const pulled = [target.digest, ...(opts.pulled ? [opts.pulled] : [])];
       const n = name === undefined ? undefined : taggedName(name, this.normalize, pulled);
+      // a pull by tag also records REPO@DIGEST, DIGEST what the registry served for the tag
+      // (docker's RepoDigests); a pull by digest has it as its name already
+      const digestName =
+        n !== undefined && opts.pulled !== undefined && !splitName(n).digest
+          ? `${splitName(n).repo}@${opts.pulled}`
+          : undefined;
       const lease = await this.content.createLease({
         expiresInMs: 3600_000,
         labels: { 'brig.record': n ?? '' },
@@ -643,18 +676,43 @@ export class LocalImageService implements ImageService {
           opts.platform ? { platform: opts.platform } : {},
           0,
         );
-        this.records.setName(n, {
+        const rec = {
           target: r.target,
           manifestDigest: r.target.digest,
           configDigest: r.manifest.config.digest,
           platform: platformString(r.config),
+        };
+        // the tag and its digest name in one transaction: both are recorded, or neither
+        if (n === undefined) this.records.setName(undefined, rec);
+        else this.records.setNames(digestName === undefined ? [n] : [n, digestName], rec);
+        this.emit('record', r.manifest.config.digest, {
+          name: n ?? '',
+          ...(digestName === undefined ? {} : { digestName }),
         });
-        this.emit('record', r.manifest.config.digest, { name: n ?? '' });
         return this.summary(r.manifest.config.digest, r.target, r.manifest, r.config);
       } finally {
         await this.content.deleteLease(lease).catch(() => {});
       }
     });
+  }
+
+  async recordDigest(name: string, id: Digest, digest: Digest): Promise<string | undefined> {
+    if (!isDigest(digest)) throw new BrigError('ERR_INVALID_ARGUMENT', `${digest} is not a sha256 digest`);
+    let found: ReturnType<LocalImageService['find']>;
+    try {
+      found = this.find(name);
+    } catch (e) {
+      if (isBrigError(e, 'ERR_IMAGE_NOT_FOUND')) return undefined;
+      throw e;
+    }
+    // removed, or moved to another image, while the push ran: nothing to record
+    if (found.id !== id || found.byName === undefined || isDanglingName(found.byName)) return undefined;
+    const rec = found.records.find((r) => r.name === found.byName)!;
+    const digestName = `${splitName(found.byName).repo}@${digest}`;
+    if (digestName === found.byName) return digestName;
+    const { replaced } = this.records.setName(digestName, rec);
+    this.emit('record', id, { digestName, ...(replaced ? { replaced } : {}) });
+    return digestName;
   }
 
   // ---- lookups ----------------------------------------------------------------------------------
@@ -755,6 +813,8 @@ export class LocalImageService implements ImageService {
     const s = this.summary(id, rec.target, manifest, config);
     return {
       ...s,
+      repoTags: s.names.filter((n) => !splitName(n).digest),
+      repoDigests: s.names.filter((n) => splitName(n).digest),
       target: rec.target,
       manifest,
       config,
@@ -868,8 +928,12 @@ export class LocalImageService implements ImageService {
   async prune(opts: { all?: boolean } = {}): Promise<PruneResult> {
     const deleted = new Set<Digest>();
     const untagged: string[] = [];
+    // dangling, as docker's prune counts it: no tag left (unnamed, or known only by digest names:
+    // an image pulled by digest, or one whose tag a later pull moved to another image)
+    const untaggedImage = (id: Digest) =>
+      this.records.byConfig(id).every((x) => isDanglingName(x.name) || splitName(x.name).digest);
     for (const r of this.records.list()) {
-      if (!opts.all && !isDanglingName(r.name)) continue;
+      if (!opts.all && !untaggedImage(r.configDigest)) continue;
       if (this.usedByContainers(r.configDigest) > 0) continue;
       const { gone } = this.records.removeName(r.name, false);
       if (!isDanglingName(r.name)) untagged.push(r.name);

@@ -4,6 +4,8 @@
  *                          unpack (default true): layers are unpacked into the daemon's snapshotter
  *                          as they arrive; false: blobs only (unpacked at a container's first run)
  *   POST /registry/push    {image}                  NDJSON: {"progress": ...}* then {"result": ...}
+ *                          the image is also recorded as REPO@DIGEST (the digest the registry took);
+ *                          a pull by tag records REPO:TAG and REPO@DIGEST (ImageService.record)
  *   POST /registry/login   {host, username, password} -> {host}
  *   POST /registry/logout  {host}                   -> {host, removed}
  * Failures before the stream starts (bad reference, unknown image) are ordinary error answers;
@@ -158,6 +160,15 @@ export function register(r: Router, s: Services): void {
     return streamed(req, async (progress) => {
       const pushed = await reg.push(dest, image.target, { mountFrom, onProgress: progress, onStep: step });
       step('pushed');
+      // the image answers to REPO@DIGEST from now on (docker's RepoDigests); the push succeeded
+      // even if the name was removed meanwhile (then nothing is recorded)
+      await images.recordDigest(name, image.id, pushed.digest).catch((e: unknown) => {
+        s.log('warn', 'pushed image not recorded under its digest', {
+          name,
+          digest: pushed.digest,
+          error: (e as Error)?.message ?? String(e),
+        });
+      });
       s.log('debug', 'image pushed', { name, digest: pushed.digest, ms });
       s.events.emit('image', 'push', image.id, { name, digest: pushed.digest });
       return {

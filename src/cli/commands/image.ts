@@ -11,17 +11,15 @@
  * Relative paths are resolved against the client's working directory before they are sent: the
  * daemon reads and writes them on its host.
  */
-import { createWriteStream, rmSync } from 'node:fs';
-import { mkdtemp, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import {
   exportImage,
   type ImageDetails,
   type ImageSummary,
   importImage,
+  importImageArchive,
   inspectImage,
   listImages,
   pruneImages,
@@ -38,29 +36,43 @@ import { registerExplain } from './image-explain.ts';
 interface Row {
   repository: string;
   tag: string;
-  /** The digest of the repository's digest name (an image pulled by digest), if any. */
+  /** The DIGEST column: a digest name's digest of this repository (REPO@DIGEST), or <none>. */
   digest: string;
+  /** Every digest this row stands for (what `brig images REPO@DIGEST` matches). */
+  digests: string[];
   image: ImageSummary;
 }
 
 /**
- * One row per repository:tag, as docker lists them. A digest name (REPO@DIGEST: pulled by digest)
- * gives the DIGEST of its repository's rows, and a row of its own, tag <none>, only when the
- * image has no tag in that repository.
+ * The rows docker lists: one per REPO:TAG; a repository of the image with digest names
+ * (REPO@DIGEST: pulled or pushed) but no tag gives one row with tag <none>. A digest name never
+ * adds a row of its own beside a tag. With `digests` (--digests), a tag known under several digests
+ * gives one row per digest, and so does a repository without a tag.
  */
-export function rows(images: ImageSummary[]): Row[] {
+export function rows(images: ImageSummary[], digests = false): Row[] {
   const out: Row[] = [];
   for (const image of images) {
-    if (image.names.length === 0) out.push({ repository: '<none>', tag: '<none>', digest: '<none>', image });
-    const refs = image.names.map(parseReference);
-    const digestOf = new Map<string, string>();
-    for (const r of refs) if (r.digest) digestOf.set(familiarRepository(r), r.digest);
-    const tagged = new Set(refs.filter((r) => r.tag !== undefined).map(familiarRepository));
-    for (const r of refs) {
+    if (image.names.length === 0) {
+      out.push({ repository: '<none>', tag: '<none>', digest: '<none>', digests: [], image });
+      continue;
+    }
+    const repos = new Map<string, { tags: string[]; digests: string[] }>();
+    for (const r of image.names.map(parseReference)) {
       const repository = familiarRepository(r);
-      if (r.tag === undefined && tagged.has(repository)) continue;
-      if (r.tag === undefined && out.some((x) => x.image === image && x.repository === repository)) continue;
-      out.push({ repository, tag: r.tag ?? '<none>', digest: digestOf.get(repository) ?? '<none>', image });
+      const e = repos.get(repository) ?? { tags: [], digests: [] };
+      repos.set(repository, e);
+      if (r.digest !== undefined) e.digests.push(r.digest);
+      else if (r.tag !== undefined) e.tags.push(r.tag);
+    }
+    for (const [repository, e] of repos) {
+      const tags = e.tags.length ? e.tags : ['<none>'];
+      for (const tag of tags) {
+        if (digests && e.digests.length > 1) {
+          for (const d of e.digests) out.push({ repository, tag, digest: d, digests: [d], image });
+        } else {
+          out.push({ repository, tag, digest: e.digests[0] ?? '<none>', digests: e.digests, image });
+        }
+      }
     }
   }
   return out;
@@ -77,7 +89,7 @@ export function rowFilter(filter: string): (r: Row) => boolean {
   return (r) =>
     r.repository === repository &&
     (!tagged || r.tag === ref.tag) &&
-    (ref.digest === undefined || r.digest === ref.digest);
+    (ref.digest === undefined || r.digests.includes(ref.digest));
 }
 
 /** `brig images [REPO[:TAG]]` and `brig image ls [REPO[:TAG]]`. */
@@ -88,7 +100,7 @@ export async function listAction(
 ): Promise<void> {
   const keep = filter === undefined ? undefined : rowFilter(filter);
   const all = await listImages(ctx.client());
-  const table = keep ? rows(all).filter(keep) : rows(all);
+  const table = keep ? rows(all, o.digests).filter(keep) : rows(all, o.digests);
   const images = keep ? all.filter((i) => table.some((r) => r.image === i)) : all;
   if (o.json) return printJson(images);
   if (o.quiet) {
@@ -107,37 +119,26 @@ export async function listAction(
 }
 
 /**
- * `brig image import -` (as `docker load < FILE`): brigd reads import sources from its host's file
- * system, so the archive on stdin is first copied to a private temporary directory under $TMPDIR
- * (default /tmp; brigd must see the same directory), imported from there and removed, also when
- * brig is interrupted.
+ * `brig image import -` (as `docker load < FILE`): the archive on stdin is sent to brigd in the
+ * request body, so brigd needs no access to this machine's files (it may be elsewhere, behind a
+ * forwarded socket). Nothing is written here. Interrupting brig closes the connection, and brigd
+ * cancels and undoes the import. A terminal or an empty stdin is refused before brigd is asked.
  */
-async function fromStdin<T>(importFile: (path: string) => Promise<T>): Promise<T> {
+async function stdinArchive(): Promise<Readable> {
+  const hint = 'Send the archive on stdin: brig image import - < image.tar';
   if (process.stdin.isTTY) {
-    throw new BrigError('ERR_INVALID_ARGUMENT', 'brig image import -: stdin is a terminal', {
-      hint: 'Send the archive on stdin: brig image import - < image.tar',
-    });
+    throw new BrigError('ERR_INVALID_ARGUMENT', 'brig image import -: stdin is a terminal', { hint });
   }
-  const dir = await mkdtemp(join(tmpdir(), 'brig-import-'));
-  const drop = () => rmSync(dir, { recursive: true, force: true });
-  const interrupted = (signal: NodeJS.Signals) => {
-    drop();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
-  try {
-    const path = join(dir, 'stdin');
-    await pipeline(process.stdin, createWriteStream(path, { mode: 0o600 }));
-    if ((await stat(path)).size === 0) {
-      throw new BrigError('ERR_IMAGE_SOURCE', 'brig image import -: stdin is empty', {
-        hint: 'Send the archive on stdin: brig image import - < image.tar',
-      });
-    }
-    return await importFile(path);
-  } finally {
-    process.off('SIGINT', interrupted).off('SIGTERM', interrupted);
-    drop();
-  }
+  const chunks = (process.stdin as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const first = await chunks.next();
+  if (first.done) throw new BrigError('ERR_IMAGE_SOURCE', 'brig image import -: stdin is empty', { hint });
+  return Readable.from(
+    (async function* () {
+      yield first.value;
+      for (let c = await chunks.next(); !c.done; c = await chunks.next()) yield c.value;
+    })(),
+    { objectMode: false },
+  );
 }
 
 export function register(program: Command, ctx: CliContext): void {
@@ -167,7 +168,7 @@ export function register(program: Command, ctx: CliContext): void {
         };
         const r =
           source === '-'
-            ? await fromStdin((path) => importImage(ctx.client(), path, opts))
+            ? await importImageArchive(ctx.client(), await stdinArchive(), opts)
             : await importImage(ctx.client(), resolve(source), opts);
         // what this import named, not every name the image already had
         if (!o.quiet && r.name !== undefined) process.stdout.write(`Imported ${r.name}\n`);
@@ -202,7 +203,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('[repository]', 'REPOSITORY[:TAG]')
     .option('--json', 'print JSON')
     .option('-q, --quiet', 'print image ids only')
-    .option('--digests', 'show the digest of images pulled by digest')
+    .option('--digests', 'show the digests the registry gave (pull, push)')
     .action((repo: string | undefined, o: { json?: boolean; quiet?: boolean; digests?: boolean }) =>
       listAction(ctx, o, repo),
     );

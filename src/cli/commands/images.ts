@@ -12,7 +12,7 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('[repository]', 'REPOSITORY[:TAG]')
     .option('--json', 'print JSON')
     .option('-q, --quiet', 'print image ids only')
-    .option('--digests', 'show the digest of images pulled by digest')
+    .option('--digests', 'show the digests the registry gave (pull, push)')
     .action((repo: string | undefined, o: { json?: boolean; quiet?: boolean; digests?: boolean }) =>
       listAction(ctx, o, repo),
     );

@@ -5,10 +5,14 @@
  */
 import type { PullSummary, PushSummary } from '../../client/registry.ts';
 
-/** With `quiet`, only the image name. */
+/**
+ * With `quiet`, only the image name. `Digest:` is what the reference pointed at (an index, or the
+ * manifest), as docker prints it: the image answers to REPO@that digest.
+ */
 export function pulledText(res: PullSummary, quiet: boolean): string {
   if (quiet) return `${res.name}\n`;
-  return `Digest: ${res.manifestDigest}\nPlatform: ${res.platform}\nPulled ${res.name}\n`;
+  const digest = res.targetDigest ?? res.manifestDigest;
+  return `Digest: ${digest}\nPlatform: ${res.platform}\nPulled ${res.name}\n`;
 }
 
 /** With `quiet`, only the pushed digest. */
