@@ -45,8 +45,12 @@ describe('runtime under conmon', needs, () => {
       new LinuxPlatform().runtime({ want: 'auto', workDir: tempDir(t) }),
     );
     for (const info of await Promise.all(probes)) assert.ok(['runc', 'crun'].includes(info.name));
+    // only this process's probes (their names carry its pid): test files running at the same time
+    // probe too, under the same cgroup
     const own = readFileSync('/proc/self/cgroup', 'utf8').match(/^\d+:pids:(.*)$/m)?.[1] ?? '/';
-    const left = readdirSync(join('/sys/fs/cgroup/pids', own)).filter((n) => n.startsWith('brig-probe'));
+    const left = readdirSync(join('/sys/fs/cgroup/pids', own)).filter((n) =>
+      n.startsWith(`brig-probe-${process.pid}-`),
+    );
     assert.deepEqual(left, []);
   });
 
