@@ -2,6 +2,7 @@
  * Typed wrappers of the images API (src/api/routes/images.ts). Image names go URL-encoded as one
  * path segment; paths must already be absolute (the CLI resolves them against its cwd).
  */
+import type { Readable } from 'node:stream';
 import type {
   ExportResult,
   ImageDetails,
@@ -39,6 +40,24 @@ export function importImage(
   opts: { name?: string; ref?: string; platform?: string } = {},
 ): Promise<ImportResult> {
   return c.request<ImportResult>('POST', '/images/import', { body: { source, ...opts } });
+}
+
+/**
+ * Imports the archive read from `archive` (an OCI archive, docker-archive or root filesystem
+ * tarball; plain, gzip or zstd): the bytes travel in the request body, so brigd needs no access
+ * to the client's files (`brig image import -`). Closing the connection before the answer
+ * (interrupting the caller) cancels the import; brigd undoes it.
+ */
+export function importImageArchive(
+  c: BrigClient,
+  archive: Readable,
+  opts: { name?: string; ref?: string; platform?: string } = {},
+): Promise<ImportResult> {
+  return c.request<ImportResult>('POST', '/images/import', {
+    query: opts,
+    bodyStream: archive,
+    headers: { 'content-type': 'application/x-tar' },
+  });
 }
 
 export function exportImage(c: BrigClient, name: string, dest: string): Promise<ExportResult> {

@@ -16,6 +16,7 @@ import { ContainerService } from '../containers/service.ts';
 import { LocalContentStore } from '../content/local-store.ts';
 import { BrigError } from '../errors/errors.ts';
 import { EventLog } from '../events/events.ts';
+import { ImportUploads } from '../images/import-upload.ts';
 import { LocalImageService } from '../images/local-image-service.ts';
 import { platformOf } from '../images/platform.ts';
 import { applyLayer } from '../layers/layers.ts';
@@ -235,6 +236,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       const temporaries = await exportJournal.sweep();
       if (temporaries.length)
         log('info', 'removed export temporaries left by an earlier run', { paths: temporaries.join(' ') });
+      // archives a client was sending to `brig image import -` when brigd stopped (src/images/import-upload.ts)
+      const uploads = await new ImportUploads(root).sweep();
+      if (uploads.length)
+        log('info', 'removed import uploads left by an earlier run', { paths: uploads.join(' ') });
     }
     await images.collectLayers();
     layerSweep = false;

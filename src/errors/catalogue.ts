@@ -71,6 +71,11 @@ export const CATALOGUE = {
     'brigd closed or reset the connection before it had answered: it stopped or crashed mid-request.',
     'Look at brigd’s log for why it stopped, start it again, then check whether the operation took effect.',
   ),
+  ERR_REQUEST_CANCELLED: e(
+    'unavailable',
+    'The client closed the connection before brigd had answered: brigd stopped the request and undid what it had done.',
+    'Run the command again and let it finish.',
+  ),
   ERR_API_ROUTE: e('not-found', 'No API route matches the request.'),
   ERR_API_BODY: e('invalid-argument', 'The request body is not valid JSON or misses a field.'),
   ERR_DB: e('internal', 'The state database failed.'),

@@ -6,7 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { pipeline, type Readable } from 'node:stream';
+import { addAbortSignal, pipeline, type Readable } from 'node:stream';
 import { BrigError, isBrigError } from '../errors/errors.ts';
 import { type Compression, decompressor, detectCompression } from '../layers/compression.ts';
 import { DATA, END, ENTRY, ENTRY_END, NEED_MORE, TarReader } from '../layers/tar/reader.ts';
@@ -26,6 +26,8 @@ export interface ArchiveEntry {
 export interface EntrySink {
   data(chunk: Buffer): Promise<void> | void;
   end(): Promise<void> | void;
+  /** Called instead of `end` when the walk fails or is cancelled mid-entry (drop what was written). */
+  abort?(): Promise<void> | void;
 }
 
 export function normalizeEntryName(raw: string): { name: string; clean: boolean } {
@@ -58,14 +60,18 @@ export async function tarStream(path: string): Promise<{ stream: Readable; compr
 /**
  * Walks every entry of the tar at `path`; `onEntry` returns a sink for the entry's content or
  * undefined to skip it. Malformed archives fail with ERR_IMAGE_SOURCE (the tar error as cause).
- * `onChunk` sees every decompressed byte (to compute a diff_id).
+ * `onChunk` sees every decompressed byte (to compute a diff_id). An aborted `signal` stops the
+ * walk: it rejects with the signal's reason.
  */
 export async function walkArchive(
   path: string,
   onEntry: (e: ArchiveEntry) => EntrySink | undefined | Promise<EntrySink | undefined>,
   onChunk?: (chunk: Buffer) => void,
+  signal?: AbortSignal,
 ): Promise<{ entries: number; compression: Compression }> {
-  const { stream, compression } = await tarStream(path);
+  signal?.throwIfAborted();
+  const { stream: raw, compression } = await tarStream(path);
+  const stream = signal ? addAbortSignal(signal, raw) : raw;
   const reader = new TarReader();
   let sink: EntrySink | undefined;
   let sawEnd = false;
@@ -100,6 +106,8 @@ export async function walkArchive(
     reader.finish();
   } catch (e) {
     stream.destroy();
+    await Promise.resolve(sink?.abort?.()).catch(() => {});
+    if (signal?.aborted) throw signal.reason;
     if (isBrigError(e) && e.code !== 'ERR_LAYER_INVALID') throw e;
     throw new BrigError(
       'ERR_IMAGE_SOURCE',

@@ -55,6 +55,11 @@ export interface PullOptions {
   onProgress?: ProgressFn;
   /** Unpack the layers into this snapshotter as they arrive (absent: blobs only). */
   unpack?: PullUnpack;
+  /**
+   * Cancels the pull (brigd: the client went away): downloads in flight stop, their ingestions
+   * are dropped, the layers it unpacked are undone, and the promise rejects with the reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface PullUnpack {
@@ -128,8 +133,10 @@ export async function pull(
 ): Promise<PullResult> {
   const progress = opts.onProgress ?? (() => {});
   const name = formatReference(ref);
+  opts.signal?.throwIfAborted();
   progress({ id: name, kind: 'manifest', status: 'resolving' });
   const { repo, fetched } = await resolve(transport, ref);
+  opts.signal?.throwIfAborted();
   const target = descriptorOf(fetched);
 
   let index: ImageIndex | undefined;
@@ -224,6 +231,9 @@ export async function pull(
     configStored.reject(e);
     for (const d of layerStored) d.reject(e);
   };
+  const cancelled = () => fail(opts.signal!.reason);
+  if (opts.signal?.aborted) cancelled();
+  opts.signal?.addEventListener('abort', cancelled, { once: true });
 
   let session: UnpackSession | undefined;
   let unpacking: Promise<string | undefined> | undefined;
@@ -275,6 +285,8 @@ export async function pull(
   };
   await Promise.all(Array.from({ length: Math.min(limit, blobs.length) }, worker));
   const top = unpacking ? await unpacking.catch(() => undefined) : undefined;
+  opts.signal?.removeEventListener('abort', cancelled);
+  if (failed === undefined && opts.signal?.aborted) failed = opts.signal.reason;
   if (failed !== undefined) {
     await session?.undo();
     throw failed;

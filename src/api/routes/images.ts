@@ -3,13 +3,23 @@
  * POST /images/:name/unpack, POST /images/:name/tag, DELETE /images/:name, POST /images/prune.
  * Image names contain '/' and ':': clients send them as one URL-encoded path segment.
  * Paths in bodies are paths on the daemon's host, and must be absolute. docs/api.md § Images.
+ *
+ * POST /images/import takes the source in one of two forms:
+ *   - JSON {source, name?, ref?, platform?}: `source` is a path on brigd's host;
+ *   - the archive itself as the body (content-type application/x-tar or application/octet-stream;
+ *     name, ref, platform in the query): `brig image import -`, from a client that may be on
+ *     another machine. brigd keeps it under its root while it imports (src/images/import-upload.ts).
+ * Either import is cancelled and undone when the client goes away before the answer
+ * (src/api/disconnect.ts).
  */
 import { isAbsolute } from 'node:path';
 import type { Services } from '../../daemon/services.ts';
 import { BrigError } from '../../errors/errors.ts';
-import type { ImageService } from '../../images/image-service.ts';
+import type { ImageService, ImportOptions } from '../../images/image-service.ts';
+import { ImportUploads } from '../../images/import-upload.ts';
 import { parsePlatform } from '../../images/platform.ts';
-import { created, type Router } from '../router.ts';
+import { cancelOnDisconnect } from '../disconnect.ts';
+import { type ApiRequest, created, type Router } from '../router.ts';
 
 function service(s: Services): ImageService {
   if (!s.images) throw new BrigError('ERR_UNSUPPORTED_PLATFORM', 'images are not available in this daemon');
@@ -33,24 +43,53 @@ function absPath(body: Record<string, unknown>, key: string): string {
 
 const flag = (v: string | null) => v === '1' || v === 'true';
 
+/** The body is the archive itself, not JSON naming a path. */
+function isArchiveBody(req: ApiRequest): boolean {
+  const type = (req.raw.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  return type === 'application/x-tar' || type === 'application/octet-stream';
+}
+
+function importOptions(
+  name: string | undefined,
+  ref: string | undefined,
+  platform: string | undefined,
+  signal: AbortSignal,
+): ImportOptions {
+  return {
+    ...(name ? { name } : {}),
+    ...(ref ? { ref } : {}),
+    ...(platform ? { platform: parsePlatform(platform) } : {}),
+    signal,
+  };
+}
+
 export function register(r: Router, s: Services): void {
   r.get('/images', () => service(s).list());
 
   r.get('/images/:name/json', (req) => service(s).inspect(req.params.name!));
 
   r.post('/images/import', async (req) => {
+    const images = service(s);
+    const signal = cancelOnDisconnect(req.res, 'the import');
+    if (isArchiveBody(req)) {
+      const q = (k: string) => req.query.get(k) || undefined;
+      const opts = importOptions(q('name'), q('ref'), q('platform'), signal);
+      const upload = await new ImportUploads(s.paths.root).receive(req.raw, signal);
+      try {
+        return created(await images.import(upload.path, { ...opts, label: 'upload' }));
+      } finally {
+        await upload.drop();
+      }
+    }
     const body = await req.json();
     const source = absPath(body, 'source');
-    const name = optString(body, 'name');
-    const ref = optString(body, 'ref');
-    const platform = optString(body, 'platform');
-    return created(
-      await service(s).import(source, {
-        ...(name ? { name } : {}),
-        ...(ref ? { ref } : {}),
-        ...(platform ? { platform: parsePlatform(platform) } : {}),
-      }),
+    const opts = importOptions(
+      optString(body, 'name'),
+      optString(body, 'ref'),
+      optString(body, 'platform'),
+      signal,
     );
+    return created(await images.import(source, opts));
   });
 
   r.post('/images/:name/export', async (req) => {

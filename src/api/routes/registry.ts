@@ -19,6 +19,7 @@ import { formatPlatform, parsePlatform, platformOf } from '../../images/platform
 import { formatReference } from '../../images/reference.ts';
 import { type ProgressEvent, throttled } from '../../registry/progress.ts';
 import { normaliseLoginHost, type Registry } from '../../registry/registry.ts';
+import { cancelOnDisconnect } from '../disconnect.ts';
 import type { ApiRequest, Router } from '../router.ts';
 import { STREAMED } from '../router.ts';
 
@@ -80,6 +81,9 @@ export function register(r: Router, s: Services): void {
     const snapshotter = unpack ? need(s.snapshots, 'the snapshotter') : undefined;
     const explicit = body.platform === undefined ? undefined : parsePlatform(str(body.platform, 'platform'));
     const platforms = explicit ? [explicit] : hostPlatforms(s);
+    // Ctrl-C on `brig pull` closes the connection: the pull stops and is undone (lease dropped,
+    // downloads and unpacked layers removed, nothing recorded)
+    const signal = cancelOnDisconnect(req.res, 'the pull');
     return streamed(req, async (progress) => {
       const lease = await content.createLease({
         expiresInMs: 24 * 3600_000,
@@ -90,6 +94,7 @@ export function register(r: Router, s: Services): void {
           platforms,
           strictPlatform: explicit !== undefined,
           lease,
+          signal,
           onProgress: progress,
           ...(snapshotter
             ? {
@@ -106,6 +111,7 @@ export function register(r: Router, s: Services): void {
           : pulled.reference;
         let summary: Awaited<ReturnType<typeof images.record>>;
         try {
+          signal.throwIfAborted();
           summary = await images.record(name, pulled.manifest, { pulled: pulled.target.digest });
         } catch (e) {
           // undo the unpack as a failed pull does: once the lease is gone, the layers this pull
