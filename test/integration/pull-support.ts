@@ -2,18 +2,21 @@
  * What the pull tests share (registry-unpack, freebsd-pull, layer-gc-pull, layer-gc): gzip
  * layers made from tar entries, an image of such layers stored in a content store (to push),
  * brigd's snapshot rows read from its database (and the checks of a pulled chain and of a
- * container's snapshot on it), and a pull through the API that collects the progress stream (the
- * stream waits while `onProgress` does).
+ * container's snapshot on it), a pull through the API that collects the progress stream (the
+ * stream waits while `onProgress` does), and the set-up of the pull-by-digest and digest-name
+ * tests (registryDaemon: a registry, a brig to fill it, a brigd that pulls from it).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import type { ContentStore, Descriptor, Digest } from '../../src/content/store.ts';
 import { busyboxImage } from '../support/busybox.ts';
-import type { TestDaemon } from '../support/daemon.ts';
+import { startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { brig, startRegistry } from '../support/registry.ts';
 import { tarOf } from './layers-helpers.ts';
 
 export const sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -180,4 +183,24 @@ export async function assertUnsafeLayer(pull: Promise<unknown>): Promise<void> {
     assert.equal(e.code, 'ERR_LAYER_UNSAFE_PATH');
     return true;
   });
+}
+
+/**
+ * docker-registry on 127.0.0.1 (`reg`), an in-process brig that pushes test images into it
+ * (`src`), a brigd that may pull from it over plain HTTP (`d`), and `images()`: brigd's images
+ * (`brig images --json`) as {id, names sorted}.
+ */
+export async function registryDaemon(t: TestContext) {
+  const reg = await startRegistry(t);
+  const src = brig(t, { insecure: [reg.host] });
+  const d = await startDaemon(t, { config: { registries: { insecure: [reg.host] } } });
+  const images = async () => {
+    const r = await d.brig(['images', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as Array<{ id: string; names: string[] }>).map((i) => ({
+      id: i.id,
+      names: [...i.names].sort(),
+    }));
+  };
+  return { reg, src, d, images };
 }

@@ -11,17 +11,17 @@
  * The snapshots table is read from brig.db (read-only) while brigd runs.
  */
 import assert from 'node:assert/strict';
-import { describe, type TestContext, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Descriptor } from '../../src/content/store.ts';
 import { chainIds } from '../../src/snapshots/unpack.ts';
-import { startDaemon } from '../support/daemon.ts';
-import { brig, deriveImage, startRegistry, storeIndex } from '../support/registry.ts';
+import { deriveImage, storeIndex } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
 import {
   apiPull,
   assertCommittedChain,
   busyboxLayer,
   layerOf,
+  registryDaemon,
   sha,
   snapshotRows,
   storeImage,
@@ -29,24 +29,9 @@ import {
 
 const needs = requires({ root: true, linux: true, commands: ['docker-registry', 'umoci', 'conmon'] });
 
-async function setup(t: TestContext) {
-  const reg = await startRegistry(t);
-  const src = brig(t, { insecure: [reg.host] });
-  const d = await startDaemon(t, { config: { registries: { insecure: [reg.host] } } });
-  const images = async () => {
-    const r = await d.brig(['images', '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    return (JSON.parse(r.stdout) as Array<{ id: string; names: string[] }>).map((i) => ({
-      id: i.id,
-      names: [...i.names].sort(),
-    }));
-  };
-  return { reg, src, d, images };
-}
-
 describe('pull by digest', needs, () => {
   test('REPO@DIGEST is recorded; run, inspect, tag, push and rm take it; NAME:TAG@DIGEST and a pull by tag make no second image', async (t) => {
-    const { reg, src, d, images } = await setup(t);
+    const { reg, src, d, images } = await registryDaemon(t);
     const layers = [busyboxLayer(), layerOf([{ name: 'hello', data: 'pulled by digest\n' }])];
     const manifest = await storeImage(src.content, layers);
     await src.registry.push(`${reg.host}/dg/bb:1`, manifest);
@@ -126,7 +111,7 @@ describe('pull by digest', needs, () => {
   });
 
   test('the digest of an index records REPO@INDEX-DIGEST on the platform manifest', async (t) => {
-    const { reg, src, d, images } = await setup(t);
+    const { reg, src, d, images } = await registryDaemon(t);
     const manifest = await storeImage(src.content, [busyboxLayer()]);
     const index = await storeIndex(src.content, [
       { ...manifest, platform: { os: 'linux', architecture: 'amd64' } } as Descriptor,
@@ -160,7 +145,7 @@ describe('pull by digest', needs, () => {
   });
 
   test('a pull whose image cannot be recorded leaves no snapshot and no image', async (t) => {
-    const { reg, src, d, images } = await setup(t);
+    const { reg, src, d, images } = await registryDaemon(t);
     const base = await storeImage(src.content, [busyboxLayer()]);
     const bad = await deriveImage(src.content, base, (c) => {
       c.brig = { version: 99 };
