@@ -224,23 +224,25 @@ test('events stream: past events, filters, and live events with follow', async (
     .split('\n')
     .map((l) => JSON.parse(l));
   assert.ok(evs.some((e) => e.type === 'daemon' && e.action === 'start'));
-  // follow: a restart produces stop + start seen by a follower started before it
+  // follow: the daemon's stop is seen by a follower connected before it. The follower is known to
+  // be connected once it has been sent an event made after it started (a volume created); a
+  // fixed sleep was not enough on a loaded machine (the stop came before the follower connected).
   const seen: string[] = [];
-  const ac = new AbortController();
+  let connected!: () => void;
+  const marker = new Promise<void>((r) => (connected = r));
   const follower = (async () => {
     const { events } = await import('../../src/client/system.ts');
-    try {
-      for await (const e of events(d.client, { follow: true, afterSeq: evs.at(-1).seq })) {
-        seen.push(e.action);
-        if (e.action === 'stop') return;
-      }
-    } catch {}
+    for await (const e of events(d.client, { follow: true, afterSeq: evs.at(-1).seq })) {
+      seen.push(e.action);
+      if (e.action === 'create') connected();
+      if (e.action === 'stop') return;
+    }
   })();
-  await new Promise((r) => setTimeout(r, 200));
+  assert.equal((await d.brig(['volume', 'create', 'marker'])).code, 0);
+  await Promise.race([marker, follower]);
   await d.stop();
   await follower;
-  ac.abort();
-  assert.deepEqual(seen, ['stop']);
+  assert.deepEqual(seen, ['create', 'stop']);
 });
 
 test('the client reports an unreachable daemon with exit 125 and a hint', async (t) => {
