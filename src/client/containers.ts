@@ -52,7 +52,8 @@ export interface ContainerView {
   name: string;
   image: string;
   imageId: string;
-  state: 'created' | 'running' | 'exited' | 'dead';
+  /** `restarting`: exited, a restart by its policy pending (src/containers/container.ts). */
+  state: 'created' | 'running' | 'restarting' | 'exited' | 'dead';
   createdAt: number;
   startedAt?: number;
   finishedAt?: number;

@@ -13,6 +13,7 @@ import {
   parseSize,
   restartDelay,
   shouldRestart,
+  shownState,
 } from './container.ts';
 import { newContainerId, randomName, shortId, VALID_NAME } from './names.ts';
 
@@ -33,6 +34,16 @@ describe('state guards', () => {
       [true, true, true, true],
     );
   });
+});
+
+test('shownState: restarting is an exited record with a restart pending, nothing else', () => {
+  for (const state of STATES) {
+    assert.equal(shownState({ state, status: { restartCount: 0 } }), state);
+    assert.equal(
+      shownState({ state, status: { restartCount: 2, restartAt: 1 } }),
+      state === 'exited' ? 'restarting' : state,
+    );
+  }
 });
 
 describe('restart policies', () => {

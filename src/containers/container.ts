@@ -12,13 +12,18 @@
  *                        |                    '-> dead: brigd could not release what it held
  *   rm: created | exited | dead (running only with -f, which kills first)
  *
+ * `restarting` is shown, not stored: an `exited` record whose restart policy has a restart
+ * pending (`status.restartAt`, the back-off) is `restarting` in the API, `brig ps` and filters
+ * (docker's state of that name); `start`, `stop`, `rm` treat it as the `exited` it is.
+ *
  * While a container is not running it holds nothing on the host but its record, its directory
  * (bundle, logs) and its volumes' records: the root filesystem snapshot, its mounts, the
  * cgroup, the runtime state and conmon exist only from start to exit (ephemeral by default).
  *
  * Exit reasons: `exited` (the process exited by itself with `exitCode`), `signal` (killed by
  * signal `exitCode - 128`, docker's convention), `oom-killed` (the kernel's OOM killer, under
- * --memory), `failed-to-start` (`error` holds the runtime's own message).
+ * --memory), `failed-to-start` (`error` says why; `exitCode` is docker's: 127 when the command
+ * does not exist in the container, 126 when it cannot be run, 125 for any other failure).
  */
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'dead';
@@ -114,6 +119,11 @@ export interface Container {
   status: ContainerStatus;
   labels: Record<string, string>;
 }
+
+/** What the API and `brig ps` show: `restarting` while a restart is pending (see the header). */
+export type ShownState = ContainerState | 'restarting';
+export const shownState = (c: Pick<Container, 'state' | 'status'>): ShownState =>
+  c.state === 'exited' && c.status.restartAt !== undefined ? 'restarting' : c.state;
 
 export const canStart = (s: ContainerState): boolean => s === 'created' || s === 'exited';
 export const canStop = (s: ContainerState): boolean => s === 'running';

@@ -46,7 +46,7 @@ import {
 } from '../runtime/bundle.ts';
 import { conmonArgs, conmonCreate, resizeTerminal } from '../runtime/conmon.ts';
 import { ExitWatcher } from '../runtime/exit-watcher.ts';
-import { OciRuntime } from '../runtime/oci-runtime.ts';
+import { commandFailure, OciRuntime } from '../runtime/oci-runtime.ts';
 import type { Mount } from '../snapshots/snapshotter.ts';
 import {
   type Container,
@@ -62,6 +62,7 @@ import {
   restartDelay,
   type StoredMount,
   shouldRestart,
+  shownState,
 } from './container.ts';
 import { newContainerId, randomName, shortId, VALID_NAME } from './names.ts';
 import { ContainerStore } from './store.ts';
@@ -495,25 +496,33 @@ export class ContainerService {
         }
       }
       await this.watcher?.discard(c.id);
-      const err =
-        e instanceof BrigError
-          ? e
-          : new BrigError('ERR_RUNTIME_START', `start failed: ${(e as Error).message}`, { cause: e });
-      // A start that fails is an exit with reason failed-to-start (the record stays).
+      const { err, exitCode } = startError(e, c.id);
+      // A start that fails is an exit with reason failed-to-start (the record stays, but for
+      // --rm); the exit code is docker's: 127/126 when the command cannot be found/run, else 125.
       c.state = 'exited';
       c.status = {
         ...c.status,
         reason: 'failed-to-start',
         error: err.message,
-        exitCode: 125,
+        exitCode,
         finishedAt: Date.now(),
       };
       delete c.status.pid;
       delete c.status.conmonPid;
       delete c.status.scope;
+      // a restart that failed is not pending any more (the caller may schedule another)
+      delete c.status.restartAt;
       this.store.update(c.id, c.state, c.status);
       this.o.events.emit('container', 'start-failed', c.id, { name: c.name, error: err.message });
       this.notify(c);
+      // docker's rule: a --rm container that cannot start is removed too
+      if (c.spec.autoRemove)
+        await this.removeLocked(c).catch((re) =>
+          this.log('warn', 'removing a --rm container that failed to start failed', {
+            id: c.id,
+            error: String(re),
+          }),
+        );
       throw err;
     }
   }
@@ -885,7 +894,8 @@ export class ContainerService {
 
   list(opts: { all?: boolean } = {}): Container[] {
     const all = this.store.list();
-    return opts.all ? all : all.filter((c) => c.state === 'running');
+    // like docker: a restarting container (restart pending) is listed with the running ones
+    return opts.all ? all : all.filter((c) => c.state === 'running' || shownState(c) === 'restarting');
   }
 
   logPath(ref: string): string {
@@ -1041,6 +1051,33 @@ export class ContainerService {
     if (out.exited.length || out.cleaned.length) this.log('info', 'reconciled containers', out);
     return out;
   }
+}
+
+/**
+ * The error a failed start answers with, and the exit code recorded for it. The runtime's
+ * refusal to execute the command (src/runtime/oci-runtime.ts commandFailure) becomes
+ * ERR_CONTAINER_COMMAND_NOT_FOUND (127) or ERR_CONTAINER_COMMAND_NOT_EXECUTABLE (126) with a plain message naming the
+ * command and `details.exitCode`; anything else keeps its error (ERR_RUNTIME_START when it was
+ * not a BrigError) and 125.
+ */
+function startError(e: unknown, id: string): { err: BrigError; exitCode: number } {
+  const failed = isBrigError(e, 'ERR_RUNTIME_START') ? commandFailure(e.message) : undefined;
+  if (failed) {
+    const { exitCode, command, reason } = failed;
+    return {
+      exitCode,
+      err: new BrigError(
+        exitCode === 127 ? 'ERR_CONTAINER_COMMAND_NOT_FOUND' : 'ERR_CONTAINER_COMMAND_NOT_EXECUTABLE',
+        `${command}: ${reason}`,
+        { cause: e, details: { exitCode, command, id } },
+      ),
+    };
+  }
+  if (e instanceof BrigError) return { err: e, exitCode: 125 };
+  return {
+    err: new BrigError('ERR_RUNTIME_START', `start failed: ${(e as Error).message}`, { cause: e }),
+    exitCode: 125,
+  };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -208,6 +208,16 @@ export const CATALOGUE = {
     'The image requires a parameter or volume that was not given.',
     'Pass it with -e NAME=VALUE or -v; `brig image explain IMAGE` lists them.',
   ),
+  ERR_CONTAINER_COMMAND_NOT_FOUND: e(
+    'invalid-argument',
+    'The container’s command does not exist in its root filesystem (docker’s exit status 127, in details.exitCode).',
+    'Check the command, its path and the image’s PATH (`brig image inspect IMAGE`).',
+  ),
+  ERR_CONTAINER_COMMAND_NOT_EXECUTABLE: e(
+    'invalid-argument',
+    'The container’s command exists but cannot be run: not executable, a directory, or not a program (docker’s exit status 126, in details.exitCode).',
+    'Name an executable file; the image’s files are listed by `brig image unpack IMAGE DIR`.',
+  ),
 
   // volumes
   ERR_VOLUME_NOT_FOUND: e('not-found', 'No volume with that name.'),

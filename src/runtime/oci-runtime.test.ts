@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { execFailure } from './oci-runtime.ts';
+import { commandFailure, execFailure } from './oci-runtime.ts';
 
 const line = (msg: string) =>
   `time="2026-11-30T01:30:00Z" level=error msg="${msg.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n`;
@@ -44,4 +44,44 @@ test('execFailure: other exits and outputs are left alone', () => {
   assert.equal(execFailure(255, 'no such file or directory\n'), undefined);
   assert.equal(execFailure(1, line('exec: "/nope": stat /nope: no such file or directory')), undefined);
   assert.equal(execFailure(255, line('some other runtime failure')), undefined);
+});
+
+test('commandFailure: runc create’s refusals to execute the command (real runc 1.1.5 messages through conmon)', () => {
+  const created = (tail: string) => `runc create failed: unable to start container process: exec: ${tail}`;
+  assert.deepEqual(commandFailure(created('"nonexistent-cmd": executable file not found in $PATH')), {
+    exitCode: 127,
+    command: 'nonexistent-cmd',
+    reason: 'executable file not found in $PATH',
+  });
+  assert.deepEqual(commandFailure(created('"/no/such": stat /no/such: no such file or directory')), {
+    exitCode: 127,
+    command: '/no/such',
+    reason: 'no such file or directory',
+  });
+  // a file without the x bit, and a directory: runc says permission denied for both
+  for (const cmd of ['/etc/passwd', '/etc'])
+    assert.deepEqual(commandFailure(created(`"${cmd}": permission denied`)), {
+      exitCode: 126,
+      command: cmd,
+      reason: 'permission denied',
+    });
+  assert.equal(commandFailure(created('"/bin/x": exec format error'))?.exitCode, 126);
+  // crun names the command in backquotes
+  assert.deepEqual(commandFailure('executable file `nope` not found in $PATH: No such file or directory'), {
+    exitCode: 127,
+    command: 'nope',
+    reason: 'executable file not found in $PATH',
+  });
+});
+
+test('commandFailure: failures that are not about the command are left alone', () => {
+  // a missing bind-mount source says "no such file or directory" too: not 127
+  assert.equal(
+    commandFailure(
+      'runc create failed: unable to start container process: error during container init: error mounting "/srv/x" to rootfs at "/data": stat /srv/x: no such file or directory',
+    ),
+    undefined,
+  );
+  assert.equal(commandFailure('runc create failed: permission denied'), undefined);
+  assert.equal(commandFailure(''), undefined);
 });

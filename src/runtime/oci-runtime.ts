@@ -26,6 +26,30 @@ export function runtimeMessage(stderr: string): string {
 }
 
 /**
+ * Why a runtime could not execute a container's command, read from its error message (runc:
+ * `exec: "CMD": executable file not found in $PATH`, `exec: "/CMD": stat /CMD: no such file or
+ * directory`, `exec: "CMD": permission denied` — a directory too): docker's status, 127 when the
+ * command does not exist, 126 when it cannot be run; the command as the runtime named it (when
+ * it did) and the cause in plain words. Undefined for any other failure. Shared by exec
+ * (execFailure) and the container's own start (src/containers/service.ts).
+ */
+export function commandFailure(
+  msg: string,
+): { exitCode: 126 | 127; command: string; reason: string } | undefined {
+  // only a message about the command itself: "no such file or directory" may as well be a
+  // mount's source (docker checks the same way)
+  const command = /exec: "((?:[^"\\]|\\.)*)"/.exec(msg)?.[1] ?? /executable file `([^`]*)`/.exec(msg)?.[1];
+  if (command === undefined) return undefined;
+  if (/executable file (?:`[^`]*` )?not found in \$PATH/i.test(msg))
+    return { exitCode: 127, command, reason: 'executable file not found in $PATH' };
+  if (/not found|no such file or directory/i.test(msg))
+    return { exitCode: 127, command, reason: 'no such file or directory' };
+  const cannot = /permission denied|exec format error|is a directory/i.exec(msg);
+  if (cannot) return { exitCode: 126, command, reason: cannot[0].toLowerCase() };
+  return undefined;
+}
+
+/**
  * A `runtime exec` that failed before the command ran (runc exits 255 and logs why): docker's
  * status and a plain message, or undefined when `stderr` shows no such failure. 127: the command
  * does not exist; 126: it cannot be run (not executable, permission, or the -w directory is
@@ -45,15 +69,11 @@ export function execFailure(
   const cwd = /chdir to cwd \("([^"]*)"\)/.exec(msg);
   if (cwd)
     return { exitCode: 126, message: `the working directory ${cwd[1]} does not exist in the container` };
-  const cmd = /exec: "([^"]*)"/.exec(msg)?.[1];
-  if (/executable file not found|no such file or directory/.test(msg))
-    return { exitCode: 127, message: `${cmd ?? 'the command'}: command not found in the container` };
-  if (/permission denied|exec format error|is a directory/.test(msg))
-    return {
-      exitCode: 126,
-      message: `${cmd ?? 'the command'}: cannot be run in the container (${msg.replace(/^.*: /, '')})`,
-    };
-  return undefined;
+  const f = commandFailure(msg);
+  if (!f) return undefined;
+  return f.exitCode === 127
+    ? { exitCode: 127, message: `${f.command}: command not found in the container` }
+    : { exitCode: 126, message: `${f.command}: cannot be run in the container (${f.reason})` };
 }
 
 export class OciRuntime {

@@ -66,7 +66,8 @@ describe('containers through the CLI', needs, () => {
       const piped = await d.brig(['run', '-i', '--rm', 'busybox', 'tr', 'a-z', 'A-Z'], { input: 'hello\n' });
       assert.equal(piped.stdout, 'HELLO\n');
       const bad = await d.brig(['run', '--rm', 'busybox', '/no/such']);
-      assert.equal(bad.code, 125, bad.stderr);
+      // a command that is not there: docker's 127 (test/e2e/run-exit-codes.test.ts)
+      assert.equal(bad.code, 127, bad.stderr);
       assert.match(bad.stderr, /no such file/);
       assert.equal((await d.brig(['ps', '-a', '-q'])).stdout, '');
       assert.equal((await d.brig(['run', 'nosuchimage'])).code, 125);

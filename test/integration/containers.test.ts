@@ -60,17 +60,19 @@ describe('containers', needs, () => {
     assert.deepEqual(await h.leftovers(), []);
   });
 
-  test('a missing binary: ERR_RUNTIME_START with the runtime message, reason failed-to-start', async (t) => {
+  test('a missing binary: ERR_CONTAINER_COMMAND_NOT_FOUND (127) with the runtime message, reason failed-to-start', async (t) => {
     const h = await containerHarness(t);
     const c = await h.svc.create({ image: 'busybox', command: ['/no/such/bin'] });
     await assert.rejects(h.svc.start(c.id), (e) => {
-      assert.ok(isBrigError(e, 'ERR_RUNTIME_START'));
+      assert.ok(isBrigError(e, 'ERR_CONTAINER_COMMAND_NOT_FOUND'));
+      assert.equal((e as BrigError).details?.exitCode, 127);
       assert.match((e as BrigError).message, /no such file/);
       return true;
     });
     const got = h.svc.get(c.id);
     assert.equal(got.state, 'exited');
     assert.equal(got.status.reason, 'failed-to-start');
+    assert.equal(got.status.exitCode, 127);
     assert.match(got.status.error ?? '', /no such file/);
     assert.deepEqual(await h.leftovers(), []);
   });

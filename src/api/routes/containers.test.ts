@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Container } from '../../containers/container.ts';
 import { isBrigError } from '../../errors/errors.ts';
-import { createRequest, matches, parseLogLine, parseSince } from './containers.ts';
+import { createRequest, matches, parseLogLine, parseSince, view } from './containers.ts';
 
 const c: Container = {
   id: 'abcdef'.padEnd(64, '0'),
@@ -48,6 +48,17 @@ describe('containers route helpers', () => {
     assert.ok(!matches(c, ['status=exited']));
     assert.ok(!matches(c, ['label=tier=back']));
     assert.ok(!matches(c, ['label=missing']));
+    // an exited container with a restart pending is `restarting` (docker's status filter)
+    const waiting: Container = {
+      ...c,
+      spec: { restart: { name: 'always', maxRetries: 0 } } as Container['spec'],
+      state: 'exited',
+      status: { restartCount: 3, restartAt: 1, exitCode: 3 },
+    };
+    assert.ok(matches(waiting, ['status=restarting']));
+    assert.ok(!matches(waiting, ['status=exited']));
+    assert.equal(view(waiting).state, 'restarting');
+    assert.ok(!matches({ ...waiting, status: { restartCount: 3 } }, ['status=restarting']));
     assert.throws(
       () => matches(c, ['colour=red']),
       (e) => isBrigError(e, 'ERR_INVALID_ARGUMENT'),
@@ -110,5 +121,22 @@ describe('containers route helpers', () => {
       `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}`,
     ])
       assert.equal(createRequest({ image: 'x', hostname: h }).hostname, h);
+  });
+
+  test('hostname: at most 64 bytes on Linux (HOST_NAME_MAX), 255 on FreeBSD', () => {
+    const of = (n: number) => `${'a'.repeat(40)}.${'b'.repeat(n - 41)}`;
+    assert.equal(createRequest({ image: 'x', hostname: of(64) }, 'linux').hostname, of(64));
+    for (const h of [of(65), of(120)])
+      assert.throws(
+        () => createRequest({ image: 'x', hostname: h }, 'linux'),
+        (e: unknown) => isBrigError(e, 'ERR_INVALID_ARGUMENT') && e.details?.field === 'hostname',
+      );
+    assert.equal(createRequest({ image: 'x', hostname: of(65) }, 'freebsd').hostname, of(65));
+    const long = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}`;
+    assert.equal(createRequest({ image: 'x', hostname: long }, 'freebsd').hostname, long);
+    assert.throws(
+      () => createRequest({ image: 'x', hostname: `${long}.e` }, 'freebsd'),
+      (e: unknown) => isBrigError(e, 'ERR_INVALID_ARGUMENT'),
+    );
   });
 });

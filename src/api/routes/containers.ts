@@ -10,7 +10,7 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { FRAME, FrameDecoder, frame, type LogEntry } from '../../client/containers.ts';
-import { type Container, parseRestartPolicy, parseSize } from '../../containers/container.ts';
+import { type Container, parseRestartPolicy, parseSize, shownState } from '../../containers/container.ts';
 import type { ContainerService, CreateRequest } from '../../containers/service.ts';
 import type { Services } from '../../daemon/services.ts';
 import { BrigError } from '../../errors/errors.ts';
@@ -35,7 +35,8 @@ export function view(c: Container, full = false) {
     name: c.name,
     image: c.image,
     imageId: c.imageId,
-    state: c.state,
+    // 'restarting' while a restart is pending (src/containers/container.ts)
+    state: shownState(c),
     createdAt: c.createdAt,
     ...(c.status.startedAt !== undefined ? { startedAt: c.status.startedAt } : {}),
     ...(c.status.finishedAt !== undefined ? { finishedAt: c.status.finishedAt } : {}),
@@ -80,13 +81,23 @@ export const MIN_CPUS = 0.01;
 /** A hostname label (RFC 1123): letters, digits, '-' inside; 1 to 63 bytes. */
 const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
-/** Refuses a hostname jail(8) (MAXHOSTNAMELEN) or a resolver would not take: ERR_INVALID_ARGUMENT. */
-export function checkHostname(h: string): string {
+/**
+ * The longest hostname the host's kernel takes, in bytes: Linux's HOST_NAME_MAX (64; sethostname(2)
+ * refuses more with EINVAL, so runc would fail at start), FreeBSD's MAXHOSTNAMELEN - 1 (255, jail(8)).
+ */
+export const HOSTNAME_MAX = { linux: 64, freebsd: 255 } as const;
+
+/**
+ * Refuses a hostname the platform's kernel (HOSTNAME_MAX; 255 when `os` is not known) or a
+ * resolver would not take: ERR_INVALID_ARGUMENT, at create, before anything exists.
+ */
+export function checkHostname(h: string, os?: 'linux' | 'freebsd'): string {
+  const max = os ? HOSTNAME_MAX[os] : 255;
   const why =
     h.length === 0
       ? 'it is empty'
-      : Buffer.byteLength(h) > 255
-        ? 'it is longer than 255 bytes'
+      : Buffer.byteLength(h) > max
+        ? `it is longer than ${max} bytes${os === 'linux' ? ' (the Linux kernel’s limit)' : ''}`
         : h.split('.').every((l) => HOST_LABEL.test(l))
           ? undefined
           : 'each dot-separated label must be 1-63 letters, digits or inner hyphens';
@@ -95,7 +106,7 @@ export function checkHostname(h: string): string {
       'ERR_INVALID_ARGUMENT',
       `invalid hostname ${JSON.stringify(h.slice(0, 80))}: ${why}`,
       {
-        details: { field: 'hostname' },
+        details: { field: 'hostname', maximum: max },
       },
     );
   return h;
@@ -114,8 +125,11 @@ function checkLimits(memory: number | undefined, cpus: number | undefined): void
     });
 }
 
-/** Validates the create body (the CLI already parsed the flags; other clients may not have). */
-export function createRequest(b: Record<string, unknown>): CreateRequest {
+/**
+ * Validates the create body (the CLI already parsed the flags; other clients may not have).
+ * `os`: the daemon's platform (limits that depend on its kernel, e.g. the hostname's length).
+ */
+export function createRequest(b: Record<string, unknown>, os?: 'linux' | 'freebsd'): CreateRequest {
   const image = str(b.image, 'image');
   if (!image) throw new BrigError('ERR_API_BODY', 'image is required');
   const restart = parseRestartPolicy(str(b.restart, 'restart'));
@@ -153,7 +167,7 @@ export function createRequest(b: Record<string, unknown>): CreateRequest {
     ...(b.env !== undefined ? { env: strs(b.env, 'env')! } : {}),
     ...(b.workdir !== undefined ? { workdir: str(b.workdir, 'workdir')! } : {}),
     ...(b.user !== undefined ? { user: str(b.user, 'user')! } : {}),
-    ...(b.hostname !== undefined ? { hostname: checkHostname(str(b.hostname, 'hostname')!) } : {}),
+    ...(b.hostname !== undefined ? { hostname: checkHostname(str(b.hostname, 'hostname')!, os) } : {}),
     tty: b.tty === true,
     stdin: b.stdin === true,
     readOnly: b.readOnly === true,
@@ -180,7 +194,7 @@ export function matches(c: Container, filters: string[]): boolean {
     switch (k) {
       case 'status':
       case 'state':
-        if (c.state !== v) return false;
+        if (shownState(c) !== v) return false;
         break;
       case 'name':
         if (!c.name.includes(v)) return false;
@@ -463,7 +477,7 @@ async function run(s: Services, req: Omit<ApiRequest, 'res' | 'json'>, socket: D
   const span = (name: string) => {
     ms[name] = Math.round((performance.now() - t0) * 10) / 10;
   };
-  const request = createRequest(body);
+  const request = createRequest(body, s.platform?.os);
   await s.privileges?.callerFor(request.grants, req.raw.socket, req.caller);
   const c = await svc.create(request, req.caller);
   span('created');
@@ -738,7 +752,7 @@ async function archiveOut(svc: ContainerService, ref: string, path: string, res:
 export function register(r: Router, s: Services): void {
   r.post('/containers', async (req) => {
     const body = await req.json<Record<string, unknown>>();
-    const request = createRequest(body);
+    const request = createRequest(body, s.platform?.os);
     // privileges: the caller (peer of the socket) is found only when --grant is used; it fills
     // req.caller (uid, gid, groups, user) for the administrator check (src/privileges/service.ts)
     await s.privileges?.callerFor(request.grants, req.raw.socket, req.caller);

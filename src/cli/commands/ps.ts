@@ -9,8 +9,11 @@ export function statusText(c: ContainerView, now = Date.now()): string {
     case 'running':
       return `Up ${formatDuration(now - (c.startedAt ?? now))}`;
     case 'exited':
-      if (c.reason === 'failed-to-start') return 'Failed to start';
+      if (c.reason === 'failed-to-start') return `Failed to start (${c.exitCode ?? '?'})`;
       return `Exited (${c.exitCode ?? '?'}) ${formatAgo(c.finishedAt, now)}`;
+    case 'restarting':
+      // docker's: the last exit's code and when it happened, while the back-off runs
+      return `Restarting (${c.exitCode ?? '?'}) ${formatAgo(c.finishedAt, now)}`;
     case 'created':
       return 'Created';
     default:

@@ -2,13 +2,16 @@
  * brig run [flags] IMAGE [COMMAND [ARG...]]
  *   -d: start and print the id. Otherwise the container's output is shown (with -i/-t through
  *   the attach stream, else from its log) and brig exits with the container's status; 125 when
- *   brig itself fails (also when the container fails to start).
+ *   brig itself fails (also when the container fails to start), but as docker's run (-d or not):
+ *   127 when the command does not exist in the container, 126 when it cannot be run, with
+ *   `Error: CMD: why` (commandExitStatus).
  *   --dry-run: print the plan of host commands and the config.json, do nothing.
  */
 import type { Command } from 'commander';
 import { containers } from '../../client/containers.ts';
-import { BrigError } from '../../errors/errors.ts';
+import { BrigError, isBrigError } from '../../errors/errors.ts';
 import type { CliContext } from '../context.ts';
+import { reportError } from '../report.ts';
 import { addCreateFlags, type CreateFlags, createBody } from './container-flags.ts';
 import { relay } from './container-io.ts';
 
@@ -62,19 +65,44 @@ export async function runAction(
   if (o.detach && o.rm === true && o.restart && o.restart !== 'no') {
     throw new BrigError('ERR_INVALID_ARGUMENT', '--rm and --restart cannot be combined');
   }
-  if (o.detach) {
-    const c = await containers.create(client, body);
-    await containers.start(client, c.id);
-    process.stdout.write(`${c.id}\n`);
-    return;
+  await withCommandStatus(ctx, async () => {
+    if (o.detach) {
+      const c = await containers.create(client, body);
+      await containers.start(client, c.id);
+      process.stdout.write(`${c.id}\n`);
+      return;
+    }
+    // one round trip: brigd creates, attaches before the process starts (no output is lost,
+    // even from a --rm container), starts, streams, and ends with the exit status once a --rm
+    // container is removed (also when it could not start: docker's rule)
+    const { socket, head } = await containers.run(client, body);
+    const code = await relay(socket, head, { tty: o.tty === true, stdin: o.interactive === true });
+    if (code === undefined) {
+      throw new BrigError('ERR_DAEMON_UNAVAILABLE', 'brigd closed the stream before the container exited');
+    }
+    ctx.exitCode = code;
+  });
+}
+
+/**
+ * docker's exit status for a container whose command could not be started: 127 (not found),
+ * 126 (cannot be run), from brigd's ERR_CONTAINER_COMMAND_NOT_FOUND / ERR_CONTAINER_COMMAND_NOT_EXECUTABLE
+ * (`details.exitCode`); undefined for any other error.
+ */
+export function commandExitStatus(e: unknown): 126 | 127 | undefined {
+  if (isBrigError(e, 'ERR_CONTAINER_COMMAND_NOT_FOUND')) return e.details?.exitCode === 126 ? 126 : 127;
+  if (isBrigError(e, 'ERR_CONTAINER_COMMAND_NOT_EXECUTABLE')) return e.details?.exitCode === 127 ? 127 : 126;
+  return undefined;
+}
+
+/** Runs `op`; a command that could not be started is reported and ends brig with 127/126. */
+export async function withCommandStatus(ctx: CliContext, op: () => Promise<void>): Promise<void> {
+  try {
+    await op();
+  } catch (e) {
+    const status = commandExitStatus(e);
+    if (status === undefined) throw e;
+    reportError(e);
+    ctx.exitCode = status;
   }
-  // one round trip: brigd creates, attaches before the process starts (no output is lost,
-  // even from a --rm container), starts, streams, and ends with the exit status once a --rm
-  // container is removed (also when it could not start: docker's rule)
-  const { socket, head } = await containers.run(client, body);
-  const code = await relay(socket, head, { tty: o.tty === true, stdin: o.interactive === true });
-  if (code === undefined) {
-    throw new BrigError('ERR_DAEMON_UNAVAILABLE', 'brigd closed the stream before the container exited');
-  }
-  ctx.exitCode = code;
 }

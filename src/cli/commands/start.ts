@@ -1,8 +1,13 @@
-/** brig start [-a] [-i] CONTAINER...: starts created or exited containers. */
+/**
+ * brig start [-a] [-i] CONTAINER...: starts created or exited containers. With -a, brig exits
+ * with the container's status, and as `run` does with 127/126 when its command cannot be found
+ * or run (./run.ts withCommandStatus); without -a such a failure is brig's 125.
+ */
 import type { Command } from 'commander';
 import { containers } from '../../client/containers.ts';
 import type { CliContext } from '../context.ts';
 import { interactive } from './container-io.ts';
+import { withCommandStatus } from './run.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   program
@@ -16,8 +21,10 @@ export function register(program: Command, ctx: CliContext): void {
       if (o.attach && refs.length === 1) {
         const c = await containers.inspect(client, refs[0]!);
         const tty = (c.spec as { tty?: boolean } | undefined)?.tty === true;
-        await interactive(client, c.id, { tty, stdin: o.interactive === true, start: true });
-        ctx.exitCode = (await containers.wait(client, c.id)).exitCode;
+        await withCommandStatus(ctx, async () => {
+          await interactive(client, c.id, { tty, stdin: o.interactive === true, start: true });
+          ctx.exitCode = (await containers.wait(client, c.id)).exitCode;
+        });
         return;
       }
       for (const ref of refs) {

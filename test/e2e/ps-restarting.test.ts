@@ -1,0 +1,60 @@
+/**
+ * A container whose restart policy waits in back-off between exits is `restarting`, as docker
+ * shows it: `brig ps` (also without -a) says `Restarting (CODE) N seconds ago`, the API's state
+ * is `restarting`, `--filter status=restarting` finds it; once stopped it is `exited` again.
+ * The built brig and brigd with the real runc and conmon.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { busyboxDaemon, removeAllContainers } from '../support/daemon.ts';
+import { requires } from '../support/require.ts';
+
+const needs = requires({ root: true, linux: true, commands: ['runc', 'conmon', 'umoci', 'busybox'] });
+
+describe('ps: Restarting', needs, () => {
+  test('a container in restart back-off is restarting in ps, ps --json and the status filter', async (t) => {
+    const d = await busyboxDaemon(t);
+    t.after(() => removeAllContainers(d));
+    const r = await d.brig([
+      'run',
+      '-d',
+      '--name',
+      'flappy',
+      '--restart',
+      'always',
+      'busybox',
+      'sh',
+      '-c',
+      'exit 3',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // the back-off doubles (100 ms, 200 ms, ...): after the 5th restart brigd waits 3.2 s. Poll
+    // until it has restarted it 5 times and exited again less than a second ago, so that the
+    // reads below fall inside that wait (bounded: 600 polls)
+    let view: { state: string; exitCode?: number; restartCount: number; finishedAt?: number } | undefined;
+    for (let i = 0; i < 600; i++) {
+      const ps = await d.brig(['ps', '-a', '--json', '--filter', 'name=flappy']);
+      assert.equal(ps.code, 0, ps.stderr);
+      view = (JSON.parse(ps.stdout) as Array<typeof view>)[0];
+      const fresh = Date.now() - (view?.finishedAt ?? 0) < 1000;
+      if (view && view.restartCount >= 5 && view.state !== 'running' && fresh) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.equal(view?.state, 'restarting', JSON.stringify(view));
+    assert.equal(view?.exitCode, 3);
+    // listed without -a, as docker lists it
+    const line = (await d.brig(['ps'])).stdout.split('\n').find((l) => l.includes('flappy'));
+    assert.ok(line, 'ps without -a lists a restarting container');
+    assert.match(line, /\brestarting\b/);
+    assert.match(line, /Restarting \(3\) \d+ seconds? ago/);
+    const filtered = await d.brig(['ps', '-q', '--filter', 'status=restarting']);
+    assert.equal(filtered.stdout, `${r.stdout.trim().slice(0, 12)}\n`);
+    assert.equal((await d.brig(['ps', '-q', '--filter', 'status=exited'])).stdout, '');
+    // stopped by the user: no restart pending, exited again
+    assert.equal((await d.brig(['stop', 'flappy'])).code, 0);
+    const after = await d.brig(['ps', '-a', '--filter', 'name=flappy']);
+    assert.match(after.stdout, /Exited \(\d+\)/);
+    assert.doesNotMatch(after.stdout, /Restarting|restarting/);
+    assert.equal((await d.brig(['ps', '-q'])).stdout, '');
+  });
+});
