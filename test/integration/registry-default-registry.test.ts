@@ -36,7 +36,9 @@ test(
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `${full}\n`);
     const pulled = await inspectImage(d.client, 'bb');
-    assert.deepEqual(pulled.names, [full]);
+    // the tag, and the digest the registry served for it (docker's RepoDigests)
+    const digestName = `${reg.host}/bb@${pulled.target.digest}`;
+    assert.deepEqual(pulled.names, [full, digestName]);
     r = await d.brig(['image', 'inspect', 'bb:latest']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout)[0].id, pulled.id);
@@ -49,6 +51,7 @@ test(
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual((await inspectImage(d.client, 'team/other:2')).names.sort(), [
       full,
+      digestName,
       `${reg.host}/team/other:2`,
     ]);
     // names on the configured registry are listed in full (docker's short form is for docker.io)
