@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import type { ContentStore, Descriptor, Digest } from '../../src/content/store.ts';
 import { busyboxImage } from '../support/busybox.ts';
 import { startDaemon, type TestDaemon } from '../support/daemon.ts';
-import { brig, startRegistry } from '../support/registry.ts';
+import { brig, startFaultProxy, startRegistry } from '../support/registry.ts';
 import { tarOf } from './layers-helpers.ts';
 
 export const sha = (b: Buffer | string): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -188,12 +188,15 @@ export async function assertUnsafeLayer(pull: Promise<unknown>): Promise<void> {
 /**
  * docker-registry on 127.0.0.1 (`reg`), an in-process brig that pushes test images into it
  * (`src`), a brigd that may pull from it over plain HTTP (`d`), and `images()`: brigd's images
- * (`brig images --json`) as {id, names sorted}.
+ * (`brig images --json`) as {id, names sorted}. `proxy`: brigd may also go through the fault
+ * proxy of test/support/registry.ts in front of the registry (it records every request).
  */
-export async function registryDaemon(t: TestContext) {
+export async function registryDaemon(t: TestContext, opts: { proxy?: boolean } = {}) {
   const reg = await startRegistry(t);
   const src = brig(t, { insecure: [reg.host] });
-  const d = await startDaemon(t, { config: { registries: { insecure: [reg.host] } } });
+  const proxy = opts.proxy ? await startFaultProxy(t, reg.port) : undefined;
+  const insecure = proxy ? [reg.host, proxy.host] : [reg.host];
+  const d = await startDaemon(t, { config: { registries: { insecure } } });
   const images = async () => {
     const r = await d.brig(['images', '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -202,5 +205,5 @@ export async function registryDaemon(t: TestContext) {
       names: [...i.names].sort(),
     }));
   };
-  return { reg, src, d, images };
+  return { reg, src, d, images, proxy };
 }

@@ -7,7 +7,8 @@
  *   - rm of a digest name removes that name only; rm of the last tag takes the digest names;
  *   - a tag a later pull moves leaves the old image with its digest name (REPO <none> DIGEST),
  *     which run takes and prune removes;
- *   - a push records REPO@DIGEST: the pushed manifest's, or the index it was merged into.
+ *   - a push records REPO@DIGEST: the pushed manifest's, or the index it was merged into;
+ *   - a tag and a digest name of one repository are one mount source for a push.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -208,5 +209,25 @@ describe('digest names beside tags', needs, () => {
       JSON.parse(await ok(d, ['image', 'inspect', `${reg.host}/rd/merged@${merged}`]))[0].manifestDigest,
       manifest.digest,
     );
+  });
+
+  test('a push asks a repository for a mount once, though the image has a tag and a digest name there', async (t) => {
+    const { reg, src, d, proxy } = await registryDaemon(t, { proxy: true });
+    const manifest = await storeImage(src.content, image('mount once'));
+    await src.registry.push(`${reg.host}/rd/a:1`, manifest);
+    await ok(d, ['pull', '-q', `${proxy!.host}/rd/a:1`]); // names rd/a:1 and rd/a@DIGEST
+    // rd/a no longer holds the blobs: a mount from it is refused (202, an upload session)
+    const doc = JSON.parse((await src.content.readBytes(manifest.digest)).toString());
+    const blobs: string[] = [doc.config.digest, ...doc.layers.map((l: { digest: string }) => l.digest)];
+    for (const b of blobs) {
+      const res = await fetch(`${reg.url}/v2/rd/a/blobs/${b}`, { method: 'DELETE' });
+      assert.equal(res.status, 202);
+    }
+    await ok(d, ['image', 'tag', `${proxy!.host}/rd/a:1`, `${proxy!.host}/rd/b:1`]);
+    proxy!.seen.length = 0;
+    await ok(d, ['push', '-q', `${proxy!.host}/rd/b:1`]);
+    const mounts = proxy!.seen.filter((r) => r.method === 'POST' && r.path.includes('mount='));
+    assert.equal(mounts.length, blobs.length, JSON.stringify(mounts));
+    assert.ok(mounts.every((m) => m.path.includes('from=rd%2Fa') && m.status === 202));
   });
 });

@@ -154,7 +154,8 @@ export function register(r: Router, s: Services): void {
     const name = formatReference(dest);
     const image = await images.lookup(name);
     step('image found');
-    // other names of the same image on the same registry: blobs can be mounted from there
+    // other names of the same image on the same registry: blobs can be mounted from there (each
+    // repository once: a tag and a digest name of one repository are one source)
     const mountFrom = image.names.flatMap((n) => {
       try {
         const o = reg.parse(n);
@@ -163,8 +164,13 @@ export function register(r: Router, s: Services): void {
         return [];
       }
     });
+    const mountSources = [...new Set(mountFrom)];
     return streamed(req, async (progress) => {
-      const pushed = await reg.push(dest, image.target, { mountFrom, onProgress: progress, onStep: step });
+      const pushed = await reg.push(dest, image.target, {
+        mountFrom: mountSources,
+        onProgress: progress,
+        onStep: step,
+      });
       step('pushed');
       // the image answers to REPO@DIGEST from now on (docker's RepoDigests); the push succeeded
       // even if the name was removed meanwhile (then nothing is recorded)
