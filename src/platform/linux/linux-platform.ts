@@ -318,6 +318,16 @@ async function probeRuntime(path: string, dir: string, runner: CommandRunner): P
   }
 }
 
+/**
+ * The daemon's parent cgroup (brig-TAG) is removed when its last container is released; but a
+ * runtime creating another container's cgroup at that moment makes the parent first, then the
+ * container's cgroup in it, and fails if the parent vanished in between (runc: "mkdir …: no such
+ * file or directory"). So every scope from prepareResources to releaseResources is held under
+ * its parent (per process: every LinuxPlatform of it), a release removes the parent only when
+ * none is held, and a prepare waits for a removal already under way.
+ */
+const heldScopes = new Map<string, { scopes: Set<string>; removing?: Promise<void> }>();
+
 export class LinuxPlatform implements Platform {
   readonly name = 'linux';
   readonly os = 'linux' as const;
@@ -428,13 +438,30 @@ export class LinuxPlatform implements Platform {
     };
   }
 
-  async prepareResources(_id: string, _scope: string, _limits: ResourceLimits): Promise<void> {
-    // runc creates the cgroup from linux.cgroupsPath and linux.resources.
+  async prepareResources(_id: string, scope: string, _limits: ResourceLimits): Promise<void> {
+    // runc creates the cgroup from linux.cgroupsPath and linux.resources; the scope is counted
+    // so that no release removes its parent meanwhile (see heldScopes)
+    const parent = scope.slice(0, scope.lastIndexOf('/'));
+    let held = heldScopes.get(parent);
+    if (!held) heldScopes.set(parent, (held = { scopes: new Set() }));
+    held.scopes.add(scope);
+    await held.removing;
   }
 
   async releaseResources(_id: string, scope: string): Promise<void> {
     await removeCgroup(scope);
-    await removeIfEmpty(scope.slice(0, scope.lastIndexOf('/')));
+    const parent = scope.slice(0, scope.lastIndexOf('/'));
+    let held = heldScopes.get(parent);
+    if (!held) heldScopes.set(parent, (held = { scopes: new Set() }));
+    held.scopes.delete(scope);
+    const entry = held;
+    // removed only if no scope was prepared meanwhile (checked when the removal begins)
+    const removal = (entry.removing ?? Promise.resolve()).then(() =>
+      entry.scopes.size === 0 ? removeIfEmpty(parent) : undefined,
+    );
+    entry.removing = removal;
+    await removal;
+    if (entry.removing === removal && entry.scopes.size === 0) heldScopes.delete(parent);
   }
 
   exitDetails(scope: string): Promise<{ oomKilled: boolean }> {
