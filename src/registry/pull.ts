@@ -337,8 +337,18 @@ function platformOfConfig(config: ImageConfig): Platform {
 const WRITE_BATCH = 1 << 20;
 
 /**
+ * Destroys a response nobody reads (which closes the connection). undici's body emits
+ * RequestAbortedError when destroyed unread: without a listener that error would be thrown from
+ * the event loop and stop brigd.
+ */
+function discard(res: Awaited<ReturnType<RepositoryClient['getBlob']>>): void {
+  res.body.on('error', () => {});
+  res.body.destroy();
+}
+
+/**
  * The response, or the signal's reason as soon as it is aborted; a response that arrives after
- * that is discarded (its body destroyed, which closes the connection).
+ * that is discarded.
  */
 function abortable(
   p: Promise<Awaited<ReturnType<RepositoryClient['getBlob']>>>,
@@ -348,17 +358,14 @@ function abortable(
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       reject(signal.reason);
-      p.then(
-        (res) => res.body.destroy(),
-        () => {},
-      );
+      p.then(discard, () => {});
     };
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(
       (res) => {
         signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) res.body.destroy();
+        if (signal.aborted) discard(res);
         else resolve(res);
       },
       (e) => {
