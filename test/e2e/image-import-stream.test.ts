@@ -114,6 +114,19 @@ test(
     const e = await outputOf(empty);
     assert.equal(e.code, 125);
     assert.match(e.stderr, /stdin is empty/);
+
+    // an archive brigd cannot read: refused, and the error does not name brigd's private file
+    writeFileSync(join(work, 'junk'), Buffer.alloc(4096, 1));
+    const jfd = openSync(join(work, 'junk'), 'r');
+    const junk = spawn(process.execPath, [BRIG, '--host', `unix://${d.socket}`, 'image', 'import', '-'], {
+      env: childEnv(),
+      stdio: [jfd, 'pipe', 'pipe'],
+    });
+    closeSync(jfd);
+    const j = await outputOf(junk);
+    assert.equal(j.code, 125);
+    assert.ok(!j.stderr.includes(d.root), j.stderr);
+    assert.deepEqual(leftovers(d), { uploads: [], ingest: [], leases: 0 });
   },
 );
 

@@ -14,7 +14,7 @@
  */
 import { isAbsolute } from 'node:path';
 import type { Services } from '../../daemon/services.ts';
-import { BrigError } from '../../errors/errors.ts';
+import { BrigError, isBrigError } from '../../errors/errors.ts';
 import type { ImageService, ImportOptions } from '../../images/image-service.ts';
 import { ImportUploads } from '../../images/import-upload.ts';
 import { parsePlatform } from '../../images/platform.ts';
@@ -77,6 +77,14 @@ export function register(r: Router, s: Services): void {
       const upload = await new ImportUploads(s.paths.root).receive(req.raw, signal);
       try {
         return created(await images.import(upload.path, { ...opts, label: 'upload' }));
+      } catch (e) {
+        // the client never saw that file: errors name the archive it sent
+        if (!isBrigError(e) || !e.message.includes(upload.path)) throw e;
+        throw new BrigError(e.code, e.message.replaceAll(upload.path, 'the uploaded archive'), {
+          ...(e.hint ? { hint: e.hint } : {}),
+          ...(e.details ? { details: e.details } : {}),
+          cause: e,
+        });
       } finally {
         await upload.drop();
       }
