@@ -808,6 +808,12 @@ export class ContainerService {
     if (!canRemove(c.state, opts.force ?? false)) {
       throw new BrigError('ERR_CONTAINER_RUNNING', `container ${c.name} is running`);
     }
+    // docker's rule: a restart pending in back-off makes the container as good as running
+    if (!opts.force && shownState(c) === 'restarting') {
+      throw new BrigError('ERR_CONTAINER_RUNNING', `container ${c.name} is restarting`, {
+        hint: `Stop it first (\`brig stop ${c.name}\`), or force the removal with \`brig rm -f ${c.name}\`.`,
+      });
+    }
     this.cancelRestart(c.id);
     if (c.state === 'running') {
       await this.markStoppedByUser(c.id);

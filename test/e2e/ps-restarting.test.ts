@@ -2,10 +2,13 @@
  * A container whose restart policy waits in back-off between exits is `restarting`, as docker
  * shows it: `brig ps` (also without -a) says `Restarting (CODE) N seconds ago`, the API's state
  * is `restarting`, `--filter status=restarting` finds it; once stopped it is `exited` again.
+ * `rm` without -f refuses it (ERR_CONTAINER_RUNNING, as docker refuses a restarting container);
+ * `rm -f` removes it, and `stop` then `rm` does.
  * The built brig and brigd with the real runc and conmon.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { containers } from '../../src/client/containers.ts';
 import { busyboxDaemon, removeAllContainers } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
 
@@ -50,11 +53,55 @@ describe('ps: Restarting', needs, () => {
     const filtered = await d.brig(['ps', '-q', '--filter', 'status=restarting']);
     assert.equal(filtered.stdout, `${r.stdout.trim().slice(0, 12)}\n`);
     assert.equal((await d.brig(['ps', '-q', '--filter', 'status=exited'])).stdout, '');
+    // rm without -f refuses a restarting container as docker does, and leaves it restarting
+    assert.equal((await d.brig(['rm', 'flappy'])).code, 125);
+    await assert.rejects(containers.remove(d.client, 'flappy'), (e: unknown) => {
+      assert.equal((e as { code?: string }).code, 'ERR_CONTAINER_RUNNING');
+      return true;
+    });
+    const still = await d.brig(['ps', '-a', '--json', '--filter', 'name=flappy']);
+    assert.equal((JSON.parse(still.stdout) as Array<{ state: string }>)[0]?.state, 'restarting');
     // stopped by the user: no restart pending, exited again
     assert.equal((await d.brig(['stop', 'flappy'])).code, 0);
     const after = await d.brig(['ps', '-a', '--filter', 'name=flappy']);
     assert.match(after.stdout, /Exited \(\d+\)/);
     assert.doesNotMatch(after.stdout, /Restarting|restarting/);
     assert.equal((await d.brig(['ps', '-q'])).stdout, '');
+    // once stopped, rm without -f removes it
+    assert.equal((await d.brig(['rm', 'flappy'])).code, 0);
+    assert.equal((await d.brig(['ps', '-a', '-q'])).stdout, '');
+  });
+
+  test('rm -f removes a restarting container and no restart follows', async (t) => {
+    const d = await busyboxDaemon(t);
+    t.after(() => removeAllContainers(d));
+    const r = await d.brig([
+      'run',
+      '-d',
+      '--name',
+      'flappy',
+      '--restart',
+      'always',
+      'busybox',
+      'sh',
+      '-c',
+      'exit 3',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // 4 restarts: the next waits 1.6 s; poll until it is in that wait (bounded: 600 polls)
+    let view: { state: string; restartCount: number } | undefined;
+    for (let i = 0; i < 600; i++) {
+      const ps = await d.brig(['ps', '-a', '--json', '--filter', 'name=flappy']);
+      view = (JSON.parse(ps.stdout) as Array<typeof view>)[0];
+      if (view && view.restartCount >= 4 && view.state === 'restarting') break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.equal(view?.state, 'restarting', JSON.stringify(view));
+    const rm = await d.brig(['rm', '-f', 'flappy']);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal((await d.brig(['ps', '-a', '-q'])).stdout, '');
+    // the cancelled back-off does not bring it back
+    await new Promise((res) => setTimeout(res, 2000));
+    assert.equal((await d.brig(['ps', '-a', '-q'])).stdout, '');
   });
 });
