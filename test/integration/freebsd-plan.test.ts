@@ -106,6 +106,12 @@ test('plan on freebsd-simulated: unpack, clone, nullfs, devfs, rctl, conmon, oci
       .replace(/sha256:[0-9a-f]{64}/g, 'sha256:<DIGEST>')
       .replace(/brig:root=[0-9a-f-]{36}/g, 'brig:root=<OWNER>'),
   );
+  // the plan refuses what create refuses on FreeBSD: a hostname over 255 bytes (65 are fine there)
+  await assert.rejects(
+    client.request('POST', '/containers/plan', { body: { image: 'fbsd:latest', hostname: 'a'.repeat(256) } }),
+    (e: { code?: string; details?: { field?: string } }) =>
+      e.code === 'ERR_INVALID_ARGUMENT' && e.details?.field === 'hostname',
+  );
   // a refused privilege fails the plan as it would fail run
   await assert.rejects(
     client.request('POST', '/containers/plan', { body: { image: 'nope:latest' } }),
@@ -149,5 +155,12 @@ test(
       keys.push(s.name);
     });
     assert.ok(!keys.some((k) => k.includes(id)), 'no snapshot row for the planned container');
+    // the plan refuses what create refuses on this kernel: a hostname over Linux's 64 bytes
+    const long = `${'a'.repeat(60)}.${'b'.repeat(4)}`;
+    await assert.rejects(
+      client.request('POST', '/containers/plan', { body: { image: 'bb:latest', hostname: long } }),
+      (e: { code?: string; details?: { field?: string } }) =>
+        e.code === 'ERR_INVALID_ARGUMENT' && e.details?.field === 'hostname',
+    );
   },
 );

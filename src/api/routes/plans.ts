@@ -9,40 +9,33 @@ import { type PlanRequest, planRun } from '../../plans/plan.ts';
 import { platformOver } from '../../platform/create.ts';
 import type { CommandRunner } from '../../platform/exec.ts';
 import type { Router } from '../router.ts';
+import { createRequest } from './containers.ts';
 
-function strings(v: unknown, what: string): string[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
-    throw new BrigError('ERR_API_BODY', `${what} must be an array of strings`);
-  return v as string[];
-}
-
-function opt<T>(v: unknown, type: 'string' | 'number' | 'boolean', what: string): T | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== type) throw new BrigError('ERR_API_BODY', `${what} must be a ${type}`);
-  return v as T;
-}
-
-export function parsePlanRequest(b: Record<string, unknown>): PlanRequest {
-  const image = opt<string>(b.image, 'string', 'image');
-  if (!image) throw new BrigError('ERR_API_BODY', 'image is required');
-  const r: PlanRequest = { image };
+/**
+ * The plan's request from a create body, through createRequest: a plan refuses exactly what
+ * create refuses (the hostname's length on the daemon's kernel, --memory and --cpus minimums,
+ * field types), so a dry run that succeeds is not refused by the real run for its arguments.
+ * `os`: the daemon's platform, as for create.
+ */
+export function parsePlanRequest(b: Record<string, unknown>, os?: 'linux' | 'freebsd'): PlanRequest {
+  const c = createRequest(b, os);
+  const r: PlanRequest = { image: c.image };
   const set = <K extends keyof PlanRequest>(k: K, v: PlanRequest[K] | undefined) => {
     if (v !== undefined) r[k] = v;
   };
-  set('command', strings(b.command, 'command'));
-  set('env', strings(b.env, 'env'));
-  set('grants', strings(b.grants, 'grants'));
-  set('entrypoint', opt(b.entrypoint, 'string', 'entrypoint'));
-  set('workdir', opt(b.workdir, 'string', 'workdir'));
-  set('user', opt(b.user, 'string', 'user'));
-  set('hostname', opt(b.hostname, 'string', 'hostname'));
-  set('name', opt(b.name, 'string', 'name'));
-  set('tty', opt(b.tty, 'boolean', 'tty'));
-  set('readOnly', opt(b.readOnly, 'boolean', 'readOnly'));
-  set('memory', opt(b.memory, 'number', 'memory'));
-  set('cpus', opt(b.cpus, 'number', 'cpus'));
-  set('pidsLimit', opt(b.pidsLimit, 'number', 'pidsLimit'));
+  set('command', c.command);
+  set('env', c.env);
+  set('grants', c.grants);
+  set('entrypoint', c.entrypoint);
+  set('workdir', c.workdir);
+  set('user', c.user);
+  set('hostname', c.hostname);
+  set('name', c.name);
+  if (c.tty) r.tty = true;
+  if (c.readOnly) r.readOnly = true;
+  set('memory', c.memory);
+  set('cpus', c.cpus);
+  set('pidsLimit', c.pidsLimit);
   return r;
 }
 
@@ -75,7 +68,7 @@ export function register(r: Router, s: Services): void {
             ? { ask: forkOf(s.platform.runner) }
             : {}),
       },
-      parsePlanRequest(body ?? {}),
+      parsePlanRequest(body ?? {}, s.platform.os),
     );
   });
 }
