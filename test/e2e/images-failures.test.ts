@@ -158,7 +158,7 @@ test(
     const { layout } = busyboxImage();
     const d = await startDaemon(t);
     const work = tempDir(t);
-    const tmp = tempDir(t); // the CLI's TMPDIR: the copy of stdin goes there, and away
+    const tmp = tempDir(t); // the CLI's TMPDIR: it streams stdin to brigd, so nothing lands here
     const archive = join(work, 'bb.tar');
     execFileSync('tar', ['-C', layout, '-cf', archive, '.']);
     const fromStdin = (file: string, args: string[]) => {
