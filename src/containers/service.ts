@@ -969,7 +969,11 @@ export class ContainerService {
             return;
           }
           // died while brigd was away: the exit file has its status (the watcher's sweep may
-          // already have handled it; then the state is no longer 'running')
+          // already have handled it; then the state is no longer 'running'). A conmon still
+          // alive is about to write it and then exit: wait for that (as deleteRuntimeState does)
+          // rather than record 255 "no exit status" when conmon was slower than brigd's start.
+          if (!(st && st.status === 'running'))
+            for (let i = 0; i < 500 && this.o.platform.alive(cur.status.conmonPid ?? 0); i++) await sleep(10);
           let code = await this.watcher?.read(cur.id);
           if (code === undefined) {
             const persisted = await readFile(join(this.dir(cur.id), 'exit'), 'utf8').catch(() => undefined);
