@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
@@ -40,6 +40,27 @@ test('ingest stores a blob under its digest, read-only, and reads it back verifi
   assert.deepEqual(await collect(store.reader(info.digest, { verify: true })), data);
   assert.deepEqual(await collect(store.reader(info.digest, { start: 6 })), Buffer.from('brig'));
   assert.equal((await store.info(info.digest)).size, data.length);
+});
+
+test('ingest over a stored blob of another size replaces it; a wrong announced size leaves it as it was', async (t) => {
+  const { root, store } = setup(t);
+  const data = Buffer.from('the whole blob');
+  const digest = sha256(data);
+  await store.ingest(data, { digest, size: data.length });
+  // truncated on disk (a crashed writer of an old version, bit rot)
+  chmodSync(store.blobPath(digest), 0o644);
+  writeFileSync(store.blobPath(digest), data.subarray(0, 5));
+  chmodSync(store.blobPath(digest), 0o444);
+  const info = await store.ingest(data, { digest, size: data.length });
+  assert.equal(info.size, data.length);
+  assert.deepEqual(await store.readBytes(digest, { verify: true }), data);
+  assert.equal(statSync(store.blobPath(digest)).mode & 0o777, 0o444);
+  // a source that does not match the announced size cannot replace a good blob
+  await assert.rejects(store.ingest(data, { digest, size: 3 }), (e) =>
+    isBrigError(e, 'ERR_CONTENT_SIZE_MISMATCH'),
+  );
+  assert.deepEqual(await store.readBytes(digest, { verify: true }), data);
+  assert.deepEqual(ingestOf(root), []);
 });
 
 test('an ingest without an expected digest computes it; streams of many chunks work', async (t) => {

@@ -75,7 +75,10 @@ export interface WriterOptions extends Expected {
 
 export interface ContentStore {
   writer(opts: WriterOptions): Promise<Writer>;
-  /** Convenience: ingest a whole stream or buffer. Returns at once if the blob already exists. */
+  /**
+   * Convenience: ingest a whole stream or buffer. Returns at once if the blob already exists with
+   * the expected size; one stored with another size is replaced by the source's verified bytes.
+   */
   ingest(source: Readable | AsyncIterable<Buffer> | Buffer, opts?: WriterOptions): Promise<BlobInfo>;
   has(digest: Digest): Promise<boolean>;
   info(digest: Digest): Promise<BlobInfo>;

@@ -5,7 +5,8 @@
  * Order of work and why:
  *   1. resolve the reference on the first endpoint that answers (mirrors first, then the registry);
  *   2. fetch the config and the layers the store lacks, `concurrency` at a time, each through a
- *      store writer that checks size and digest at commit (a wrong blob is never published);
+ *      store writer that checks size and digest at commit (a wrong blob is never published); a
+ *      stored blob of another size than its descriptor's is damaged and fetched again (reusable);
  *   3. with `unpack` (brigd's default), unpack the layers into the snapshotter AS THEY ARRIVE:
  *      once the config is stored (its download starts first: the diff ids are in it), layer i is unpacked
  *      as soon as layers 0..i are stored, while later layers still download (src/snapshots/
@@ -207,8 +208,11 @@ export async function pull(
   // The config is read as soon as it is stored: the platform is checked before any layer is
   // unpacked, and its diff ids name the snapshots.
   let config: ImageConfig | undefined;
+  // Verified: the config is read whole anyway (a few KiB to hash), and nothing later checks what
+  // this pull takes from it, while a reused copy may be damaged at the same size.
   const readConfig = async (): Promise<void> => {
-    config = parseConfig(parseJson(await content.readBytes(manifest.config.digest), `config of ${name}`), {
+    const bytes = await content.readBytes(manifest.config.digest, { verify: true });
+    config = parseConfig(parseJson(bytes, `config of ${name}`), {
       what: `config of ${name}`,
     });
     const platform = platformOfConfig(config);
@@ -275,7 +279,23 @@ export async function pull(
         const fetched = await fetchBlob(repo, content, b.desc, b.kind, opts.lease, progress, abort.signal);
         bytesFetched += fetched;
         if (b.kind === 'config') {
-          await readConfig();
+          await readConfig().catch(async (e) => {
+            // a stored config damaged at its size: fetched again, renamed over the damaged one
+            if (fetched !== 0 || !isBrigError(e, 'ERR_CONTENT_CORRUPT')) throw e;
+            const again = { reuse: false };
+            const n = await fetchBlob(
+              repo,
+              content,
+              b.desc,
+              b.kind,
+              opts.lease,
+              progress,
+              abort.signal,
+              again,
+            );
+            bytesFetched += n;
+            await readConfig();
+          });
           configStored.resolve();
         } else layerStored[b.index]!.resolve();
       } catch (e) {
@@ -376,6 +396,21 @@ function abortable(
   });
 }
 
+/**
+ * Whether the stored copy of `desc` may be used as it is: present and of the descriptor's size.
+ * A stored blob of another size was truncated or replaced on disk; it is fetched again like a
+ * missing one, and the commit renames the verified copy over it (never absent for a reader).
+ * One stat, as `has`: a reused blob is not hashed here (same-size damage: docs/storage.md).
+ */
+async function reusable(content: ContentStore, desc: Descriptor): Promise<boolean> {
+  try {
+    return (await content.info(desc.digest)).size === desc.size;
+  } catch (e) {
+    if (isBrigError(e, 'ERR_CONTENT_NOT_FOUND')) return false;
+    throw e;
+  }
+}
+
 function lease(l: string | undefined): { lease?: string } {
   return l === undefined ? {} : { lease: l };
 }
@@ -383,7 +418,8 @@ function lease(l: string | undefined): { lease?: string } {
 /**
  * Fetches one blob into the store (resuming on broken connections). Returns bytes fetched.
  * `signal` cancels it: the response body is destroyed, the ingestion aborted, and the promise
- * rejects with the signal's reason.
+ * rejects with the signal's reason. `reuse: false` fetches it even when a copy is stored (one
+ * found damaged), replacing that copy at commit.
  */
 export async function fetchBlob(
   repo: RepositoryClient,
@@ -393,10 +429,11 @@ export async function fetchBlob(
   leaseId: string | undefined,
   progress: ProgressFn,
   signal?: AbortSignal,
+  opts: { reuse?: boolean } = {},
 ): Promise<number> {
   signal?.throwIfAborted();
   const total = desc.size;
-  if (await content.has(desc.digest)) {
+  if (opts.reuse !== false && (await reusable(content, desc))) {
     if (leaseId !== undefined) await content.addToLease(leaseId, desc.digest);
     progress({ id: desc.digest, kind, status: 'exists', current: total, total });
     return 0;
