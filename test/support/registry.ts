@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createSign, randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { createServer as netServer, Socket } from 'node:net';
+import { createServer as netServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { LocalContentStore } from '../../src/content/local-store.ts';
@@ -216,9 +216,40 @@ export interface TestRegistry {
   proc: ChildProcess;
 }
 
+/**
+ * The IPv4 TCP port `pid` listens on, if it listens yet: its socket inodes (/proc/PID/fd) found
+ * among the LISTEN entries of /proc/PID/net/tcp.
+ */
+function listeningPort(pid: number): number | undefined {
+  const inodes = new Set<string>();
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]!);
+    } catch {}
+  }
+  let table: string;
+  try {
+    table = readFileSync(`/proc/${pid}/net/tcp`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // sl local_address rem_address st ... inode; st 0A is LISTEN
+  for (const line of table.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[3] === '0A' && inodes.has(f[9] ?? '')) return Number.parseInt(f[1]!.split(':')[1]!, 16);
+  }
+  return undefined;
+}
+
 export async function startRegistry(t: TestContext, opts: RegistryOptions = {}): Promise<TestRegistry> {
   const dir = tempDir(t, 'brig-registry-');
-  const port = await freePort();
   const data = join(dir, 'data');
   mkdirSync(data);
   const lines = [
@@ -233,7 +264,9 @@ export async function startRegistry(t: TestContext, opts: RegistryOptions = {}):
     '  delete:',
     '    enabled: true',
     'http:',
-    `  addr: 127.0.0.1:${port}`,
+    // port 0: the kernel picks a free port at the bind (a port chosen here and released first
+    // could be taken meanwhile by another test file running at the same time)
+    '  addr: 127.0.0.1:0',
     `  secret: ${randomUUID()}`,
   ];
   if (opts.tls)
@@ -272,23 +305,16 @@ export async function startRegistry(t: TestContext, opts: RegistryOptions = {}):
       }),
   );
   const scheme = opts.tls ? 'https' : 'http';
-  const url = `${scheme}://127.0.0.1:${port}`;
-  // wait until it listens
+  // wait until it listens, and learn on which port
+  let port: number | undefined;
   for (let i = 0; ; i++) {
     if (proc.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = new Socket();
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-      s.connect(port, '127.0.0.1');
-    });
-    if (ok) break;
-    if (i > 400) throw new Error(`docker-registry did not listen on ${port}: ${stderr}`);
+    port = proc.pid === undefined ? undefined : listeningPort(proc.pid);
+    if (port !== undefined) break;
+    if (i > 400) throw new Error(`docker-registry did not listen: ${stderr}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+  const url = `${scheme}://127.0.0.1:${port}`;
   return { host: `127.0.0.1:${port}`, port, url, dataDir: data, proc };
 }
 
