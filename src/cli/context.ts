@@ -6,18 +6,22 @@ import { EXIT_BRIG_ERROR } from './entry.ts';
 export interface CliContext {
   /** The client for --host / BRIG_HOST / the default socket. */
   client(): BrigClient;
+  /** The socket path for --host / BRIG_HOST / the default (for requests written without the client). */
+  socketPath(): string;
   /** Exit status to use when the command returns (run without -d sets the container's). */
   exitCode: number;
 }
 
 export function createContext(program: Command): CliContext {
   let c: BrigClient | undefined;
+  const socketPath = () =>
+    socketFromHost((program.opts() as { host?: string }).host ?? process.env.BRIG_HOST);
   return {
     client() {
-      const host = (program.opts() as { host?: string }).host ?? process.env.BRIG_HOST;
-      c ??= new BrigClient(socketFromHost(host));
+      c ??= new BrigClient(socketPath());
       return c;
     },
+    socketPath,
     exitCode: 0,
   };
 }

@@ -8,7 +8,15 @@ import type { Command } from 'commander';
 import type { CreateBody } from '../../client/containers.ts';
 import { parseRestartPolicy, parseSize } from '../../containers/container.ts';
 import { BrigError } from '../../errors/errors.ts';
-import { collect } from '../context.ts';
+
+/**
+ * commander's collector for repeatable options (-e A -e B), as ../context.ts's `collect`: not
+ * imported from there, because context.ts loads brig's client and node:http, which the fast run
+ * path (./run-fast.ts, ./run-stream.ts) does without.
+ */
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
 
 export interface CreateFlags {
   name?: string;

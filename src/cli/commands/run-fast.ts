@@ -6,7 +6,7 @@
  * gives exactly what commander gives (run-fast.test.ts compares the two); the verb itself is
  * runAction of ./run.ts.
  */
-import { BrigClient, socketFromHost } from '../../client/client.ts';
+import type { BrigClient } from '../../client/client.ts';
 import type { CliContext } from '../context.ts';
 import { reportError } from '../report.ts';
 import { type RunFlags, runAction } from './run.ts';
@@ -121,20 +121,39 @@ export function parseRun(args: readonly string[]): FastRun | undefined {
   };
 }
 
-/** Runs `brig run` when parseRun accepts the arguments; undefined otherwise. */
+/**
+ * Runs `brig run` when parseRun accepts the arguments; undefined otherwise. node:http and brig's
+ * client are loaded only for the forms that use them (-d, --dry-run): the attached run is one
+ * request on a plain socket (./run-stream.ts).
+ */
 export function runFast(args: readonly string[]): Promise<number> | undefined {
   const p = parseRun(args);
   if (!p) return undefined;
-  let client: BrigClient | undefined;
-  const ctx: CliContext = {
-    client() {
-      client ??= new BrigClient(socketFromHost(p.host ?? process.env.BRIG_HOST));
-      return client;
-    },
-    exitCode: 0,
+  const host = p.host ?? process.env.BRIG_HOST;
+  const run = async (): Promise<number> => {
+    const needsClient = p.flags.detach === true || p.flags.dryRun === true;
+    const mod = needsClient || !plainHost(host) ? await import('../../client/client.ts') : undefined;
+    // (as the client does: an unusable --host fails when the request is about to be sent)
+    const socketPath = () => (mod ? mod.socketFromHost(host) : plainHost(host)!);
+    let client: BrigClient | undefined;
+    const ctx: CliContext = {
+      client() {
+        client ??= new mod!.BrigClient(socketPath());
+        return client;
+      },
+      socketPath,
+      exitCode: 0,
+    };
+    await runAction(ctx, p.image, p.command, p.flags);
+    return ctx.exitCode;
   };
-  return runAction(ctx, p.image, p.command, p.flags).then(
-    () => ctx.exitCode,
-    (e: unknown) => reportError(e),
-  );
+  return run().catch((e: unknown) => reportError(e));
+}
+
+/** The socket path of `host` as socketFromHost (src/client/client.ts) reads it; undefined for anything it refuses. */
+function plainHost(host: string | undefined): string | undefined {
+  if (!host) return '/var/run/brig.sock';
+  if (host.startsWith('unix://')) return host.slice('unix://'.length);
+  if (host.startsWith('/')) return host;
+  return undefined;
 }

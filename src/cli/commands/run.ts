@@ -14,6 +14,7 @@ import type { CliContext } from '../context.ts';
 import { reportError } from '../report.ts';
 import { addCreateFlags, type CreateFlags, createBody } from './container-flags.ts';
 import { relay } from './container-io.ts';
+import { openRunStream } from './run-stream.ts';
 
 export function register(program: Command, ctx: CliContext): void {
   addCreateFlags(
@@ -39,8 +40,8 @@ export async function runAction(
   o: RunFlags,
 ): Promise<void> {
   const body = createBody(image, command, o);
-  const client = ctx.client();
   if (o.dryRun) {
+    const client = ctx.client();
     const {
       mounts: _m,
       restart: _r,
@@ -67,6 +68,7 @@ export async function runAction(
   }
   await withCommandStatus(ctx, async () => {
     if (o.detach) {
+      const client = ctx.client();
       const c = await containers.create(client, body);
       await containers.start(client, c.id);
       process.stdout.write(`${c.id}\n`);
@@ -74,8 +76,9 @@ export async function runAction(
     }
     // one round trip: brigd creates, attaches before the process starts (no output is lost,
     // even from a --rm container), starts, streams, and ends with the exit status once a --rm
-    // container is removed (also when it could not start: docker's rule)
-    const { socket, head } = await containers.run(client, body);
+    // container is removed (also when it could not start: docker's rule); on a plain socket
+    // (./run-stream.ts), which answers as containers.run does
+    const { socket, head } = await openRunStream(ctx.socketPath(), body);
     const code = await relay(socket, head, { tty: o.tty === true, stdin: o.interactive === true });
     if (code === undefined) {
       throw new BrigError('ERR_DAEMON_UNAVAILABLE', 'brigd closed the stream before the container exited');
