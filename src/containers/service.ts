@@ -26,7 +26,7 @@
  * Operations on one container are serialised (a per-id promise chain).
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrigError, isBrigError } from '../errors/errors.ts';
@@ -249,6 +249,17 @@ export class ContainerService {
   // ---------------------------------------------------------------- create
 
   async create(req: CreateRequest, caller?: unknown): Promise<Container> {
+    return (await this.createResolved(req, caller)).container;
+  }
+
+  /**
+   * `create`, also giving the image it resolved, for a start that follows at once (`run`:
+   * `start(id, { image })` then skips resolving the same reference again).
+   */
+  async createResolved(
+    req: CreateRequest,
+    caller?: unknown,
+  ): Promise<{ container: Container; image: ResolvedImage }> {
     const image = await this.o.images.resolve(req.image);
     if (req.name !== undefined && !VALID_NAME.test(req.name)) {
       throw new BrigError('ERR_INVALID_ARGUMENT', `invalid container name ${JSON.stringify(req.name)}`, {
@@ -331,13 +342,20 @@ export class ContainerService {
       throw e;
     }
     this.o.events.emit('container', 'create', id, { name: c.name, image: c.image });
-    return c;
+    return { container: c, image };
   }
 
   // ---------------------------------------------------------------- start
 
-  /** `beforeStart` runs once the runtime created the container, before its process starts (attach). */
-  start(ref: string, opts: { beforeStart?: (c: Container) => Promise<void> } = {}): Promise<Container> {
+  /**
+   * `beforeStart` runs once the runtime created the container, before its process starts
+   * (attach). `image`: what createResolved gave for this container (used when it is still the
+   * container's image; else the reference is resolved again).
+   */
+  start(
+    ref: string,
+    opts: { beforeStart?: (c: Container) => Promise<void>; image?: ResolvedImage } = {},
+  ): Promise<Container> {
     const c0 = this.store.find(ref);
     return this.withLock(c0.id, async () => {
       const c = this.store.get(c0.id)!;
@@ -347,7 +365,7 @@ export class ContainerService {
       }
       this.cancelRestart(c.id);
       c.status.stoppedByUser = false;
-      return this.startLocked(c, false, opts.beforeStart);
+      return this.startLocked(c, false, opts.beforeStart, opts.image);
     });
   }
 
@@ -355,6 +373,7 @@ export class ContainerService {
     c: Container,
     isRestart: boolean,
     beforeStart?: (c: Container) => Promise<void>,
+    resolved?: ResolvedImage,
   ): Promise<Container> {
     const { rt, info } = await this.runtime();
     const dir = this.dir(c.id);
@@ -371,19 +390,19 @@ export class ContainerService {
       await this.o.hooks?.beforeStep?.(s, c.id);
     };
     let scope: string | undefined;
-    await Promise.all([
-      this.watcher?.discard(c.id),
-      rm(join(dir, 'exit'), { force: true }),
-      rm(join(dir, 'oom'), { force: true }),
-    ]);
+    // (synchronous, as the other small files of brigd's own directories on the way from the
+    // request to the running process: each asynchronous call is a thread-pool round trip)
+    await this.watcher?.discard(c.id);
+    rmSync(join(dir, 'exit'), { force: true });
+    rmSync(join(dir, 'oom'), { force: true });
     try {
-      const image = await this.o.images.resolve(c.spec.image);
+      const image = resolved?.id === c.imageId ? resolved : await this.o.images.resolve(c.spec.image);
       await step('snapshot');
       const rootMounts = await this.o.rootfs.prepare(c.id, image);
       undo.push(() => this.o.rootfs.remove(c.id));
 
       await step('mount');
-      await mkdir(rootfs, { recursive: true });
+      mkdirSync(rootfs, { recursive: true });
       undo.push(() => this.o.platform.unmountBelow(rootfs));
       const { mountAll } = await import('../snapshots/mount.ts');
       await mountAll(rootMounts, rootfs, this.o.platform.runner);
@@ -587,11 +606,13 @@ export class ContainerService {
    * an exit brigd learns of late, at its restart); now when there is none.
    */
   private async exitTime(id: string): Promise<number> {
-    const { stat } = await import('node:fs/promises');
     const now = Date.now();
     for (const f of [join(this.dirs.exits, id), join(this.dir(id), 'exit')]) {
-      const st = await stat(f).catch(() => undefined);
-      if (st) return Math.min(now, Math.round(st.mtimeMs));
+      let mtimeMs: number | undefined;
+      try {
+        mtimeMs = statSync(f).mtimeMs;
+      } catch {}
+      if (mtimeMs !== undefined) return Math.min(now, Math.round(mtimeMs));
     }
     return now;
   }
@@ -841,13 +862,18 @@ export class ContainerService {
         throw e;
       }
     }
-    await this.o.mounts
-      .releaseAll(c.id, { removeAnonymous: c.spec.autoRemove || removeVolumes })
-      .catch((e) => this.log('warn', 'releasing volumes failed', { id: c.id, error: String(e) }));
-    await this.o.privileges
-      ?.release(c.id)
-      .catch((e) => this.log('warn', 'releasing privileges failed', { id: c.id, error: String(e) }));
-    await rm(this.dir(c.id), { recursive: true, force: true });
+    // volumes, privileges and the container's directory are independent: released together
+    // (each failure is the same as before: logged for the first two, thrown for the directory)
+    const [, , dirRemoved] = await Promise.allSettled([
+      this.o.mounts
+        .releaseAll(c.id, { removeAnonymous: c.spec.autoRemove || removeVolumes })
+        .catch((e) => this.log('warn', 'releasing volumes failed', { id: c.id, error: String(e) })),
+      this.o.privileges
+        ?.release(c.id)
+        .catch((e) => this.log('warn', 'releasing privileges failed', { id: c.id, error: String(e) })),
+      rm(this.dir(c.id), { recursive: true, force: true }),
+    ]);
+    if (dirRemoved.status === 'rejected') throw dirRemoved.reason;
     this.store.delete(c.id);
     if (c.status.exitCode !== undefined) {
       const r = {

@@ -26,7 +26,8 @@
  * HOSTNAME, HOME (from the user's passwd entry), TERM (with a terminal), then -e / --env-file.
  * A required parameter of the brig section that is still unset: ERR_PARAMETER_MISSING.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrigError } from '../errors/errors.ts';
 import type { ContainerConfig } from '../images/oci.ts';
@@ -295,7 +296,10 @@ export async function writeEtcFiles(
   dir: string,
   hostname: string,
 ): Promise<Array<{ source: string; destination: string }>> {
-  await mkdir(dir, { recursive: true });
+  // synchronous: three small files in the bundle (brigd's own directory) and the host's
+  // resolv.conf, on the start's critical path, where each asynchronous call is a thread-pool
+  // round trip
+  mkdirSync(dir, { recursive: true });
   const hosts = [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -303,11 +307,14 @@ export async function writeEtcFiles(
     '',
   ].join('\n');
   // host networking: the host's resolvers are the container's
-  let resolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  let resolv = '';
+  try {
+    resolv = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {}
   if (!resolv.trim()) resolv = 'nameserver 127.0.0.1\n';
-  await writeFile(join(dir, 'hostname'), `${hostname}\n`);
-  await writeFile(join(dir, 'hosts'), hosts);
-  await writeFile(join(dir, 'resolv.conf'), resolv);
+  writeFileSync(join(dir, 'hostname'), `${hostname}\n`);
+  writeFileSync(join(dir, 'hosts'), hosts);
+  writeFileSync(join(dir, 'resolv.conf'), resolv);
   return [
     { source: join(dir, 'hostname'), destination: '/etc/hostname' },
     { source: join(dir, 'hosts'), destination: '/etc/hosts' },
@@ -322,5 +329,5 @@ export async function readUserDb(rootfs: string): Promise<{ passwd: string; grou
 }
 
 export async function writeSpec(bundle: string, spec: OciSpec): Promise<void> {
-  await writeFile(join(bundle, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+  writeFileSync(join(bundle, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
 }

@@ -22,7 +22,7 @@
  * 3 stderr][data]; packets to conmon: raw stdin bytes. Resize: write `1 ROWS COLS\n` to the fifo
  * `<bundle>/ctl`.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BrigError } from '../errors/errors.ts';
@@ -142,8 +142,18 @@ export async function conmonCreate(
       `conmon exited with status ${code} before the container was created`;
     throw new BrigError('ERR_RUNTIME_START', text);
   }
-  const conmonPid = Number((await readFile(join(o.bundle, 'conmon.pid'), 'utf8').catch(() => '0')).trim());
+  // synchronous: a few bytes conmon wrote before its parent exited (awaited above); an
+  // asynchronous read is a thread-pool round trip on the start's critical path
+  const conmonPid = Number(readOr0(join(o.bundle, 'conmon.pid')).trim());
   return { pid: msg.value, conmonPid };
+}
+
+function readOr0(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '0';
+  }
 }
 
 /** Asks conmon to resize the container's terminal. */

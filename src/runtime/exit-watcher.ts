@@ -7,8 +7,8 @@
  * The handler is async and the file is removed only after it resolved: if brigd dies in
  * between, the file is still there for the next sweep. Each id is handled once at a time.
  */
-import { type FSWatcher, watch } from 'node:fs';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { type FSWatcher, readFileSync, rmSync, watch } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const ID = /^[0-9a-f]{64}$/;
@@ -41,10 +41,14 @@ export class ExitWatcher {
     }
   }
 
-  /** Reads an exit file (undefined when absent). */
+  /**
+   * Reads an exit file (undefined when absent). Exit files are a few bytes conmon wrote in
+   * brigd's own directory: read and removed synchronously, without a thread-pool round trip on
+   * the way from an exit to its status.
+   */
   async read(id: string): Promise<number | undefined> {
     try {
-      const text = (await readFile(join(this.dir, id), 'utf8')).trim();
+      const text = readFileSync(join(this.dir, id), 'utf8').trim();
       const n = Number.parseInt(text, 10);
       return Number.isFinite(n) ? n : -1;
     } catch {
@@ -53,7 +57,7 @@ export class ExitWatcher {
   }
 
   async discard(id: string): Promise<void> {
-    await rm(join(this.dir, id), { force: true });
+    rmSync(join(this.dir, id), { force: true });
   }
 
   private async handle(id: string): Promise<void> {

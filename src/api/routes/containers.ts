@@ -479,7 +479,7 @@ async function run(s: Services, req: Omit<ApiRequest, 'res' | 'json'>, socket: D
   };
   const request = createRequest(body, s.platform?.os);
   await s.privileges?.callerFor(request.grants, req.raw.socket, req.caller);
-  const c = await svc.create(request, req.caller);
+  const { container: c, image } = await svc.createResolved(request, req.caller);
   span('created');
   socket.write(UPGRADE_RESPONSE);
   socket.write(frame(FRAME.created, JSON.stringify({ id: c.id })));
@@ -493,7 +493,7 @@ async function run(s: Services, req: Omit<ApiRequest, 'res' | 'json'>, socket: D
   );
   try {
     const path = svc.attachSocket(c.id);
-    await svc.start(c.id, { beforeStart: () => b.connect(path) });
+    await svc.start(c.id, { beforeStart: () => b.connect(path), image });
     span('started');
     socket.write(frame(FRAME.ready));
   } catch (e) {

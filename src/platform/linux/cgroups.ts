@@ -8,6 +8,7 @@
  * is its path in the memory hierarchy (v1) or its unified path (v2), read from /proc/self/cgroup:
  * memory is where a sandbox host confines its tenants, so containers stay inside brigd's limit.
  */
+import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { readdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerStats } from '../platform.ts';
@@ -67,7 +68,7 @@ export function parseProcCgroup(text: string): Map<string, string> {
 
 /** brigd's own cgroup (see the header). */
 export async function ownCgroup(): Promise<string> {
-  const m = parseProcCgroup(await readFile('/proc/self/cgroup', 'utf8'));
+  const m = parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8'));
   const layout = await cgroupLayout();
   const p = layout.mode === 'v2' ? m.get('') : (m.get('memory') ?? m.get('pids') ?? m.get(''));
   return p && p !== '' ? p : '/';
@@ -88,7 +89,8 @@ export async function cgroupDirs(path: string): Promise<string[]> {
 
 async function readOr(path: string, fallback: string): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    // synchronous: a cgroup or /proc file (see rmdirRetry)
+    return readFileSync(path, 'utf8');
   } catch {
     return fallback;
   }
@@ -189,11 +191,13 @@ export async function removeCgroup(path: string): Promise<void> {
 async function rmdirRetry(dir: string): Promise<void> {
   for (let i = 0; ; i++) {
     try {
-      // children first (the runtime never makes any, but a container with cgroupns may)
-      for (const e of await readdir(dir, { withFileTypes: true })) {
+      // children first (the runtime never makes any, but a container with cgroupns may).
+      // Synchronous: cgroupfs never waits on a disk, and each asynchronous call is a round trip
+      // through the thread pool (a release removes the scope in every v1 hierarchy: ~12 of them)
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
         if (e.isDirectory()) await rmdirRetry(join(dir, e.name));
       }
-      await rmdir(dir);
+      rmdirSync(dir);
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -211,7 +215,7 @@ async function rmdirRetry(dir: string): Promise<void> {
 export async function removeIfEmpty(parent: string): Promise<void> {
   for (const dir of await cgroupDirs(parent)) {
     try {
-      await rmdir(dir);
+      rmdirSync(dir);
     } catch {}
   }
 }

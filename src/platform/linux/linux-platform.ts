@@ -484,7 +484,11 @@ export class LinuxPlatform implements Platform {
   }
 
   async mountsBelow(dir: string): Promise<string[]> {
-    const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+    // synchronous: a /proc file (no disk), read twice per release
+    let text = '';
+    try {
+      text = readFileSync('/proc/self/mountinfo', 'utf8');
+    } catch {}
     const unesc = (s: string) =>
       s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
     const out: string[] = [];
