@@ -350,11 +350,17 @@ export class ContainerService {
   /**
    * `beforeStart` runs once the runtime created the container, before its process starts
    * (attach). `image`: what createResolved gave for this container (used when it is still the
-   * container's image; else the reference is resolved again).
+   * container's image; else the reference is resolved again). `whileCreating` is called once
+   * the runtime's create is under way (conmon started), so that what the caller prepares for
+   * `beforeStart` (the attach bridge) overlaps it instead of delaying the start.
    */
   start(
     ref: string,
-    opts: { beforeStart?: (c: Container) => Promise<void>; image?: ResolvedImage } = {},
+    opts: {
+      beforeStart?: (c: Container) => Promise<void>;
+      whileCreating?: () => void;
+      image?: ResolvedImage;
+    } = {},
   ): Promise<Container> {
     const c0 = this.store.find(ref);
     return this.withLock(c0.id, async () => {
@@ -365,7 +371,7 @@ export class ContainerService {
       }
       this.cancelRestart(c.id);
       c.status.stoppedByUser = false;
-      return this.startLocked(c, false, opts.beforeStart, opts.image);
+      return this.startLocked(c, false, opts.beforeStart, opts.image, opts.whileCreating);
     });
   }
 
@@ -374,6 +380,7 @@ export class ContainerService {
     isRestart: boolean,
     beforeStart?: (c: Container) => Promise<void>,
     resolved?: ResolvedImage,
+    whileCreating?: () => void,
   ): Promise<Container> {
     const { rt, info } = await this.runtime();
     const dir = this.dir(c.id);
@@ -405,13 +412,40 @@ export class ContainerService {
       mkdirSync(rootfs, { recursive: true });
       undo.push(() => this.o.platform.unmountBelow(rootfs));
       const { mountAll } = await import('../snapshots/mount.ts');
-      await mountAll(rootMounts, rootfs, this.o.platform.runner);
+      const mounted = mountAll(rootMounts, rootfs, this.o.platform.runner);
+      // While mount(8) runs, the parts of the bundle that do not read the root filesystem: the
+      // grant (the policy checked again), the platform's section (its seccomp filter), the /etc
+      // files and the rlimits. The bundle step takes them; a failure before it discards them
+      // (they hold nothing: the files are in the container's directory, the ruleset is the
+      // container's since its create).
+      const hostname = c.spec.hostname ?? shortId(c.id);
+      const limits = {
+        ...(c.spec.memory !== undefined ? { memory: c.spec.memory } : {}),
+        ...(c.spec.cpus !== undefined ? { cpus: c.spec.cpus } : {}),
+        ...(c.spec.pidsLimit !== undefined ? { pids: c.spec.pidsLimit } : {}),
+      };
+      const prepared = (async () => {
+        const grant = (await this.o.grant?.(image, c.spec, c.id)) ?? {};
+        const section = await this.o.platform.bundleSection({
+          id: c.id,
+          daemonTag: this.daemonTag,
+          name: c.name,
+          limits,
+          grant,
+          readOnlyRoot: c.spec.readOnly,
+          terminal: c.spec.tty,
+        });
+        const etcFiles = await writeEtcFiles(dir, hostname);
+        const rlimits = await this.o.platform.clampRlimits(DEFAULT_RLIMITS);
+        return { section, etcFiles, rlimits };
+      })();
+      prepared.catch(() => {}); // awaited at the bundle step, unless an earlier step failed
+      await mounted;
 
       await step('volumes');
       const volMounts = await this.volumeMounts(c, rootfs);
 
       await step('bundle');
-      const hostname = c.spec.hostname ?? shortId(c.id);
       const proc = resolveProcess(image.config.config ?? ({} as ContainerConfig), image.brig, {
         command: c.spec.command,
         ...(c.spec.entrypoint !== undefined ? { entrypoint: c.spec.entrypoint } : {}),
@@ -423,23 +457,8 @@ export class ContainerService {
       });
       const { passwd, group } = await readUserDb(this.o.platform.hostView?.(rootfs) ?? rootfs);
       const user = resolveUser(proc.user, passwd, group);
-      const grant = (await this.o.grant?.(image, c.spec, c.id)) ?? {};
-      const limits = {
-        ...(c.spec.memory !== undefined ? { memory: c.spec.memory } : {}),
-        ...(c.spec.cpus !== undefined ? { cpus: c.spec.cpus } : {}),
-        ...(c.spec.pidsLimit !== undefined ? { pids: c.spec.pidsLimit } : {}),
-      };
-      const section = await this.o.platform.bundleSection({
-        id: c.id,
-        daemonTag: this.daemonTag,
-        name: c.name,
-        limits,
-        grant,
-        readOnlyRoot: c.spec.readOnly,
-        terminal: c.spec.tty,
-      });
+      const { section, etcFiles, rlimits } = await prepared;
       scope = section.scope;
-      const etcFiles = await writeEtcFiles(dir, hostname);
       const spec = buildSpec({
         process: proc,
         user,
@@ -448,7 +467,7 @@ export class ContainerService {
         readOnlyRoot: c.spec.readOnly,
         mounts: volMounts,
         etcFiles,
-        rlimits: await this.o.platform.clampRlimits(DEFAULT_RLIMITS),
+        rlimits,
         annotations: { 'org.brig.container.name': c.name, 'org.brig.container.id': c.id },
         section,
       });
@@ -472,9 +491,11 @@ export class ContainerService {
         stdin: c.spec.stdin,
       };
       // a simulated (freebsd-simulated) host runs conmon through its runner
-      const started = this.o.platform.startConmon
-        ? await this.o.platform.startConmon(info.conmon.path, conmonArgs(info, conmonOpts), dir)
-        : await conmonCreate(info.conmon.path, info, conmonOpts);
+      const creating = this.o.platform.startConmon
+        ? this.o.platform.startConmon(info.conmon.path, conmonArgs(info, conmonOpts), dir)
+        : conmonCreate(info.conmon.path, info, conmonOpts);
+      whileCreating?.();
+      const started = await creating;
       // FreeBSD: jail parameters ocijail cannot set (jail -m), and the jail id
       const host = (await this.o.platform.afterCreate?.(c.id, scope)) ?? {};
 

@@ -350,9 +350,11 @@ const UPGRADE_RESPONSE =
 /**
  * Relays a hijacked client stream to a conmon attach socket (SOCK_SEQPACKET, through the
  * platform's bridge process). `connect(path)` resolves once connected; until then client input
- * is kept. `end` says whether the client stream ends when the attach socket closes. `early`:
- * when the platform has a deferred bridge, it is spawned now (before the container exists), so
- * its start-up overlaps the container's creation; `connect` then only hands it the path.
+ * is kept. `end` says whether the client stream ends when the attach socket closes.
+ * `prespawn()`: when the platform has a deferred bridge, it is spawned then (called while the
+ * runtime creates the container: ContainerService.start's `whileCreating`), so that its fork and
+ * start-up overlap the creation instead of delaying the start; `connect` then only hands it the
+ * path.
  */
 function attachBridge(
   platform: NonNullable<Services['platform']>,
@@ -360,7 +362,6 @@ function attachBridge(
   head: Buffer,
   onResize: (rows: number, cols: number) => void,
   end: boolean,
-  early = false,
 ) {
   let bridge: ReturnType<typeof spawnChild> | undefined;
   const decoder = new FrameDecoder();
@@ -416,8 +417,15 @@ function attachBridge(
     child.stdin!.on('error', () => {});
     return { child, connected };
   };
-  let started = early && platform.seqpacketBridgeDeferred ? spawnBridge(undefined) : undefined;
-  const kill = () => (bridge ?? started?.child)?.kill();
+  let started: ReturnType<typeof spawnBridge> | undefined;
+  let killed = false;
+  const prespawn = () => {
+    if (!started && !killed && platform.seqpacketBridgeDeferred) started = spawnBridge(undefined);
+  };
+  const kill = () => {
+    killed = true;
+    (bridge ?? started?.child)?.kill();
+  };
   socket.on('data', (b: Buffer) => (bridge ? onInput(b) : pending.push(b)));
   socket.on('close', kill);
   socket.on('error', kill);
@@ -428,7 +436,7 @@ function attachBridge(
     await started.connected;
     for (const b of pending.splice(0)) onInput(b);
   };
-  return { connect, done, kill };
+  return { connect, done, kill, prespawn };
 }
 
 /** Attach: relays the container's stdio through conmon's attach socket. */
@@ -441,11 +449,10 @@ async function attach(s: Services, ref: string, startIt: boolean, socket: Duplex
     head,
     (rows, cols) => void svc.resize(ref, rows, cols).catch(() => {}),
     true,
-    startIt,
   );
   try {
     const path = svc.attachSocket(ref);
-    if (startIt) await svc.start(ref, { beforeStart: () => b.connect(path) });
+    if (startIt) await svc.start(ref, { beforeStart: () => b.connect(path), whileCreating: b.prespawn });
     else await b.connect(path);
     socket.write(frame(FRAME.ready));
   } catch (e) {
@@ -489,11 +496,10 @@ async function run(s: Services, req: Omit<ApiRequest, 'res' | 'json'>, socket: D
     head,
     (rows, cols) => void svc.resize(c.id, rows, cols).catch(() => {}),
     false,
-    true,
   );
   try {
     const path = svc.attachSocket(c.id);
-    await svc.start(c.id, { beforeStart: () => b.connect(path), image });
+    await svc.start(c.id, { beforeStart: () => b.connect(path), whileCreating: b.prespawn, image });
     span('started');
     socket.write(frame(FRAME.ready));
   } catch (e) {
