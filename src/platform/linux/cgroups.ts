@@ -9,7 +9,7 @@
  * memory is where a sandbox host confines its tenants, so containers stay inside brigd's limit.
  */
 import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { readdir, readFile, rmdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerStats } from '../platform.ts';
 
