@@ -26,9 +26,10 @@
  * HOSTNAME, HOME (from the user's passwd entry), TERM (with a terminal), then -e / --env-file.
  * A required parameter of the brig section that is still unset: ERR_PARAMETER_MISSING.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { resolveInRoot } from '../containers/copy.ts';
 import { BrigError } from '../errors/errors.ts';
 import type { ContainerConfig } from '../images/oci.ts';
 import type { BundleSection, OciMount, Rlimit } from '../platform/platform.ts';
@@ -322,9 +323,42 @@ export async function writeEtcFiles(
   ];
 }
 
-/** Reads the container's /etc/passwd and /etc/group (empty when absent). */
+/** The largest /etc/passwd or /etc/group brigd reads from a container (bytes). */
+export const USER_DB_MAX = 4 * 1024 * 1024;
+
+/**
+ * Reads the container's /etc/passwd and /etc/group. The image is untrusted, so each path is
+ * resolved the container's way (a symlink's absolute target is taken inside `rootfs`, `..` stops
+ * at it) and opened without following a last symlink and without blocking: a link to a host file
+ * reads the container's file of that name, not the host's. A file that is absent or not a regular
+ * file (a FIFO, a device, a directory) reads as empty, so a named user is then ERR_USER_UNKNOWN;
+ * one larger than USER_DB_MAX is refused.
+ */
 export async function readUserDb(rootfs: string): Promise<{ passwd: string; group: string }> {
-  const r = (p: string) => readFile(join(rootfs, p), 'utf8').catch(() => '');
+  const r = async (p: string): Promise<string> => {
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(
+        await resolveInRoot(rootfs, p),
+        constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+      );
+      const st = await fh.stat();
+      if (!st.isFile()) return '';
+      if (st.size > USER_DB_MAX) {
+        throw new BrigError('ERR_USER_UNKNOWN', `the container's /${p} is larger than ${USER_DB_MAX} bytes`, {
+          hint: 'Run with a numeric --user UID[:GID], or fix the image.',
+        });
+      }
+      const buf = Buffer.alloc(st.size);
+      const { bytesRead } = await fh.read(buf, 0, st.size, 0);
+      return buf.subarray(0, bytesRead).toString('utf8');
+    } catch (e) {
+      if (e instanceof BrigError) throw e;
+      return '';
+    } finally {
+      await fh?.close();
+    }
+  };
   return { passwd: await r('etc/passwd'), group: await r('etc/group') };
 }
 
