@@ -139,4 +139,10 @@ describe('containers route helpers', () => {
       (e: unknown) => isBrigError(e, 'ERR_INVALID_ARGUMENT'),
     );
   });
+
+  test('a JSON null is an absent field: no crash, no property set to undefined', () => {
+    const fields = ['name', 'command', 'entrypoint', 'env', 'workdir', 'user', 'hostname', 'memory', 'cpus'];
+    const r = createRequest({ image: 'x', ...Object.fromEntries(fields.map((f) => [f, null])) }, 'linux');
+    for (const f of fields) assert.equal(f in r, false, f);
+  });
 });
