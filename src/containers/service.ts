@@ -892,7 +892,7 @@ export class ContainerService {
       this.o.privileges
         ?.release(c.id)
         .catch((e) => this.log('warn', 'releasing privileges failed', { id: c.id, error: String(e) })),
-      rm(this.dir(c.id), { recursive: true, force: true }),
+      this.removeDir(c.id),
     ]);
     if (dirRemoved.status === 'rejected') throw dirRemoved.reason;
     this.store.delete(c.id);
@@ -937,6 +937,28 @@ export class ContainerService {
       }
     }
     return out;
+  }
+
+  /**
+   * Removes a container's directory, never through a mount: `rm -r` crosses mount points, so a
+   * mount still below it (an unmount that failed: a busy nullfs volume on FreeBSD, where the
+   * runtime mounts volumes in the host's namespace; a bind nobody took down) would delete the
+   * mount's source, a volume's or a host directory's files. Then ERR_RUNTIME, nothing removed.
+   */
+  private async removeDir(id: string): Promise<void> {
+    const dir = this.dir(id);
+    const left = await this.o.platform.mountsBelow(dir);
+    if (left.length > 0) {
+      throw new BrigError(
+        'ERR_RUNTIME',
+        `container ${id}: ${left.join(', ')} still mounted in its directory`,
+        {
+          hint: `Unmount ${left[0]} (and anything else listed), then remove the container again.`,
+          details: { id, mounts: left },
+        },
+      );
+    }
+    await rm(dir, { recursive: true, force: true });
   }
 
   // ---------------------------------------------------------------- queries
@@ -1087,8 +1109,15 @@ export class ContainerService {
     for (const name of await readdir(this.dirs.containers).catch(() => [] as string[])) {
       if (!known.has(name)) {
         await this.o.platform.unmountBelow(join(this.dir(name), 'rootfs')).catch(() => {});
-        await rm(this.dir(name), { recursive: true, force: true });
-        out.cleaned.push(`dir:${name}`);
+        try {
+          await this.removeDir(name);
+          out.cleaned.push(`dir:${name}`);
+        } catch (e) {
+          this.log('error', 'an orphan container directory cannot be removed', {
+            id: name,
+            error: String(e),
+          });
+        }
       }
     }
     for (const id of await this.o.rootfs.list()) {

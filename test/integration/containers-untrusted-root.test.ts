@@ -1,0 +1,79 @@
+/**
+ * brigd removes a container's directory (which holds the mount point of its root filesystem)
+ * with `rm -r`, which crosses mount points. A mount left below it (an unmount that failed: on
+ * FreeBSD the runtime mounts volumes with nullfs in the host's namespace, and umount of a busy
+ * one fails) must not make brigd delete the mount's source: a volume's or a host directory's
+ * files. Here a bind mount of a "host" directory stands for it.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, type TestContext, test } from 'node:test';
+import { isBrigError } from '../../src/errors/errors.ts';
+import { containerHarness, type Harness } from '../support/containers.ts';
+import { requires } from '../support/require.ts';
+import { tempDir } from '../support/tmp.ts';
+
+const needs = requires({ root: true, linux: true, commands: ['runc', 'conmon', 'umoci', 'busybox'] });
+
+/** Bind-mounts a directory holding `precious` at `where`; returns the file's host path. */
+function hostDirMountedAt(t: TestContext, where: string): { file: string; unmount: () => void } {
+  const host = tempDir(t, 'brig-host-');
+  writeFileSync(join(host, 'precious'), 'host data\n');
+  mkdirSync(where, { recursive: true });
+  execFileSync('mount', ['--bind', host, where]);
+  let mounted = true;
+  const unmount = () => {
+    if (mounted) execFileSync('umount', ['-l', where]);
+    mounted = false;
+  };
+  // (brigd may have unmounted it meanwhile)
+  t.after(() => {
+    try {
+      if (mounted) execFileSync('umount', ['-l', where], { stdio: 'ignore' });
+    } catch {}
+  });
+  return { file: join(host, 'precious'), unmount };
+}
+
+function containerDir(h: Harness, id: string): string {
+  return join(h.root, 'containers', id);
+}
+
+describe('container directories and mounts left in them', needs, () => {
+  test('rm refuses while something is mounted in the directory; the mount source is intact', async (t) => {
+    const h = await containerHarness(t);
+    const c = await h.svc.create({ image: 'busybox', command: ['true'] });
+    const m = hostDirMountedAt(t, join(containerDir(h, c.id), 'rootfs', 'data'));
+    await assert.rejects(h.svc.remove(c.id), (e) => isBrigError(e, 'ERR_RUNTIME'));
+    assert.ok(existsSync(m.file), 'the host file behind the mount was deleted');
+    assert.equal(h.svc.get(c.id).id, c.id, 'the record stays while its directory cannot be removed');
+    m.unmount();
+    await h.svc.remove(c.id);
+    assert.ok(!existsSync(containerDir(h, c.id)));
+    assert.ok(existsSync(m.file));
+  });
+
+  test('reconcile leaves an orphan directory whose mount cannot be unmounted', async (t) => {
+    const h = await containerHarness(t);
+    const orphan = 'f'.repeat(64);
+    const m = hostDirMountedAt(t, join(containerDir(h, orphan), 'rootfs', 'data'));
+    // FreeBSD's umount of a busy mount fails (the Linux platform falls back to a lazy unmount)
+    const unmountBelow = h.platform.unmountBelow;
+    h.platform.unmountBelow = async () => {
+      throw Object.assign(new Error('umount: Device busy'), { code: 'EBUSY' });
+    };
+    t.after(() => {
+      h.platform.unmountBelow = unmountBelow;
+    });
+    const out = await h.svc.reconcile();
+    assert.ok(existsSync(m.file), 'the host file behind the mount was deleted');
+    assert.ok(!out.cleaned.includes(`dir:${orphan}`));
+    h.platform.unmountBelow = unmountBelow;
+    const again = await h.svc.reconcile();
+    assert.ok(again.cleaned.includes(`dir:${orphan}`));
+    assert.ok(!existsSync(containerDir(h, orphan)));
+    assert.ok(existsSync(m.file));
+  });
+});
