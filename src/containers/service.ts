@@ -171,6 +171,8 @@ export class ContainerService {
   private locks = new Map<string, Promise<unknown>>();
   private waiters = new Map<string, Array<(c: Container) => void>>();
   private timers = new Map<string, NodeJS.Timeout>();
+  /** Containers paused by whileFrozen: how many calls hold the pause. */
+  private frozen = new Map<string, { count: number; paused: Promise<void> }>();
   private closed = false;
   /** Exits of removed containers (by id and name), so `wait` after `--rm` still answers. */
   private removedExits = new Map<string, { exitCode: number; reason?: string; error?: string }>();
@@ -995,6 +997,42 @@ export class ContainerService {
   }
 
   /** For exec: the runtime and the running container. */
+  /**
+   * Runs `fn` on a running container's root filesystem (as mounted on the host) with the
+   * container's processes frozen, when the runtime can (runc, crun): brigd resolves paths in the
+   * root the container's way and then uses them, and a process of the container that swapped a
+   * directory for a symlink in between would send brigd's reads and writes (`brig cp`, the exec
+   * user's lookup) to the host. Nested and concurrent calls share one pause.
+   */
+  async whileFrozen<T>(ref: string, fn: (c: Container, rootfs: string) => Promise<T>): Promise<T> {
+    const { c, rt } = await this.execTarget(ref);
+    const rootfs = join(this.dir(c.id), 'rootfs');
+    if (!rt.canPause) return fn(c, rootfs);
+    let f = this.frozen.get(c.id);
+    if (!f) {
+      f = { count: 0, paused: rt.pause(c.id, true) };
+      this.frozen.set(c.id, f);
+    }
+    f.count++;
+    try {
+      await f.paused;
+      return await fn(c, rootfs);
+    } finally {
+      if (--f.count === 0) {
+        this.frozen.delete(c.id);
+        await f.paused.then(
+          () =>
+            rt.pause(c.id, false).catch((e) => {
+              // (gone meanwhile is fine; anything else leaves it paused until reconcile)
+              if (this.store.get(c.id)?.state === 'running')
+                this.log('error', 'resuming a container failed', { id: c.id, error: String(e) });
+            }),
+          () => {},
+        );
+      }
+    }
+  }
+
   async execTarget(ref: string): Promise<{ c: Container; rt: OciRuntime }> {
     const c = this.store.find(ref);
     if (!canExec(c.state)) throw new BrigError('ERR_CONTAINER_STATE', `container ${c.name} is not running`);
@@ -1034,6 +1072,9 @@ export class ContainerService {
           const st = states.get(cur.id);
           const conmonAlive = this.o.platform.alive(cur.status.conmonPid ?? 0);
           if (st && (st.status === 'running' || st.status === 'paused') && conmonAlive) {
+            // brig pauses only while it reads or writes the root filesystem (whileFrozen): a
+            // container still paused was left so by a brigd that stopped meanwhile
+            if (st.status === 'paused') await rt.pause(cur.id, false).catch(() => {});
             out.stillRunning.push(cur.id);
             return;
           }

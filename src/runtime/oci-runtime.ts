@@ -136,6 +136,23 @@ export class OciRuntime {
     }
   }
 
+  /** runc and crun freeze a container's cgroup (`pause`/`resume`); ocijail and runj cannot. */
+  get canPause(): boolean {
+    return this.info.name === 'runc' || this.info.name === 'crun';
+  }
+
+  /** Freezes every process of the container (`paused`), or thaws them. */
+  async pause(id: string, paused: boolean): Promise<void> {
+    const verb = paused ? 'pause' : 'resume';
+    const r = await this.runner.run(this.info.path, this.args(verb, id), { check: false });
+    if (r.code !== 0) {
+      throw new BrigError(
+        'ERR_RUNTIME',
+        `${this.info.name} ${verb} ${id}: ${runtimeMessage(r.stderr.toString())}`,
+      );
+    }
+  }
+
   /** ocijail and runj take exec only as a runtime-spec `process` file (no --cwd, --env, --user). */
   get execNeedsProcessFile(): boolean {
     return this.info.name === 'ocijail' || this.info.name === 'runj';

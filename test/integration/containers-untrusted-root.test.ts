@@ -1,4 +1,11 @@
 /**
+ * brigd working in a container's root filesystem while the container is hostile.
+ *
+ * Writes into a running container (`brig cp` in) race its processes: brigd resolves the target
+ * directory the container's way and then writes below it; a process that swaps the directory
+ * for a symlink to a host path in between sends the writes to the host. brigd freezes the
+ * container meanwhile (ContainerService.whileFrozen).
+ *
  * brigd removes a container's directory (which holds the mount point of its root filesystem)
  * with `rm -r`, which crosses mount points. A mount left below it (an unmount that failed: on
  * FreeBSD the runtime mounts volumes with nullfs in the host's namespace, and umount of a busy
@@ -7,9 +14,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, type TestContext, test } from 'node:test';
+import { extractInto } from '../../src/containers/copy.ts';
 import { isBrigError } from '../../src/errors/errors.ts';
 import { containerHarness, type Harness } from '../support/containers.ts';
 import { requires } from '../support/require.ts';
@@ -75,5 +84,35 @@ describe('container directories and mounts left in them', needs, () => {
     assert.ok(again.cleaned.includes(`dir:${orphan}`));
     assert.ok(!existsSync(containerDir(h, orphan)));
     assert.ok(existsSync(m.file));
+  });
+});
+
+describe('brig cp into a container that swaps directories for links to the host', needs, () => {
+  test('while brigd writes, the container is frozen: nothing lands in the host directory', async (t) => {
+    const h = await containerHarness(t);
+    const host = tempDir(t, 'brig-host-');
+    const src = tempDir(t, 'brig-cp-src-');
+    for (let i = 0; i < 64; i++) writeFileSync(join(src, `f${i}`), 'from brig cp\n');
+    const tar = execFileSync('tar', ['-C', src, '-cf', '-', '.']);
+    // /t flips between a directory and a link to the host's directory (a path the container
+    // does not have: the link only means something to whoever follows it on the host)
+    const loop = `mkdir /t; while :; do mv /t /d; ln -s ${host} /t; rm /t; mv /d /t; done`;
+    const c = await h.svc.create({ image: 'busybox', command: ['sh', '-c', loop] });
+    await h.svc.start(c.id);
+    let copied = 0;
+    for (let i = 0; i < 60 && readdirSync(host).length === 0; i++) {
+      await h.svc
+        .whileFrozen(c.id, (_, rootfs) => extractInto(rootfs, '/t', Readable.from([tar])))
+        .then(
+          () => copied++,
+          () => {},
+        );
+    }
+    assert.deepEqual(readdirSync(host), [], 'brig cp wrote into the host directory');
+    assert.ok(copied > 0, 'no copy into the directory went through');
+    assert.equal(h.svc.get(c.id).state, 'running');
+    const { rt } = await h.svc.runtime();
+    assert.equal((await rt.state(c.id))?.status, 'running', 'the container is left running, not paused');
+    await h.svc.remove(c.id, { force: true });
   });
 });

@@ -619,8 +619,10 @@ async function exec(s: Services, ref: string, q: URLSearchParams, socket: Duplex
     let resolved: { uid: number; gid: number; additionalGids: number[] } | undefined;
     if (user) {
       const { readUserDb, resolveUser } = await import('../../runtime/bundle.ts');
-      const rootfs = join(svc.dir(c.id), 'rootfs');
-      const db = await readUserDb(s.platform?.hostView?.(rootfs) ?? rootfs);
+      // frozen: a process of the container cannot swap /etc for a link to the host's meanwhile
+      const db = await svc.whileFrozen(c.id, (_, rootfs) =>
+        readUserDb(s.platform?.hostView?.(rootfs) ?? rootfs),
+      );
       resolved = resolveUser(user, db.passwd, db.group);
       uidgid = `${resolved.uid}:${resolved.gid}`;
     }
@@ -742,17 +744,26 @@ function signalNumber(sig: NodeJS.Signals): number | undefined {
   return n;
 }
 
+/**
+ * `brig cp` out of a container. The container is frozen while tar reads (svc.whileFrozen): its
+ * processes cannot swap a directory for a link to the host's between the resolution and the
+ * read. A client that goes away ends tar (and so the pause).
+ */
 async function archiveOut(svc: ContainerService, ref: string, path: string, res: NodeJS.WritableStream) {
-  const { c } = await svc.execTarget(ref);
-  const rootfs = join(svc.dir(c.id), 'rootfs');
   const { safeJoin } = await import('../../containers/copy.ts');
-  const { parent, base } = await safeJoin(rootfs, path);
-  const child = spawnChild('tar', ['-C', parent, '-cf', '-', '--', base], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  await svc.whileFrozen(ref, async (_, rootfs) => {
+    const { parent, base } = await safeJoin(rootfs, path);
+    const child = spawnChild('tar', ['-C', parent, '-cf', '-', '--', base], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+    const gone = () => child.kill('SIGKILL');
+    res.once('close', gone);
+    child.stderr!.resume();
+    child.stdout!.pipe(res as NodeJS.WritableStream);
+    await closed;
+    res.removeListener('close', gone);
   });
-  child.stderr!.resume();
-  child.stdout!.pipe(res as NodeJS.WritableStream);
-  await new Promise<void>((resolve) => child.on('close', () => resolve()));
 }
 
 export function register(r: Router, s: Services): void {
@@ -833,9 +844,9 @@ export function register(r: Router, s: Services): void {
     const svc = service(s);
     const path = req.query.get('path');
     if (!path) throw new BrigError('ERR_INVALID_ARGUMENT', 'path is required');
-    const { c } = await svc.execTarget(req.params.id!);
     const { extractInto } = await import('../../containers/copy.ts');
-    await extractInto(join(svc.dir(c.id), 'rootfs'), path, req.raw);
+    // frozen while brigd writes: see archiveOut
+    await svc.whileFrozen(req.params.id!, (_, rootfs) => extractInto(rootfs, path, req.raw));
     return noContent;
   });
   r.upgrade('/containers/run', (req, socket, head) => run(s, req, socket, head));
