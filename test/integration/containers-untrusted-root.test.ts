@@ -115,4 +115,17 @@ describe('brig cp into a container that swaps directories for links to the host'
     assert.equal((await rt.state(c.id))?.status, 'running', 'the container is left running, not paused');
     await h.svc.remove(c.id, { force: true });
   });
+
+  test('a container left paused by a brigd that stopped mid-copy is resumed by reconcile', async (t) => {
+    const h = await containerHarness(t);
+    const c = await h.svc.create({ image: 'busybox', command: ['sleep', '600'] });
+    await h.svc.start(c.id);
+    const { rt } = await h.svc.runtime();
+    await rt.pause(c.id, true);
+    assert.equal((await rt.state(c.id))?.status, 'paused');
+    const out = await h.svc.reconcile();
+    assert.ok(out.stillRunning.includes(c.id));
+    assert.equal((await rt.state(c.id))?.status, 'running');
+    await h.svc.remove(c.id, { force: true });
+  });
 });
