@@ -918,17 +918,20 @@ export class ContainerService {
    */
   private async volumeMounts(c: Container, rootfs: string): Promise<OciMount[]> {
     const out: OciMount[] = [];
-    const { realpath, readdir } = await import('node:fs/promises');
+    const { lstat, readdir } = await import('node:fs/promises');
+    const { resolveInRoot } = await import('./copy.ts');
     for (const m of c.spec.resolvedMounts ?? []) {
       if (m.populate && !(c.status.populated ?? []).includes(m.destination)) {
+        // The destination as the runtime will mount it: resolved the container's way (a link's
+        // absolute target is taken inside the root, `..` stops at it), so the image's files
+        // there, never the host's. No process runs in this fresh root yet: nothing changes it.
         // (hostView: below the simulated host's mounts, the files are in the mount's source)
-        const view = (p: string) => this.o.platform.hostView?.(p) ?? p;
-        const base = await realpath(view(rootfs)).catch(() => view(rootfs));
-        const from = await realpath(view(join(rootfs, m.destination))).catch(() => undefined);
-        const inside = from !== undefined && (from === base || from.startsWith(`${base}/`));
+        const root = this.o.platform.hostView?.(rootfs) ?? rootfs;
+        const from = await resolveInRoot(root, m.destination).catch(() => undefined);
+        const isDir =
+          from !== undefined && from !== root && (await lstat(from).catch(() => undefined))?.isDirectory();
         const empty = (await readdir(m.source).catch(() => ['?'])).length === 0;
-        if (inside && empty)
-          await this.o.platform.runner.run('cp', ['-a', '--', `${from}/.`, `${m.source}/`]);
+        if (isDir && empty) await this.o.platform.runner.run('cp', ['-a', '--', `${from}/.`, `${m.source}/`]);
         c.status.populated = [...(c.status.populated ?? []), m.destination];
       }
       if (m.type === 'tmpfs') {

@@ -14,12 +14,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, type TestContext, test } from 'node:test';
 import { extractInto } from '../../src/containers/copy.ts';
 import { isBrigError } from '../../src/errors/errors.ts';
+import { busyboxImage } from '../support/busybox.ts';
 import { containerHarness, type Harness } from '../support/containers.ts';
 import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
@@ -127,5 +128,43 @@ describe('brig cp into a container that swaps directories for links to the host'
     assert.ok(out.stillRunning.includes(c.id));
     assert.equal((await rt.state(c.id))?.status, 'running');
     await h.svc.remove(c.id, { force: true });
+  });
+});
+
+describe('a new volume gets the image files at its destination', needs, () => {
+  test('a destination reached through an absolute link is resolved inside the root, never on the host', async (t) => {
+    const h = await containerHarness(t);
+    // the image (planted in the mounted root right before the volumes step): /data is a link to
+    // /srv/data, and /hostetc a link to /etc: on the host, those names are the host's
+    h.hooks.beforeStep = (s, id) => {
+      if (s !== 'volumes') return;
+      const root = join(containerDir(h, id), 'rootfs');
+      mkdirSync(join(root, 'srv', 'data'), { recursive: true });
+      writeFileSync(join(root, 'srv', 'data', 'file'), 'image data\n');
+      symlinkSync('/srv/data', join(root, 'data'));
+      symlinkSync('/etc', join(root, 'hostetc'));
+    };
+    t.after(() => {
+      h.hooks.beforeStep = undefined;
+    });
+    const c = await h.svc.create({
+      image: 'busybox',
+      command: ['true'],
+      mounts: [
+        { kind: 'volume', value: 'v1:/data' },
+        { kind: 'volume', value: 'v2:/hostetc' },
+      ],
+    });
+    await h.svc.start(c.id);
+    await h.svc.wait(c.id);
+    const v1 = h.volumes.inspect('v1').mountpoint;
+    const v2 = h.volumes.inspect('v2').mountpoint;
+    assert.equal(readFileSync(join(v1, 'file'), 'utf8'), 'image data\n');
+    // the container's /etc (busybox's passwd), not the host's
+    const image = readFileSync(join(busyboxImage().rootfs, 'etc', 'passwd'), 'utf8');
+    assert.equal(readFileSync(join(v2, 'passwd'), 'utf8'), image);
+    assert.notEqual(image, readFileSync('/etc/passwd', 'utf8'));
+    assert.deepEqual(readdirSync(v2).sort(), readdirSync(join(busyboxImage().rootfs, 'etc')).sort());
+    await h.svc.remove(c.id, { volumes: true });
   });
 });
