@@ -12,8 +12,8 @@
  *   - -v binds create a missing host directory (docker does), --mount binds refuse it;
  *   - the result is sorted so that a mount comes after every mount above its destination.
  * On failure everything done is undone and the error rethrown; on success the caller keeps
- * `undo` for a later failed start step; mounts marked `populate` get the image's files with
- * `populateVolume` (./populate.ts) before the first start. Removing the container later is
+ * `undo` for a later failed start step; mounts marked `populate` get the image's files before
+ * the first start (ContainerService's volumeMounts). Removing the container later is
  * `volumes.releaseContainer(id, { removeAnonymous })`.
  */
 import { lstat, mkdir, rmdir } from 'node:fs/promises';
