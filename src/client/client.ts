@@ -7,7 +7,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { BrigError, brigErrorFromJSON } from '../errors/errors.ts';
+import { BrigError, brigErrorFromAnswer, brigErrorFromJSON } from '../errors/errors.ts';
 
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | string[] | undefined>;
@@ -120,13 +120,7 @@ export class BrigClient {
   }
 
   #decodeError(status: number, body: Buffer): BrigError {
-    try {
-      const j = JSON.parse(body.toString('utf8')) as {
-        error?: { code: string; message: string; hint?: string };
-      };
-      if (j.error) return brigErrorFromJSON(j.error);
-    } catch {}
-    return new BrigError('ERR_INTERNAL', `brigd answered ${status}: ${body.toString('utf8').slice(0, 200)}`);
+    return brigErrorFromAnswer(status, body);
   }
 
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {

@@ -73,6 +73,17 @@ export function brigErrorFromJSON(body: {
   return err;
 }
 
+/** brigd's error from an HTTP answer's body (`{error: {...}}`), or ERR_INTERNAL with the body's start. */
+export function brigErrorFromAnswer(status: number, body: Buffer): BrigError {
+  try {
+    const j = JSON.parse(body.toString('utf8')) as {
+      error?: { code: string; message: string; hint?: string; details?: Record<string, unknown> };
+    };
+    if (j.error) return brigErrorFromJSON(j.error);
+  } catch {}
+  return new BrigError('ERR_INTERNAL', `brigd answered ${status}: ${body.toString('utf8').slice(0, 200)}`);
+}
+
 /** Translate a raw Node errno error into a BrigError where it arises. */
 export function fromErrno(e: unknown, what: string): BrigError {
   const errno = (e as NodeJS.ErrnoException | undefined)?.code;

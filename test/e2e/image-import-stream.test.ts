@@ -15,6 +15,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { busyboxImage } from '../support/busybox.ts';
 import { BRIG, childEnv, outputOf, startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { pollFor } from '../support/poll.ts';
 import { requires } from '../support/require.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -47,14 +48,8 @@ function leftovers(d: TestDaemon): { uploads: string[]; ingest: string[]; leases
   }
 }
 
-/** Polls `ok` every 50 ms; fails with `what` after 30 s (the old code never gets there). */
-async function eventually(what: string, ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (ok()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`not within 30 s: ${what}`);
-}
+/** Polls `ok` every 50 ms (test/support/poll.ts); gives up after 30 s (the old code never gets there). */
+const eventually = (what: string, ok: () => boolean) => pollFor(what, ok, { timeoutMs: 30_000, everyMs: 50 });
 
 test(
   'image import - works when brigd cannot see the CLI’s files (private TMPDIR in another mount namespace)',

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { BRIG, childEnv, outputOf, startDaemon, type TestDaemon } from '../support/daemon.ts';
+import { pollFor } from '../support/poll.ts';
 import { brig, holdProxy, startRegistry } from '../support/registry.ts';
 import { requires } from '../support/require.ts';
 import { layerOf, snapshotRows, storeImage } from './pull-support.ts';
@@ -33,14 +34,8 @@ const ingestions = (d: TestDaemon) => {
   return existsSync(dir) ? readdirSync(dir) : [];
 };
 
-/** Polls `ok` every 50 ms; fails with `what` after 30 s. */
-async function eventually(what: string, ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (ok()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`not within 30 s: ${what}`);
-}
+/** Polls `ok` every 50 ms (test/support/poll.ts); gives up after 30 s (the old code never gets there). */
+const eventually = (what: string, ok: () => boolean) => pollFor(what, ok, { timeoutMs: 30_000, everyMs: 50 });
 
 test(
   'Ctrl-C on brig pull cancels the pull in brigd: no lease, ingestion, layer or image left',

@@ -110,14 +110,7 @@ async function readAnswer(sock: Socket, first: Buffer): Promise<{ status: number
 
 /** The daemon's error from an answer's body, as BrigClient decodes it. */
 async function decodeError(status: number, body: Buffer): Promise<Error> {
-  const { BrigError, brigErrorFromJSON } = await import('../../errors/errors.ts');
-  try {
-    const j = JSON.parse(body.toString('utf8')) as {
-      error?: { code: string; message: string; hint?: string };
-    };
-    if (j.error) return brigErrorFromJSON(j.error);
-  } catch {}
-  return new BrigError('ERR_INTERNAL', `brigd answered ${status}: ${body.toString('utf8').slice(0, 200)}`);
+  return (await import('../../errors/errors.ts')).brigErrorFromAnswer(status, body);
 }
 
 async function lost(socketPath: string, e: unknown): Promise<never> {
