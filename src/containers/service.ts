@@ -848,29 +848,44 @@ export class ContainerService {
   // ---------------------------------------------------------------- remove
 
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
-    const c = this.store.find(ref);
-    if (!canRemove(c.state, opts.force ?? false)) {
-      throw new BrigError('ERR_CONTAINER_RUNNING', `container ${c.name} is running`);
-    }
-    // docker's rule: a restart pending in back-off makes the container as good as running
-    if (!opts.force && shownState(c) === 'restarting') {
-      throw new BrigError('ERR_CONTAINER_RUNNING', `container ${c.name} is restarting`, {
-        hint: `Stop it first (\`brig stop ${c.name}\`), or force the removal with \`brig rm -f ${c.name}\`.`,
+    const id = this.store.find(ref).id;
+    // Decided under the container's lock, every time: a restart whose timer has fired holds the
+    // lock from its first step to `runtime start` (or waits for it), so what the removal sees
+    // there is final. Read before the lock, a container that was 'exited' could be running by the
+    // time of the removal, and be released with its process alive. A running container is killed
+    // (marked stopped by the user: its exit schedules no restart) and the removal decides again
+    // once the exit is recorded; a `start` in between only means one more round.
+    for (;;) {
+      const exited = await this.withLock(id, async () => {
+        this.cancelRestart(id);
+        const c = this.store.get(id);
+        if (!c) return undefined; // gone meanwhile (--rm, another rm)
+        if (!canRemove(c.state, opts.force ?? false)) {
+          throw new BrigError('ERR_CONTAINER_RUNNING', `container ${c.name} is running`);
+        }
+        // docker's rule: a restart pending in back-off makes the container as good as running
+        if (!opts.force && shownState(c) === 'restarting') {
+          throw new BrigError('ERR_CONTAINER_RUNNING', `container ${c.name} is restarting`, {
+            hint: `Stop it first (\`brig stop ${c.name}\`), or force the removal with \`brig rm -f ${c.name}\`.`,
+          });
+        }
+        if (c.state !== 'running') {
+          await this.removeLocked(c, opts.volumes ?? false);
+          return undefined;
+        }
+        c.status.stoppedByUser = true;
+        delete c.status.restartAt;
+        this.store.update(c.id, c.state, c.status);
+        const exit = this.waitExit(c.id);
+        const { rt } = await this.runtime();
+        await rt.kill(c.id, 'SIGKILL', true);
+        // (wrapped: an async function returning the promise itself would wait for it, in the lock)
+        return { exit };
       });
+      if (!exited) return;
+      // (recorded by handleExit, which takes the lock; autoRemove containers remove themselves)
+      await exited.exit;
     }
-    this.cancelRestart(c.id);
-    if (c.state === 'running') {
-      await this.markStoppedByUser(c.id);
-      const exited = this.waitExit(c.id);
-      const { rt } = await this.runtime();
-      await rt.kill(c.id, 'SIGKILL', true);
-      // autoRemove containers remove themselves on exit
-      await exited;
-    }
-    await this.withLock(c.id, async () => {
-      const cur = this.store.get(c.id);
-      if (cur) await this.removeLocked(cur, opts.volumes ?? false);
-    });
   }
 
   private async removeLocked(c: Container, removeVolumes = false): Promise<void> {
