@@ -1021,11 +1021,18 @@ export class ContainerService {
    * root the container's way and then uses them, and a process of the container that swapped a
    * directory for a symlink in between would send brigd's reads and writes (`brig cp`, the exec
    * user's lookup) to the host. Nested and concurrent calls share one pause.
+   *
+   * `fn` gets the root as the container sees it: on Linux `/proc/<pid>/root` of its init, so that
+   * its volumes, binds and tmpfs mounts are crossed as inside the container (a path under a volume
+   * is the volume's file, not the root directory's hidden one below the mount point). Callers
+   * resolve paths under it with resolveInRoot (components one by one, links read and resolved by
+   * brigd inside that root): the kernel never follows a link of the container's on the way.
+   * Elsewhere (FreeBSD: the jail's mounts are in the host's namespace) the root directory itself.
    */
   async whileFrozen<T>(ref: string, fn: (c: Container, rootfs: string) => Promise<T>): Promise<T> {
     const { c, rt } = await this.execTarget(ref);
     const rootfs = join(this.dir(c.id), 'rootfs');
-    if (!rt.canPause) return fn(c, rootfs);
+    if (!rt.canPause) return fn(c, await this.containerView(c, rootfs));
     let f = this.frozen.get(c.id);
     if (!f) {
       f = { count: 0, paused: rt.pause(c.id, true) };
@@ -1034,7 +1041,7 @@ export class ContainerService {
     f.count++;
     try {
       await f.paused;
-      return await fn(c, rootfs);
+      return await fn(c, await this.containerView(c, rootfs));
     } finally {
       if (--f.count === 0) {
         this.frozen.delete(c.id);
@@ -1049,6 +1056,41 @@ export class ContainerService {
         );
       }
     }
+  }
+
+  /**
+   * The root as the container's processes see it (see whileFrozen). On Linux, `/proc/<pid>/root`
+   * once checked to be the container's: its init is in another mount namespace than brigd's and
+   * in the container's cgroup (a pid reused by a host process would give the host's root: then
+   * ERR_CONTAINER_STATE, as for a container that is not running).
+   */
+  private async containerView(c: Container, rootfs: string): Promise<string> {
+    if (this.o.platform.os !== 'linux') return rootfs;
+    const pid = c.status.pid;
+    const gone = () => new BrigError('ERR_CONTAINER_STATE', `container ${c.name} is not running`);
+    if (!pid || !c.status.scope) throw gone();
+    const { readlink } = await import('node:fs/promises');
+    const [ns, own, cgroup] = await Promise.all([
+      readlink(`/proc/${pid}/ns/mnt`).catch(() => undefined),
+      readlink('/proc/self/ns/mnt'),
+      readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => ''),
+    ]);
+    const scope = c.status.scope.replace(/\/+$/, '').split('/').pop()!;
+    if (!ns || ns === own || !cgroup.split('\n').some((l) => l.split('/').includes(scope))) throw gone();
+    return `/proc/${pid}/root`;
+  }
+
+  /**
+   * `brig cp` into a running container: the tar stream extracted into the directory `path` as
+   * the container sees it (its volumes and binds included; see src/containers/copy.ts), frozen.
+   */
+  async copyIn(ref: string, path: string, tar: import('node:stream').Readable): Promise<void> {
+    const { extractInto } = await import('./copy.ts');
+    await this.whileFrozen(ref, (c, root) => {
+      if (this.o.platform.os !== 'linux') return extractInto(root, path, tar);
+      const binds = (c.spec.resolvedMounts ?? []).filter((m) => m.type === 'bind');
+      return extractInto(root, path, tar, { rootfs: join(this.dir(c.id), 'rootfs'), binds });
+    });
   }
 
   async execTarget(ref: string): Promise<{ c: Container; rt: OciRuntime }> {

@@ -185,6 +185,16 @@ export const CATALOGUE = {
   ),
   ERR_CONTAINER_STATE: e('failed-precondition', 'The container is not in a state that allows the operation.'),
   ERR_CONTAINER_RUNNING: e('conflict', 'The container is running.', 'Stop it first, or use `brig rm -f`.'),
+  ERR_CONTAINER_PATH_READ_ONLY: e(
+    'failed-precondition',
+    '`brig cp` into the container: the destination is on a read-only mount (a `:ro` volume or bind, or the `--read-only` root).',
+    'Copy to a writable path, or into the volume or host directory itself.',
+  ),
+  ERR_CONTAINER_PATH_UNREACHABLE: e(
+    'failed-precondition',
+    '`brig cp` into the container: the destination is on a mount brigd cannot write from the host (a tmpfs, or a mount made inside the container).',
+    'Copy into a volume or the root filesystem, or stream it: `tar -c FILES | brig exec -i CTR tar -x -C DIR`.',
+  ),
   ERR_RUNTIME_UNAVAILABLE: e(
     'failed-precondition',
     'No working OCI runtime was found.',

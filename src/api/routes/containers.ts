@@ -844,9 +844,8 @@ export function register(r: Router, s: Services): void {
     const svc = service(s);
     const path = req.query.get('path');
     if (!path) throw new BrigError('ERR_INVALID_ARGUMENT', 'path is required');
-    const { extractInto } = await import('../../containers/copy.ts');
-    // frozen while brigd writes: see archiveOut
-    await svc.whileFrozen(req.params.id!, (_, rootfs) => extractInto(rootfs, path, req.raw));
+    // frozen while brigd writes (see archiveOut), through the container's mounts
+    await svc.copyIn(req.params.id!, path, req.raw);
     return noContent;
   });
   r.upgrade('/containers/run', (req, socket, head) => run(s, req, socket, head));
