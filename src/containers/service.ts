@@ -1065,7 +1065,9 @@ export class ContainerService {
    * ERR_CONTAINER_STATE, as for a container that is not running).
    */
   private async containerView(c: Container, rootfs: string): Promise<string> {
-    if (this.o.platform.os !== 'linux') return rootfs;
+    // (the simulated FreeBSD host: its nullfs root mount exists only in its state, hostView gives
+    // the directory behind it; its volume mounts below are not crossed)
+    if (this.o.platform.os !== 'linux') return this.o.platform.hostView?.(rootfs) ?? rootfs;
     const pid = c.status.pid;
     const gone = () => new BrigError('ERR_CONTAINER_STATE', `container ${c.name} is not running`);
     if (!pid || !c.status.scope) throw gone();
