@@ -48,6 +48,7 @@ import type {
   Rlimit,
   RuntimeInfo,
 } from '../platform.ts';
+import { seqpacketBridgeCommand } from '../seqpacket-bridge.ts';
 import { racctDisabled, racctEnabled } from './racct.ts';
 
 /** ocijail's list of allow.* parameters it passes through from annotations (create.cpp). */
@@ -409,8 +410,12 @@ export class FreeBSDPlatform implements Platform {
   }
 
   seqpacketBridge(socketPath: string): { cmd: string; args: string[] } {
-    // perl5 is a package on FreeBSD (lang/perl5); Socket has SOCK_SEQPACKET there too.
-    return { cmd: 'perl', args: ['-e', SEQPACKET_BRIDGE, socketPath] };
+    // perl5 is a package on FreeBSD (lang/perl5); the script packs FreeBSD's sockaddr_un itself
+    return seqpacketBridgeCommand(socketPath);
+  }
+
+  seqpacketBridgeDeferred(): { cmd: string; args: string[] } {
+    return seqpacketBridgeCommand('-');
   }
 }
 
@@ -482,26 +487,3 @@ function cputime(t: string): number {
   if (!m) return 0;
   return Number(m[1] ?? 0) * 86400 + Number(m[2] ?? 0) * 3600 + Number(m[3]) * 60 + Number(m[4]);
 }
-
-/** [u32 BE length][packet] on stdout for each packet read; stdin bytes become packets. */
-const SEQPACKET_BRIDGE = `
-use strict; use Socket; use IO::Select;
-socket(my $s, AF_UNIX, SOCK_SEQPACKET, 0) or die "socket: $!\\n";
-connect($s, pack_sockaddr_un($ARGV[0])) or die "connect: $!\\n";
-binmode STDIN; binmode STDOUT;
-my $sel = IO::Select->new($s, \\*STDIN);
-while (1) {
-  for my $fh ($sel->can_read) {
-    my $buf;
-    if (fileno($fh) == fileno($s)) {
-      my $n = sysread($s, $buf, 65536); exit 0 unless $n;
-      my $out = pack('N', $n) . $buf;
-      while (length $out) { my $w = syswrite(STDOUT, $out); exit 0 unless $w; substr($out, 0, $w) = ''; }
-    } else {
-      my $n = sysread(STDIN, $buf, 8192);
-      if (!$n) { $sel->remove(\\*STDIN); shutdown($s, 1); next; }
-      defined send($s, $buf, 0) or exit 0;
-    }
-  }
-}
-`;

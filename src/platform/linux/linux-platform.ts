@@ -21,6 +21,7 @@ import type {
   Rlimit,
   RuntimeInfo,
 } from '../platform.ts';
+import { seqpacketBridgeCommand } from '../seqpacket-bridge.ts';
 import {
   cgroupLayout,
   cgroupPids,
@@ -546,11 +547,11 @@ export class LinuxPlatform implements Platform {
   }
 
   seqpacketBridge(socketPath: string): { cmd: string; args: string[] } {
-    return { cmd: 'perl', args: ['-e', SEQPACKET_BRIDGE, socketPath] };
+    return seqpacketBridgeCommand(socketPath);
   }
 
   seqpacketBridgeDeferred(): { cmd: string; args: string[] } {
-    return { cmd: 'perl', args: ['-e', SEQPACKET_BRIDGE, '-'] };
+    return seqpacketBridgeCommand('-');
   }
 
   /** cgroup mode, for `brig system info`. */
@@ -558,39 +559,3 @@ export class LinuxPlatform implements Platform {
     return (await cgroupLayout()).mode;
   }
 }
-
-/**
- * perl is part of every Debian system (perl-base is Essential). No module is loaded (Socket
- * alone costs ~20 ms of start-up): AF_UNIX = 1 and SOCK_SEQPACKET = 5 (Linux and FreeBSD alike),
- * sockaddr_un packed by hand, 4-argument select. Packets from the socket go to stdout as
- * [u32 BE length][bytes]; stdin bytes become packets; stdin EOF shuts the socket's write side.
- * A zero-length packet first says "connected". With the path `-` the path is the first line of
- * stdin (read a byte at a time: nothing after it is consumed before select).
- */
-const SEQPACKET_BRIDGE = `
-my $p = $ARGV[0];
-if ($p eq '-') { $p = ''; while (1) { my $k = sysread(STDIN, my $c, 1); exit 0 unless $k; last if $c eq "\\n"; $p .= $c; } }
-socket(my $s, 1, 5, 0) or die "socket: $!\\n";
-connect($s, pack('S', 1) . $p . "\\0") or die "connect $p: $!\\n";
-binmode STDIN; binmode STDOUT;
-sub wall { my ($fh, $d) = @_; while (length $d) { my $n = syswrite($fh, $d); exit 0 unless defined $n && $n > 0; substr($d, 0, $n) = ''; } }
-wall(\\*STDOUT, pack('N', 0));
-my $in = 1;
-while (1) {
-  my $r = '';
-  vec($r, fileno($s), 1) = 1;
-  vec($r, fileno(STDIN), 1) = 1 if $in;
-  my $n = select(my $ready = $r, undef, undef, undef);
-  next if $n < 0;
-  if (vec($ready, fileno($s), 1)) {
-    my $buf; my $k = sysread($s, $buf, 65536);
-    exit 0 unless $k;
-    wall(\\*STDOUT, pack('N', $k) . $buf);
-  }
-  if ($in && vec($ready, fileno(STDIN), 1)) {
-    my $buf; my $k = sysread(STDIN, $buf, 8192);
-    if (!$k) { $in = 0; shutdown($s, 1); }
-    else { defined send($s, $buf, 0) or exit 0; }
-  }
-}
-`;
