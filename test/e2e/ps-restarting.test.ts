@@ -7,30 +7,36 @@
  * The built brig and brigd with the real runc and conmon.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { containers } from '../../src/client/containers.ts';
 import { busyboxDaemon, removeAllContainers } from '../support/daemon.ts';
 import { requires } from '../support/require.ts';
 
 const needs = requires({ root: true, linux: true, commands: ['runc', 'conmon', 'umoci', 'busybox'] });
 
+/** A brigd with a container `flappy` that exits 3 at once, under --restart always. */
+async function flappy(t: TestContext) {
+  const d = await busyboxDaemon(t);
+  t.after(() => removeAllContainers(d));
+  const r = await d.brig([
+    'run',
+    '-d',
+    '--name',
+    'flappy',
+    '--restart',
+    'always',
+    'busybox',
+    'sh',
+    '-c',
+    'exit 3',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  return { d, r };
+}
+
 describe('ps: Restarting', needs, () => {
   test('a container in restart back-off is restarting in ps, ps --json and the status filter', async (t) => {
-    const d = await busyboxDaemon(t);
-    t.after(() => removeAllContainers(d));
-    const r = await d.brig([
-      'run',
-      '-d',
-      '--name',
-      'flappy',
-      '--restart',
-      'always',
-      'busybox',
-      'sh',
-      '-c',
-      'exit 3',
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+    const { d, r } = await flappy(t);
     // the back-off doubles (100 ms, 200 ms, ...): after the 6th restart brigd waits 6.4 s. Poll
     // until it has restarted it 6 times and exited again less than a second ago, so that the
     // reads below fall inside that wait (bounded: 600 polls). (After the 5th the wait is 3.2 s:
@@ -81,21 +87,7 @@ describe('ps: Restarting', needs, () => {
   });
 
   test('rm -f removes a restarting container and no restart follows', async (t) => {
-    const d = await busyboxDaemon(t);
-    t.after(() => removeAllContainers(d));
-    const r = await d.brig([
-      'run',
-      '-d',
-      '--name',
-      'flappy',
-      '--restart',
-      'always',
-      'busybox',
-      'sh',
-      '-c',
-      'exit 3',
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+    const { d } = await flappy(t);
     // 4 restarts: the next waits 1.6 s; poll until it is in that wait (bounded: 600 polls)
     let view: { state: string; restartCount: number } | undefined;
     for (let i = 0; i < 600; i++) {
