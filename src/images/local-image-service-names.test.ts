@@ -2,34 +2,19 @@
 // argument a user writes resolves as pull does; names written inside an import source keep
 // docker's rules; with the default configuration names are what docker's rules give.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { imageServiceFor, motdTree } from '../../test/support/image-service.ts';
 import { tempDir } from '../../test/support/tmp.ts';
-import { LocalContentStore } from '../content/local-store.ts';
 import { isBrigError } from '../errors/errors.ts';
-import { openDatabase } from '../metadata/db.ts';
 import { registriesDefaults } from '../registry/config.ts';
-import { type NameOptions, referenceResolver } from '../registry/names.ts';
-import { IMAGE_NAME_ANNOTATION, LocalImageService } from './local-image-service.ts';
+import type { NameOptions } from '../registry/names.ts';
+import { IMAGE_NAME_ANNOTATION } from './local-image-service.ts';
 
 function setup(t: TestContext, names?: NameOptions) {
-  const root = tempDir(t);
-  const db = openDatabase(join(root, 'brig.db'));
-  t.after(() => db.close());
-  const images = new LocalImageService({
-    content: new LocalContentStore(root, db),
-    db,
-    platform: { os: 'freebsd', architecture: 'x86_64' },
-    ...(names ? { normalize: referenceResolver(names) } : {}),
-  });
-  const tree = (text: string) => {
-    const d = join(tempDir(t), 'tree');
-    mkdirSync(join(d, 'etc'), { recursive: true });
-    writeFileSync(join(d, 'etc', 'motd'), text);
-    return d;
-  };
-  return { images, tree };
+  const { images } = imageServiceFor(t, { platform: { os: 'freebsd', architecture: 'x86_64' }, names });
+  return { images, tree: (text: string) => motdTree(t, text) };
 }
 
 const notFound = (e: unknown) => isBrigError(e, 'ERR_IMAGE_NOT_FOUND');

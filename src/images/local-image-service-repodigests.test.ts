@@ -3,28 +3,16 @@
 // repoTags and repoDigests, a moved tag leaves the old image its digest name, and prune counts an
 // image without a tag as dangling (docs/registries.md, "Digest names").
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { tempDir } from '../../test/support/tmp.ts';
-import { LocalContentStore } from '../content/local-store.ts';
+import { imageServiceFor, motdTree } from '../../test/support/image-service.ts';
 import type { Digest } from '../content/store.ts';
 import { isBrigError } from '../errors/errors.ts';
-import { openDatabase } from '../metadata/db.ts';
-import { LocalImageService } from './local-image-service.ts';
 
 function setup(t: TestContext) {
-  const root = tempDir(t);
-  const db = openDatabase(join(root, 'brig.db'));
-  t.after(() => db.close());
-  const content = new LocalContentStore(root, db);
-  const images = new LocalImageService({ content, db, platform: { os: 'linux', architecture: 'amd64' } });
+  const { db, content, images } = imageServiceFor(t, { platform: { os: 'linux', architecture: 'amd64' } });
   /** An image in the store, named example.org/src/TEXT:1 (a name the tests drop when it is in the way). */
   const stored = async (text: string) => {
-    const d = join(tempDir(t), 'tree');
-    mkdirSync(join(d, 'etc'), { recursive: true });
-    writeFileSync(join(d, 'etc', 'motd'), text);
-    const r = await images.import(d, { name: `example.org/src/${text}:1` });
+    const r = await images.import(motdTree(t, text), { name: `example.org/src/${text}:1` });
     return images.inspect(r.id);
   };
   return { db, content, images, stored };

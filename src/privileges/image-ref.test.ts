@@ -1,32 +1,18 @@
 // policy.images is matched against the reference that was run (src/privileges/image-ref.ts):
 // another tag of the same image changes nothing, and a run by id gets no per-image grant.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { tempDir } from '../../test/support/tmp.ts';
+import { imageServiceFor, motdTree } from '../../test/support/image-service.ts';
 import { imageSource } from '../containers/adapters.ts';
-import { LocalContentStore } from '../content/local-store.ts';
-import { LocalImageService } from '../images/local-image-service.ts';
-import { openDatabase } from '../metadata/db.ts';
 import { matchingImages, parsePolicy } from '../policy/index.ts';
-import { referenceResolver } from '../registry/names.ts';
 import { namesRef, runReference } from './image-ref.ts';
 
 async function setup(t: TestContext, defaultRegistry?: string) {
-  const root = tempDir(t);
-  const db = openDatabase(join(root, 'brig.db'));
-  t.after(() => db.close());
-  const images = new LocalImageService({
-    content: new LocalContentStore(root, db),
-    db,
+  const { images } = imageServiceFor(t, {
     platform: { os: 'freebsd', architecture: 'x86_64' },
-    ...(defaultRegistry ? { normalize: referenceResolver({ defaultRegistry }) } : {}),
+    ...(defaultRegistry ? { names: { defaultRegistry } } : {}),
   });
-  const d = join(tempDir(t), 'tree');
-  mkdirSync(join(d, 'etc'), { recursive: true });
-  writeFileSync(join(d, 'etc', 'motd'), 'x');
-  return { images, d };
+  return { images, d: motdTree(t, 'x') };
 }
 
 const policy = parsePolicy({ images: [{ match: 'docker.io/library/priv:*', vnet: true }] });
