@@ -6,43 +6,19 @@
  *
  * `root` is the container's view (ContainerService.whileFrozen: `/proc/<pid>/root` on Linux), so
  * its volume, bind and tmpfs mounts are crossed as inside the container. Every component is
- * lstat'ed below a prefix already resolved (no link in it), links are read and resolved here:
+ * lstat'ed below a prefix already resolved (no link in it), links are read and resolved by
+ * resolveInRoot (src/runtime/in-root.ts):
  * the kernel crosses the container's mount points but never follows a container's link.
  * A destination on a read-only mount (`:ro` volume or bind, `--read-only` root) is refused with
  * ERR_CONTAINER_PATH_READ_ONLY (docker refuses these copies too).
  */
 import { constants } from 'node:fs';
-import { access, lstat, readlink, realpath, stat } from 'node:fs/promises';
+import { access, lstat, realpath, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BrigError } from '../errors/errors.ts';
 import { applyLayer } from '../layers/layers.ts';
-
-/** Resolves `path` inside `root` following symlinks the container's way. Returns a host path. */
-export async function resolveInRoot(root: string, path: string, followLast = true): Promise<string> {
-  const todo = posix.normalize(`/${path}`).split('/').filter(Boolean);
-  const done: string[] = [];
-  let hops = 0;
-  while (todo.length) {
-    const part = todo.shift()!;
-    if (part === '.') continue;
-    if (part === '..') {
-      done.pop();
-      continue;
-    }
-    const host = `${root}/${[...done, part].join('/')}`;
-    const st = await lstat(host).catch(() => undefined);
-    if (st?.isSymbolicLink() && (followLast || todo.length > 0)) {
-      if (++hops > 40) throw new BrigError('ERR_INVALID_ARGUMENT', `too many symbolic links in ${path}`);
-      const target = await readlink(host);
-      if (target.startsWith('/')) done.length = 0;
-      todo.unshift(...target.split('/').filter(Boolean));
-      continue;
-    }
-    done.push(part);
-  }
-  return done.length ? `${root}/${done.join('/')}` : root;
-}
+import { resolveInRoot } from '../runtime/in-root.ts';
 
 /** The parent directory (resolved) and the last name of `path` (kept as is: tar archives it). */
 export async function safeJoin(root: string, path: string): Promise<{ parent: string; base: string }> {

@@ -934,7 +934,7 @@ export class ContainerService {
   private async volumeMounts(c: Container, rootfs: string): Promise<OciMount[]> {
     const out: OciMount[] = [];
     const { lstat, readdir } = await import('node:fs/promises');
-    const { resolveInRoot } = await import('./copy.ts');
+    const { resolveInRoot } = await import('../runtime/in-root.ts');
     for (const m of c.spec.resolvedMounts ?? []) {
       if (m.populate && !(c.status.populated ?? []).includes(m.destination)) {
         // The destination as the runtime will mount it: resolved the container's way (a link's

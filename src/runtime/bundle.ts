@@ -29,10 +29,10 @@
 import { constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resolveInRoot } from '../containers/copy.ts';
 import { BrigError } from '../errors/errors.ts';
 import type { ContainerConfig } from '../images/oci.ts';
 import type { BundleSection, OciMount, Rlimit } from '../platform/platform.ts';
+import { resolveInRoot } from './in-root.ts';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
